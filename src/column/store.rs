@@ -1,0 +1,313 @@
+//! Struct-of-arrays property storage: one typed [`Column`] per path, indexed by node
+//! [`Row`], with a per-cell LWW [`Stamp`]; a per-path dynamic map for cells whose kind
+//! differs from the path's column.
+//!
+//! Invariants:
+//! - in a [`Column`], `values.len() == stamps.len() == present.len()`, and index *i* of
+//!   each describes the cell of row *i*;
+//! - a cell is present in at most one place: `primary.present[row]` xor
+//!   `dynamic.contains_key(row)`;
+//! - a path's primary kind is fixed by the first value written to it; a later value of
+//!   another kind goes to `dynamic` (the "path written with two dtypes" fallback of
+//!   DESIGN.md §5), so no write ever fails or panics.
+//!
+//! Nothing here knows what an op means or compares stamps: callers pass the stamp to
+//! store. Absent cells report [`Stamp::ZERO`].
+
+use ahash::AHashMap;
+
+use super::value::{Kind, Rgb, Value, ValueRef};
+use crate::ids::{PathId, Stamp};
+use crate::op::Json;
+
+/// A node's row in every column (dense, assigned at node creation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Row(pub u32);
+
+impl Row {
+    /// The row as an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One typed column: values, stamps and presence, in parallel arrays.
+#[derive(Clone, Debug, Default)]
+pub struct Column<T> {
+    // values.len() == stamps.len() == present.len()
+    values: Vec<T>,
+    stamps: Vec<Stamp>,
+    present: Vec<bool>,
+}
+
+impl<T: Default> Column<T> {
+    /// The cell of `row`, if present.
+    #[inline]
+    pub fn get(&self, row: Row) -> Option<(&T, Stamp)> {
+        let i = row.index();
+        if *self.present.get(i)? {
+            Some((&self.values[i], self.stamps[i]))
+        } else {
+            None
+        }
+    }
+
+    /// Writes the cell of `row`.
+    #[inline]
+    pub fn set(&mut self, row: Row, value: T, stamp: Stamp) {
+        let i = row.index();
+        if i >= self.values.len() {
+            self.values.resize_with(i + 1, T::default);
+            self.stamps.resize(i + 1, Stamp::ZERO);
+            self.present.resize(i + 1, false);
+        }
+        self.values[i] = value;
+        self.stamps[i] = stamp;
+        self.present[i] = true;
+    }
+
+    /// Removes the cell of `row`, returning it.
+    pub fn take(&mut self, row: Row) -> Option<(T, Stamp)> {
+        let i = row.index();
+        if !*self.present.get(i)? {
+            return None;
+        }
+        self.present[i] = false;
+        let stamp = std::mem::replace(&mut self.stamps[i], Stamp::ZERO);
+        Some((std::mem::take(&mut self.values[i]), stamp))
+    }
+
+    /// Number of rows the column has room for.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// The typed column of one path.
+#[derive(Clone, Debug, Default)]
+pub enum TypedColumn {
+    /// Nothing written yet.
+    #[default]
+    Empty,
+    /// `f64` values.
+    F64(Column<f64>),
+    /// `[f32; 3]` values (vector3, euler).
+    F32x3(Column<[f32; 3]>),
+    /// `[f32; 4]` values (quaternion).
+    F32x4(Column<[f32; 4]>),
+    /// Packed RGB colours.
+    Rgb(Column<u32>),
+    /// Booleans.
+    Bool(Column<bool>),
+    /// Strings.
+    Str(Column<String>),
+    /// JSON values.
+    Json(Column<Json>),
+}
+
+impl TypedColumn {
+    fn kind(&self) -> Option<Kind> {
+        Some(match self {
+            TypedColumn::Empty => return None,
+            TypedColumn::F64(_) => Kind::F64,
+            TypedColumn::F32x3(_) => Kind::F32x3,
+            TypedColumn::F32x4(_) => Kind::F32x4,
+            TypedColumn::Rgb(_) => Kind::Rgb,
+            TypedColumn::Bool(_) => Kind::Bool,
+            TypedColumn::Str(_) => Kind::Str,
+            TypedColumn::Json(_) => Kind::Json,
+        })
+    }
+
+    fn empty_of(kind: Kind) -> TypedColumn {
+        match kind {
+            Kind::F64 => TypedColumn::F64(Column::default()),
+            Kind::F32x3 => TypedColumn::F32x3(Column::default()),
+            Kind::F32x4 => TypedColumn::F32x4(Column::default()),
+            Kind::Rgb => TypedColumn::Rgb(Column::default()),
+            Kind::Bool => TypedColumn::Bool(Column::default()),
+            Kind::Str => TypedColumn::Str(Column::default()),
+            Kind::Json => TypedColumn::Json(Column::default()),
+        }
+    }
+
+    fn get(&self, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
+        match self {
+            TypedColumn::Empty => None,
+            TypedColumn::F64(c) => c.get(row).map(|(v, s)| (ValueRef::Number(*v), s)),
+            TypedColumn::F32x3(c) => c.get(row).map(|(v, s)| (ValueRef::Vec3(*v), s)),
+            TypedColumn::F32x4(c) => c.get(row).map(|(v, s)| (ValueRef::Quat(*v), s)),
+            TypedColumn::Rgb(c) => c.get(row).map(|(v, s)| (ValueRef::Color(Rgb(*v)), s)),
+            TypedColumn::Bool(c) => c.get(row).map(|(v, s)| (ValueRef::Bool(*v), s)),
+            TypedColumn::Str(c) => c.get(row).map(|(v, s)| (ValueRef::Str(v), s)),
+            TypedColumn::Json(c) => c.get(row).map(|(v, s)| (ValueRef::Json(v), s)),
+        }
+    }
+
+    fn take(&mut self, row: Row) -> Option<(Value, Stamp)> {
+        match self {
+            TypedColumn::Empty => None,
+            TypedColumn::F64(c) => c.take(row).map(|(v, s)| (Value::Number(v), s)),
+            TypedColumn::F32x3(c) => c.take(row).map(|(v, s)| (Value::Vec3(v), s)),
+            TypedColumn::F32x4(c) => c.take(row).map(|(v, s)| (Value::Quat(v), s)),
+            TypedColumn::Rgb(c) => c.take(row).map(|(v, s)| (Value::Color(Rgb(v)), s)),
+            TypedColumn::Bool(c) => c.take(row).map(|(v, s)| (Value::Bool(v), s)),
+            TypedColumn::Str(c) => c.take(row).map(|(v, s)| (Value::Str(v), s)),
+            TypedColumn::Json(c) => c.take(row).map(|(v, s)| (Value::Json(v), s)),
+        }
+    }
+
+    /// Writes `value` if its kind matches; hands it back otherwise.
+    fn try_set(&mut self, row: Row, value: Value, stamp: Stamp) -> Result<(), Value> {
+        match (self, value) {
+            (TypedColumn::F64(c), Value::Number(v)) => c.set(row, v, stamp),
+            (TypedColumn::F32x3(c), Value::Vec3(v)) => c.set(row, v, stamp),
+            (TypedColumn::F32x4(c), Value::Quat(v)) => c.set(row, v, stamp),
+            (TypedColumn::Rgb(c), Value::Color(v)) => c.set(row, v.0, stamp),
+            (TypedColumn::Bool(c), Value::Bool(v)) => c.set(row, v, stamp),
+            (TypedColumn::Str(c), Value::Str(v)) => c.set(row, v, stamp),
+            (TypedColumn::Json(c), Value::Json(v)) => c.set(row, v, stamp),
+            (_, v) => return Err(v),
+        }
+        Ok(())
+    }
+}
+
+/// All cells of one path: the typed primary column plus the dynamic fallback.
+#[derive(Clone, Debug, Default)]
+pub struct PathColumn {
+    primary: TypedColumn,
+    // Cells whose kind differs from `primary`'s. Disjoint from `primary`'s present rows.
+    dynamic: AHashMap<Row, (Value, Stamp)>,
+}
+
+impl PathColumn {
+    /// The primary column (typed view for batch kernels).
+    pub fn primary(&self) -> &TypedColumn {
+        &self.primary
+    }
+
+    /// Number of cells held in the dynamic fallback.
+    pub fn dynamic_len(&self) -> usize {
+        self.dynamic.len()
+    }
+
+    fn get(&self, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
+        if let Some(hit) = self.primary.get(row) {
+            return Some(hit);
+        }
+        if self.dynamic.is_empty() {
+            return None;
+        }
+        self.dynamic.get(&row).map(|(v, s)| (v.as_ref(), *s))
+    }
+
+    fn set(&mut self, row: Row, value: Value, stamp: Stamp) {
+        if self.primary.kind().is_none() {
+            self.primary = TypedColumn::empty_of(value.kind());
+        }
+        match self.primary.try_set(row, value, stamp) {
+            Ok(()) => {
+                if !self.dynamic.is_empty() {
+                    self.dynamic.remove(&row);
+                }
+            }
+            Err(value) => {
+                self.primary.take(row);
+                self.dynamic.insert(row, (value, stamp));
+            }
+        }
+    }
+
+    fn take(&mut self, row: Row) -> Option<(Value, Stamp)> {
+        self.primary.take(row).or_else(|| self.dynamic.remove(&row))
+    }
+}
+
+/// Every property of every node: one [`PathColumn`] per interned path.
+#[derive(Clone, Debug, Default)]
+pub struct PropertyStore {
+    // Indexed by PathId::index().
+    paths: Vec<PathColumn>,
+}
+
+impl PropertyStore {
+    /// The cell at (`path`, `row`) and its LWW stamp.
+    #[inline]
+    pub fn get(&self, path: PathId, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
+        self.paths.get(path.index())?.get(row)
+    }
+
+    /// The LWW stamp of a cell ([`Stamp::ZERO`] when absent or never LWW-written).
+    pub fn stamp(&self, path: PathId, row: Row) -> Stamp {
+        self.get(path, row).map_or(Stamp::ZERO, |(_, s)| s)
+    }
+
+    /// Writes a cell with the given stamp, in the path's typed column when the kind
+    /// matches and in the dynamic fallback otherwise.
+    pub fn set(&mut self, path: PathId, row: Row, value: Value, stamp: Stamp) {
+        let i = path.index();
+        if i >= self.paths.len() {
+            self.paths.resize_with(i + 1, PathColumn::default);
+        }
+        self.paths[i].set(row, value, stamp);
+    }
+
+    /// Removes a cell, returning it.
+    pub fn take(&mut self, path: PathId, row: Row) -> Option<(Value, Stamp)> {
+        self.paths.get_mut(path.index())?.take(row)
+    }
+
+    /// The column of a path, if anything was ever written to it.
+    pub fn path(&self, path: PathId) -> Option<&PathColumn> {
+        self.paths.get(path.index())
+    }
+
+    /// Every present cell of `row`, by path id.
+    pub fn row(&self, row: Row) -> impl Iterator<Item = (PathId, ValueRef<'_>)> + '_ {
+        self.paths.iter().enumerate().filter_map(move |(i, c)| {
+            let (v, _) = c.get(row)?;
+            let id = PathId::from_index(i);
+            Some((id, v))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ClientId, PathTable};
+
+    #[test]
+    fn typed_then_dynamic_fallback() {
+        let mut paths = PathTable::default();
+        let p = paths.intern("position");
+        let mut s = PropertyStore::default();
+        let st = Stamp {
+            lt: 3,
+            client: ClientId::NONE,
+        };
+        s.set(p, Row(0), Value::Vec3([1.0, 2.0, 3.0]), st);
+        s.set(p, Row(5), Value::Vec3([4.0, 5.0, 6.0]), Stamp::ZERO);
+        // Another dtype on the same path: goes to the dynamic map, no panic.
+        s.set(p, Row(0), Value::Str("hello".into()), st);
+        assert_eq!(
+            s.get(p, Row(0)).map(|(v, _)| v),
+            Some(ValueRef::Str("hello"))
+        );
+        assert_eq!(s.stamp(p, Row(0)), st);
+        assert_eq!(s.path(p).map(PathColumn::dynamic_len), Some(1));
+        // Back to the typed kind: leaves the dynamic map.
+        s.set(p, Row(0), Value::Vec3([0.0; 3]), st);
+        assert_eq!(s.path(p).map(PathColumn::dynamic_len), Some(0));
+        assert_eq!(s.row(Row(5)).count(), 1);
+        assert!(s.take(p, Row(5)).is_some());
+        assert_eq!(s.get(p, Row(5)), None);
+        assert_eq!(s.stamp(p, Row(5)), Stamp::ZERO);
+    }
+}

@@ -1,0 +1,171 @@
+//! Error and warning types shared by every stage.
+//!
+//! - [`DecodeError`]: bytes or fields that do not make a valid message. Always names
+//!   the message (id, or its index in the input when the id itself is unreadable),
+//!   the op index and the reason, so a user can find the offending op.
+//! - [`OpError`]: why one op is invalid (the reason part of a [`DecodeError`]).
+//! - [`Warning`]: a valid op that did nothing (an additive op on a value of another
+//!   type, a move that would close a cycle, an op on a missing node, …). Warnings are
+//!   deterministic and never change state.
+//!
+//! Invariant: producing an error never mutates a graph; validation runs before apply.
+
+use thiserror::Error;
+
+/// Why a single op is invalid.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum OpError {
+    /// The op has neither `ot` nor `otype`.
+    #[error("missing `ot` (or legacy `otype`)")]
+    MissingOt,
+    /// The `ot` string names no known operation.
+    #[error("unknown operation type `{0}`")]
+    UnknownOt(String),
+    /// A known operation this build does not implement yet.
+    #[error("`{0}` is not yet supported by this version of vuer-rtc")]
+    Unsupported(String),
+    /// A required field is absent (or null).
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    /// A field has the wrong JSON type.
+    #[error("field `{field}`: expected {expected}, got {got}")]
+    WrongType {
+        /// The field name.
+        field: &'static str,
+        /// What was expected, in words.
+        expected: &'static str,
+        /// A short rendering of what came.
+        got: String,
+    },
+    /// A field is well-typed but its value is not allowed.
+    #[error("field `{field}`: {reason}")]
+    Invalid {
+        /// The field name.
+        field: &'static str,
+        /// Why the value is not allowed.
+        reason: String,
+    },
+    /// A value exceeds a configured limit.
+    #[error("field `{field}`: {what} exceeds the limit of {limit}")]
+    TooLarge {
+        /// The field name.
+        field: &'static str,
+        /// What was measured (bytes, elements, depth).
+        what: &'static str,
+        /// The configured limit.
+        limit: usize,
+    },
+}
+
+/// Input that does not decode into valid messages.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not well-formed JSON / MessagePack at all.
+    #[error("malformed {format}: {detail}")]
+    Syntax {
+        /// `"JSON"` or `"MessagePack"`.
+        format: &'static str,
+        /// The parser's description, with position where known.
+        detail: String,
+    },
+    /// The top-level value is neither a message nor an array of messages.
+    #[error("expected an array of messages (or one message object), got {got}")]
+    NotMessages {
+        /// A short rendering of what came.
+        got: String,
+    },
+    /// A message-level field is missing or wrong.
+    #[error("message {} (#{index} in the input): {reason}", id.as_deref().map_or("<no id>".to_string(), |i| format!("{i:?}")))]
+    Message {
+        /// Index of the message in the input array.
+        index: usize,
+        /// The message id, when it could be read.
+        id: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One op of a message is invalid; the whole message is rejected.
+    #[error("message {msg_id:?} op #{op_index}{}: {reason}", ot.as_deref().map_or(String::new(), |o| format!(" ({o})")))]
+    Op {
+        /// The message id.
+        msg_id: String,
+        /// Index of the op inside the message's `ops`.
+        op_index: usize,
+        /// The op's `ot`, when it could be read.
+        ot: Option<String>,
+        /// What is wrong.
+        reason: OpError,
+    },
+}
+
+/// A valid op that did nothing. Deterministic: every replica reports the same warnings
+/// for the same canonical history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The message id.
+    pub msg_id: String,
+    /// Index of the op inside the message.
+    pub op_index: usize,
+    /// Why nothing happened.
+    pub reason: WarningKind,
+}
+
+/// Why a valid op did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// The op targets a node that does not exist.
+    #[error("node `{0}` does not exist")]
+    MissingNode(String),
+    /// The op targets a tombstoned node.
+    #[error("node `{0}` is deleted")]
+    DeletedNode(String),
+    /// An additive op found a value of another type at its path.
+    #[error("`{ot}` on a {found} value at `{path}`: left unchanged")]
+    TypeMismatch {
+        /// The op type.
+        ot: &'static str,
+        /// The property path.
+        path: String,
+        /// The type found there.
+        found: &'static str,
+    },
+    /// An index-based op pointed outside the value.
+    #[error("`{ot}` index {index} is out of range for length {len} at `{path}`")]
+    OutOfRange {
+        /// The op type.
+        ot: &'static str,
+        /// The property path.
+        path: String,
+        /// The offending index.
+        index: i64,
+        /// The length of the value.
+        len: usize,
+    },
+    /// A `node.move` that would make a node its own ancestor.
+    #[error("moving `{node}` under `{new_parent}` would create a cycle: skipped")]
+    Cycle {
+        /// The node.
+        node: String,
+        /// The requested parent.
+        new_parent: String,
+    },
+    /// The op's path cannot be written (e.g. `object.merge` at `.` with `key`).
+    #[error("{0}")]
+    Ignored(String),
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "message {:?} op #{}: {}",
+            self.msg_id, self.op_index, self.reason
+        )
+    }
+}
+
+/// Result alias for decoding.
+pub type DecodeResult<T> = Result<T, DecodeError>;

@@ -1,0 +1,221 @@
+//! [`SceneGraph`]: nodes in a slotmap arena, their hierarchy, and their property columns.
+//!
+//! Invariants (checked by [`SceneGraph::dbg_check`]):
+//! - `by_key[node.key] == id` for every node, and `rows[node.row] == id`;
+//! - every node has at most one parent: `c ∈ p.children ⇔ c.parent == Some(p)`;
+//! - `children` is sorted by `(created_ts, key)` (the reference's order);
+//! - the parent links have no cycle;
+//! - a tombstoned node has no parent; it keeps its children and properties;
+//! - `root` is the first node ever created (in apply order).
+//!
+//! The structural primitives here (`create`, `attach`, `detach`, `tombstone`,
+//! `is_ancestor`) enforce these invariants; *when* to call them (idempotent insert,
+//! cycle-safe move, …) is decided by [`crate::apply`].
+
+use std::cmp::Ordering;
+
+use ahash::AHashMap;
+use slotmap::SlotMap;
+
+use crate::column::{PropertyStore, Row, Value, ValueRef};
+use crate::ids::{ClientTable, NodeKey, PathId, PathTable, Stamp};
+
+/// One node of the scene.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub(crate) key: Box<str>,
+    pub(crate) tag: String,
+    pub(crate) name: String,
+    pub(crate) parent: Option<NodeKey>,
+    // Sorted by (created_ts, key).
+    pub(crate) children: Vec<NodeKey>,
+    pub(crate) deleted: bool,
+    pub(crate) created_ts: f64,
+    pub(crate) row: Row,
+}
+
+/// A scene graph: nodes, hierarchy and typed property columns.
+///
+/// Build one with [`crate::create_empty_graph`] and change it with
+/// [`crate::apply_operation`], [`crate::apply_message`] or [`crate::apply_messages`].
+#[derive(Clone, Debug, Default)]
+pub struct SceneGraph {
+    pub(crate) nodes: SlotMap<NodeKey, Node>,
+    pub(crate) by_key: AHashMap<Box<str>, NodeKey>,
+    // rows[node.row] == node id.
+    pub(crate) rows: Vec<NodeKey>,
+    pub(crate) root: Option<NodeKey>,
+    pub(crate) paths: PathTable,
+    pub(crate) clients: ClientTable,
+    pub(crate) props: PropertyStore,
+}
+
+impl SceneGraph {
+    /// An empty graph.
+    pub fn new() -> SceneGraph {
+        SceneGraph::default()
+    }
+
+    /// The arena id of a node key.
+    pub fn node_id(&self, key: &str) -> Option<NodeKey> {
+        self.by_key.get(key).copied()
+    }
+
+    /// Number of nodes, tombstones included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when no node was ever created.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The interned client names.
+    pub fn clients(&self) -> &ClientTable {
+        &self.clients
+    }
+
+    /// The interned property paths.
+    pub fn paths(&self) -> &PathTable {
+        &self.paths
+    }
+
+    /// The property columns.
+    pub fn properties(&self) -> &PropertyStore {
+        &self.props
+    }
+
+    // ----- structural primitives (used by `apply`) -----
+
+    /// Creates a parentless node. The caller has checked that `key` is new.
+    pub(crate) fn create(&mut self, key: &str, tag: String, name: String, ts: f64) -> NodeKey {
+        let row = Row(u32::try_from(self.rows.len()).unwrap_or(u32::MAX));
+        let id = self.nodes.insert(Node {
+            key: key.into(),
+            tag,
+            name,
+            parent: None,
+            children: Vec::new(),
+            deleted: false,
+            created_ts: ts,
+            row,
+        });
+        self.by_key.insert(key.into(), id);
+        self.rows.push(id);
+        if self.root.is_none() {
+            self.root = Some(id);
+        }
+        id
+    }
+
+    fn child_order(&self, a: NodeKey, b: NodeKey) -> Ordering {
+        let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+        na.created_ts
+            .total_cmp(&nb.created_ts)
+            .then_with(|| na.key.cmp(&nb.key))
+    }
+
+    /// Makes `child` (which must have no parent) a child of `parent`, in sorted position.
+    pub(crate) fn attach(&mut self, child: NodeKey, parent: NodeKey) {
+        debug_assert!(self.nodes[child].parent.is_none());
+        let siblings = &self.nodes[parent].children;
+        let pos = siblings
+            .binary_search_by(|&s| self.child_order(s, child))
+            .unwrap_or_else(|p| p);
+        self.nodes[parent].children.insert(pos, child);
+        self.nodes[child].parent = Some(parent);
+    }
+
+    /// Detaches `child` from its actual parent, if any.
+    pub(crate) fn detach(&mut self, child: NodeKey) {
+        if let Some(p) = self.nodes[child].parent.take() {
+            self.nodes[p].children.retain(|&c| c != child);
+        }
+    }
+
+    /// True when `ancestor` is `node` or one of its ancestors.
+    pub(crate) fn is_ancestor_or_self(&self, ancestor: NodeKey, node: NodeKey) -> bool {
+        let mut cur = Some(node);
+        while let Some(c) = cur {
+            if c == ancestor {
+                return true;
+            }
+            cur = self.nodes[c].parent;
+        }
+        false
+    }
+
+    /// Tombstones `node`: detached from its parent, marked deleted, props kept.
+    pub(crate) fn tombstone(&mut self, node: NodeKey) {
+        self.detach(node);
+        self.nodes[node].deleted = true;
+    }
+
+    /// Interns a path.
+    pub(crate) fn path_id(&mut self, path: &str) -> PathId {
+        self.paths.intern(path)
+    }
+
+    /// Reads a cell.
+    pub(crate) fn cell(&self, node: NodeKey, path: PathId) -> Option<(ValueRef<'_>, Stamp)> {
+        self.props.get(path, self.nodes[node].row)
+    }
+
+    /// Writes a cell with an explicit stamp.
+    pub(crate) fn write(&mut self, node: NodeKey, path: PathId, value: Value, stamp: Stamp) {
+        let row = self.nodes[node].row;
+        self.props.set(path, row, value, stamp);
+    }
+
+    /// Removes a cell.
+    pub(crate) fn remove_cell(&mut self, node: NodeKey, path: PathId) -> bool {
+        let row = self.nodes[node].row;
+        self.props.take(path, row).is_some()
+    }
+
+    /// Walks every invariant of the module doc; panics with a description on violation.
+    /// `deep` also checks the children order and acyclicity (O(n · depth)).
+    pub fn dbg_check(&self, deep: bool) {
+        assert_eq!(self.by_key.len(), self.nodes.len(), "by_key size");
+        assert_eq!(self.rows.len(), self.nodes.len(), "rows size");
+        for (id, n) in &self.nodes {
+            assert_eq!(self.by_key.get(&n.key), Some(&id), "by_key of {}", n.key);
+            assert_eq!(self.rows.get(n.row.index()), Some(&id), "row of {}", n.key);
+            if let Some(p) = n.parent {
+                assert!(!n.deleted, "tombstone {} has a parent", n.key);
+                assert!(
+                    self.nodes[p].children.contains(&id),
+                    "{} not in its parent's children",
+                    n.key
+                );
+            }
+            for &c in &n.children {
+                assert_eq!(
+                    self.nodes[c].parent,
+                    Some(id),
+                    "child {} of {}",
+                    self.nodes[c].key,
+                    n.key
+                );
+            }
+            if deep {
+                for w in n.children.windows(2) {
+                    assert_eq!(
+                        self.child_order(w[0], w[1]),
+                        Ordering::Less,
+                        "children of {} unsorted",
+                        n.key
+                    );
+                }
+                let mut steps = 0;
+                let mut cur = n.parent;
+                while let Some(c) = cur {
+                    steps += 1;
+                    assert!(steps <= self.nodes.len(), "cycle through {}", n.key);
+                    cur = self.nodes[c].parent;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Identities shared by every stage: clients, stamps, paths and nodes.
+//!
+//! Owns the local, compact stand-ins for the strings that travel on the wire:
+//!
+//! - [`ClientId`]: a client name interned in a [`ClientTable`];
+//! - [`Stamp`]: the `(lt, client)` pair that totally orders messages (DESIGN.md §4);
+//! - [`PathId`]: a property path interned in a [`PathTable`];
+//! - [`NodeKey`]: the slotmap key of a node. It never leaves the process; the
+//!   node's key *string* is what goes on the wire.
+//!
+//! Invariants:
+//! - `table.name(table.intern(s)) == s` for both tables, and interning the same string
+//!   twice gives the same id.
+//! - [`ClientId::NONE`] is never handed out by [`ClientTable::intern`]; it orders before
+//!   every real client, so [`Stamp::ZERO`] orders before every real stamp.
+//! - Stamps order by `lt`, then by the client *string* (byte-wise), never by the
+//!   numeric id: ids are handed out in arrival order, which differs between replicas.
+//!
+//! Nothing here knows about operations, columns or the graph. Read [`crate::op`] next.
+
+use std::cmp::Ordering;
+
+use ahash::AHashMap;
+
+slotmap::new_key_type! {
+    /// The arena key of a node. Local to one process: never put it on the wire.
+    pub struct NodeKey;
+}
+
+/// A Lamport time, as carried by a message's `lt` field.
+pub type Lamport = u64;
+
+/// A client (replica) name interned in a [`ClientTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ClientId(u32);
+
+impl ClientId {
+    /// The "no client" id, used by [`Stamp::ZERO`]: orders before every client.
+    pub const NONE: ClientId = ClientId(0);
+
+    /// The index of this id in its table.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Interns client names. Index 0 is reserved for [`ClientId::NONE`] (the empty name).
+#[derive(Clone, Debug)]
+pub struct ClientTable {
+    names: Vec<Box<str>>,
+    ids: AHashMap<Box<str>, ClientId>,
+}
+
+impl Default for ClientTable {
+    fn default() -> Self {
+        Self {
+            names: vec!["".into()],
+            ids: AHashMap::new(),
+        }
+    }
+}
+
+impl ClientTable {
+    /// The id of `name`, interning it on first sight.
+    pub fn intern(&mut self, name: &str) -> ClientId {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = ClientId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// The id of `name` if it was interned.
+    pub fn get(&self, name: &str) -> Option<ClientId> {
+        self.ids.get(name).copied()
+    }
+
+    /// The name behind `id` (`""` for [`ClientId::NONE`] or an unknown id).
+    pub fn name(&self, id: ClientId) -> &str {
+        self.names.get(id.index()).map_or("", |s| s)
+    }
+
+    /// Compares two stamps in the total message order (DESIGN.md §4).
+    pub fn cmp_stamps(&self, a: Stamp, b: Stamp) -> Ordering {
+        a.lt.cmp(&b.lt).then_with(|| {
+            if a.client == b.client {
+                Ordering::Equal
+            } else {
+                self.name(a.client).cmp(self.name(b.client))
+            }
+        })
+    }
+}
+
+/// The position of a message in the total order: `(lt, client)`.
+///
+/// Fields are in ordering order, but `Ord` is **not** derived: on equal `lt` the
+/// tie is broken by the client *string*, which needs the [`ClientTable`]
+/// ([`ClientTable::cmp_stamps`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Stamp {
+    /// Lamport time of the message.
+    pub lt: Lamport,
+    /// The sending client.
+    pub client: ClientId,
+}
+
+impl Stamp {
+    /// The stamp of a cell no LWW write has touched: older than every real stamp.
+    pub const ZERO: Stamp = Stamp {
+        lt: 0,
+        client: ClientId::NONE,
+    };
+}
+
+/// A property path interned in a [`PathTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathId(u32);
+
+impl PathId {
+    /// The index of this path in its table (and in the property store).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The id at a table index: the property store is indexed like the table.
+    pub(crate) fn from_index(i: usize) -> PathId {
+        PathId(u32::try_from(i).unwrap_or(u32::MAX))
+    }
+}
+
+/// Interns property paths (`"position"`, `"transform.position"`, …).
+#[derive(Clone, Debug, Default)]
+pub struct PathTable {
+    names: Vec<Box<str>>,
+    ids: AHashMap<Box<str>, PathId>,
+}
+
+impl PathTable {
+    /// The id of `path`, interning it on first sight.
+    pub fn intern(&mut self, path: &str) -> PathId {
+        if let Some(&id) = self.ids.get(path) {
+            return id;
+        }
+        let id = PathId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
+        self.names.push(path.into());
+        self.ids.insert(path.into(), id);
+        id
+    }
+
+    /// The id of `path` if it was interned.
+    pub fn get(&self, path: &str) -> Option<PathId> {
+        self.ids.get(path).copied()
+    }
+
+    /// The path behind `id`.
+    pub fn name(&self, id: PathId) -> &str {
+        self.names.get(id.index()).map_or("", |s| s)
+    }
+
+    /// Number of interned paths.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when no path was interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_tie_break_on_client_string_not_id() {
+        let mut t = ClientTable::default();
+        let zed = t.intern("zed");
+        let alice = t.intern("alice");
+        let a = Stamp { lt: 5, client: zed };
+        let b = Stamp {
+            lt: 5,
+            client: alice,
+        };
+        assert_eq!(t.cmp_stamps(a, b), Ordering::Greater);
+        assert_eq!(
+            t.cmp_stamps(Stamp { lt: 4, client: zed }, b),
+            Ordering::Less
+        );
+        assert_eq!(
+            t.cmp_stamps(
+                Stamp::ZERO,
+                Stamp {
+                    lt: 0,
+                    client: alice
+                }
+            ),
+            Ordering::Less
+        );
+        // Upper case sorts before lower case, byte-wise.
+        let mia = t.intern("Mia");
+        assert_eq!(
+            t.cmp_stamps(
+                Stamp { lt: 1, client: mia },
+                Stamp {
+                    lt: 1,
+                    client: alice
+                }
+            ),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn interning_is_stable() {
+        let mut p = PathTable::default();
+        let a = p.intern("position");
+        let b = p.intern("transform.position");
+        assert_ne!(a, b);
+        assert_eq!(p.intern("position"), a);
+        assert_eq!(p.name(b), "transform.position");
+        assert_eq!(p.get("nope"), None);
+    }
+}

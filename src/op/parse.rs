@@ -1,0 +1,631 @@
+//! Validation: [`OpFields`] (untyped) → [`Op`] (typed), or an [`OpError`].
+//!
+//! Every check the apply stages rely on happens here, before anything is applied:
+//! known `ot`, required fields present, JSON types right, floats finite (and within
+//! `f32` range for vector/quaternion payloads), Euler order valid, sizes within
+//! [`Limits`]. A message is valid only if all its ops are; see [`crate::wire`].
+
+use std::collections::BTreeMap;
+
+use super::{EulerOrder, Json, NodeOpForm, NodeSpec, Op, OpFields, OpKind};
+use crate::error::OpError;
+
+/// Size limits applied to untrusted input. The defaults suit a scene editor; raise them
+/// for bulk imports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most ops in one message.
+    pub max_ops_per_message: usize,
+    /// Longest string (key, path, id or value), in bytes.
+    pub max_string_bytes: usize,
+    /// Most elements in one array or entries in one object.
+    pub max_collection_len: usize,
+    /// Deepest nesting of arrays/objects inside a value.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ops_per_message: 100_000,
+            max_string_bytes: 16 << 20,
+            max_collection_len: 1 << 20,
+            max_depth: 64,
+        }
+    }
+}
+
+type R<T> = Result<T, OpError>;
+
+/// A short rendering of a JSON value for error messages.
+pub(crate) fn describe(v: &Json) -> String {
+    let s = match v {
+        Json::Null => return "null".into(),
+        Json::Bool(b) => return format!("boolean {b}"),
+        Json::Number(n) => return format!("number {n}"),
+        Json::String(_) => "string ",
+        Json::Array(_) => "array ",
+        Json::Object(_) => "object ",
+    };
+    let mut body = v.to_string();
+    if body.len() > 40 {
+        let cut = (0..=40)
+            .rev()
+            .find(|&i| body.is_char_boundary(i))
+            .unwrap_or(0);
+        body.truncate(cut);
+        body.push('…');
+    }
+    format!("{s}{body}")
+}
+
+fn req<'a>(v: &'a Option<Json>, field: &'static str) -> R<&'a Json> {
+    v.as_ref().ok_or(OpError::MissingField(field))
+}
+
+fn wrong(field: &'static str, expected: &'static str, got: &Json) -> OpError {
+    OpError::WrongType {
+        field,
+        expected,
+        got: describe(got),
+    }
+}
+
+fn string(v: &Json, field: &'static str, lim: &Limits) -> R<String> {
+    match v {
+        Json::String(s) if s.len() > lim.max_string_bytes => Err(OpError::TooLarge {
+            field,
+            what: "string length in bytes",
+            limit: lim.max_string_bytes,
+        }),
+        Json::String(s) => Ok(s.clone()),
+        other => Err(wrong(field, "a string", other)),
+    }
+}
+
+fn req_string(v: &Option<Json>, field: &'static str, lim: &Limits) -> R<String> {
+    string(req(v, field)?, field, lim)
+}
+
+fn opt_string(v: &Option<Json>, field: &'static str, lim: &Limits) -> R<Option<String>> {
+    v.as_ref().map(|v| string(v, field, lim)).transpose()
+}
+
+fn number(v: &Json, field: &'static str) -> R<f64> {
+    match v {
+        Json::Number(n) => n
+            .as_f64()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| OpError::Invalid {
+                field,
+                reason: format!("{n} is not a finite number"),
+            }),
+        other => Err(wrong(field, "a finite number", other)),
+    }
+}
+
+fn integer(v: &Json, field: &'static str) -> R<i64> {
+    if let Some(i) = v.as_i64() {
+        return Ok(i);
+    }
+    let x = number(v, field)?;
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        // Integral floats (`2.0`) are accepted as indices.
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked integral and in range"
+        )]
+        return Ok(x as i64);
+    }
+    Err(OpError::Invalid {
+        field,
+        reason: format!("{x} is not an integer index"),
+    })
+}
+
+fn boolean(v: &Json, field: &'static str) -> R<bool> {
+    v.as_bool().ok_or_else(|| wrong(field, "a boolean", v))
+}
+
+fn floats<const N: usize>(v: &Json, field: &'static str, expected: &'static str) -> R<[f32; N]> {
+    let arr = match v {
+        Json::Array(a) if a.len() == N => a,
+        other => return Err(wrong(field, expected, other)),
+    };
+    let mut out = [0.0f32; N];
+    for (slot, x) in out.iter_mut().zip(arr) {
+        let x = match x {
+            Json::Number(_) => number(x, field)?,
+            _ => return Err(wrong(field, expected, v)),
+        };
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "payloads are f32 by design"
+        )]
+        let y = x as f32;
+        if !y.is_finite() {
+            return Err(OpError::Invalid {
+                field,
+                reason: format!("{x} overflows a 32-bit float"),
+            });
+        }
+        *slot = y;
+    }
+    Ok(out)
+}
+
+/// Checks nesting depth, collection sizes and string sizes of a JSON value.
+pub(crate) fn check_value(v: &Json, field: &'static str, lim: &Limits) -> R<()> {
+    fn walk(v: &Json, depth: usize, field: &'static str, lim: &Limits) -> R<()> {
+        match v {
+            Json::String(s) if s.len() > lim.max_string_bytes => Err(OpError::TooLarge {
+                field,
+                what: "string length in bytes",
+                limit: lim.max_string_bytes,
+            }),
+            Json::Array(_) | Json::Object(_) if depth >= lim.max_depth => Err(OpError::TooLarge {
+                field,
+                what: "nesting depth",
+                limit: lim.max_depth,
+            }),
+            Json::Array(a) => {
+                if a.len() > lim.max_collection_len {
+                    return Err(OpError::TooLarge {
+                        field,
+                        what: "array length",
+                        limit: lim.max_collection_len,
+                    });
+                }
+                a.iter().try_for_each(|x| walk(x, depth + 1, field, lim))
+            }
+            Json::Object(m) => {
+                if m.len() > lim.max_collection_len {
+                    return Err(OpError::TooLarge {
+                        field,
+                        what: "object size",
+                        limit: lim.max_collection_len,
+                    });
+                }
+                m.iter().try_for_each(|(k, x)| {
+                    if k.len() > lim.max_string_bytes {
+                        return Err(OpError::TooLarge {
+                            field,
+                            what: "object key length in bytes",
+                            limit: lim.max_string_bytes,
+                        });
+                    }
+                    walk(x, depth + 1, field, lim)
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+    walk(v, 0, field, lim)
+}
+
+fn any_value(v: &Option<Json>, lim: &Limits) -> R<Json> {
+    let v = req(v, "value")?;
+    check_value(v, "value", lim)?;
+    Ok(v.clone())
+}
+
+fn array(v: &Option<Json>, lim: &Limits) -> R<Vec<Json>> {
+    match req(v, "value")? {
+        a @ Json::Array(items) => {
+            check_value(a, "value", lim)?;
+            Ok(items.clone())
+        }
+        other => Err(wrong("value", "an array", other)),
+    }
+}
+
+fn object(v: &Option<Json>, lim: &Limits) -> R<serde_json::Map<String, Json>> {
+    match req(v, "value")? {
+        o @ Json::Object(m) => {
+            check_value(o, "value", lim)?;
+            Ok(m.clone())
+        }
+        other => Err(wrong("value", "an object", other)),
+    }
+}
+
+fn node_spec(v: &Option<Json>, lim: &Limits) -> R<NodeSpec> {
+    let obj = match req(v, "value")? {
+        o @ Json::Object(m) => {
+            check_value(o, "value", lim)?;
+            m
+        }
+        other => return Err(wrong("value", "a node object {key, tag, …}", other)),
+    };
+    let key = match obj.get("key") {
+        Some(Json::String(s)) if !s.is_empty() => s.clone(),
+        Some(Json::String(_)) => {
+            return Err(OpError::Invalid {
+                field: "value.key",
+                reason: "a node key must not be empty".into(),
+            });
+        }
+        Some(other) => return Err(wrong("value.key", "a string", other)),
+        None => return Err(OpError::MissingField("value.key")),
+    };
+    let text = |name: &'static str| -> R<Option<String>> {
+        match obj.get(name.trim_start_matches("value.")) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(wrong(name, "a string", other)),
+        }
+    };
+    let tag = text("value.tag")?;
+    let name = text("value.name")?;
+    let children = match obj.get("children") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Array(a)) => a
+            .iter()
+            .map(|c| match c {
+                Json::String(s) => Ok(s.clone()),
+                other => Err(wrong("value.children", "an array of node keys", other)),
+            })
+            .collect::<R<_>>()?,
+        Some(other) => return Err(wrong("value.children", "an array of node keys", other)),
+    };
+    let props: BTreeMap<String, Json> = obj
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "key" | "tag" | "name" | "children"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(NodeSpec {
+        key,
+        tag,
+        name,
+        children,
+        props,
+    })
+}
+
+fn opt_index(v: &Option<Json>, field: &'static str) -> R<Option<i64>> {
+    v.as_ref().map(|v| integer(v, field)).transpose()
+}
+
+fn req_index(v: &Option<Json>, field: &'static str) -> R<i64> {
+    integer(req(v, field)?, field)
+}
+
+/// Reads the `ot` of an op, if it is a string (for error messages).
+pub fn ot_of(f: &OpFields) -> Option<String> {
+    f.ot.as_ref().and_then(|o| o.as_str()).map(str::to_owned)
+}
+
+/// Validates one op. The error carries the op's `ot` when it was readable.
+pub fn parse_op(f: &OpFields, lim: &Limits) -> R<Op> {
+    use OpKind::*;
+    let ot = match &f.ot {
+        None => return Err(OpError::MissingOt),
+        Some(Json::String(s)) => s.as_str(),
+        Some(other) => return Err(wrong("ot", "a string \"dtype.verb\"", other)),
+    };
+    let key = opt_string(&f.key, "key", lim)?.unwrap_or_default();
+    let path_given = opt_string(&f.path, "path", lim)?;
+    let v = &f.value;
+    let num = || number(req(v, "value")?, "value");
+    let vec3 = || floats::<3>(req(v, "value")?, "value", "an array of 3 finite numbers");
+    let quat = || {
+        floats::<4>(
+            req(v, "value")?,
+            "value",
+            "an array of 4 finite numbers [x, y, z, w]",
+        )
+    };
+    let text = || req_string(v, "value", lim);
+    let flag = || boolean(req(v, "value")?, "value");
+
+    let kind = match ot {
+        "number.set" => NumberSet(num()?),
+        "number.add" => NumberAdd(num()?),
+        "number.multiply" => NumberMultiply(num()?),
+        "number.min" => NumberMin(num()?),
+        "number.max" => NumberMax(num()?),
+        "vector3.set" => Vector3Set(vec3()?),
+        "vector3.add" => Vector3Add(vec3()?),
+        "vector3.multiply" => Vector3Multiply(vec3()?),
+        "vector3.applyQuaternion" => Vector3ApplyQuaternion(quat()?),
+        "vector3.applyEuler" => Vector3ApplyEuler {
+            angles: vec3()?,
+            order: match &f.order {
+                None => EulerOrder::Xyz,
+                Some(Json::String(s)) => EulerOrder::parse(s).ok_or_else(|| OpError::Invalid {
+                    field: "order",
+                    reason: format!(
+                        "unknown Euler order {s:?} (expected XYZ, YXZ, ZXY, ZYX, YZX or XZY)"
+                    ),
+                })?,
+                Some(other) => return Err(wrong("order", "a string such as \"XYZ\"", other)),
+            },
+            intrinsic: match &f.intrinsic {
+                None => true,
+                Some(b) => boolean(b, "intrinsic")?,
+            },
+        },
+        "euler.set" => EulerSet(vec3()?),
+        "euler.add" => EulerAdd(vec3()?),
+        "quaternion.set" => QuaternionSet(quat()?),
+        "quaternion.multiply" => QuaternionMultiply(quat()?),
+        "color.set" => ColorSet(text()?),
+        "color.blend" => ColorBlend {
+            value: text()?,
+            alpha: match &f.alpha {
+                None => 0.5,
+                Some(a) => number(a, "alpha")?,
+            },
+        },
+        "string.set" => StringSet(text()?),
+        "string.concat" => StringConcat {
+            value: text()?,
+            separator: opt_string(&f.separator, "separator", lim)?.unwrap_or_default(),
+        },
+        "string.insert" => StringInsert {
+            value: text()?,
+            index: req_index(&f.index, "index")?,
+        },
+        "string.cut" => StringCut {
+            from: req_index(&f.from, "from")?,
+            to: req_index(&f.to, "to")?,
+        },
+        "string.replace" => StringReplace {
+            from: req_index(&f.from, "from")?,
+            to: req_index(&f.to, "to")?,
+            value: text()?,
+        },
+        "string.move" => StringMove {
+            from: req_index(&f.from, "from")?,
+            to: req_index(&f.to, "to")?,
+            index: req_index(&f.index, "index")?,
+        },
+        "boolean.set" => BooleanSet(flag()?),
+        "boolean.or" => BooleanOr(flag()?),
+        "boolean.and" => BooleanAnd(flag()?),
+        "boolean.xor" => BooleanXor(flag()?),
+        "array.set" => ArraySet(array(v, lim)?),
+        "array.push" => ArrayPush(any_value(v, lim)?),
+        "array.insert" => ArrayInsert {
+            value: any_value(v, lim)?,
+            index: req_index(&f.index, "index")?,
+        },
+        "array.remove" => {
+            let index = opt_index(&f.index, "index")?;
+            let value = match (v, index) {
+                (Some(_), _) => Some(any_value(v, lim)?),
+                (None, Some(_)) => None,
+                (None, None) => return Err(OpError::MissingField("value (or index)")),
+            };
+            ArrayRemove { value, index }
+        }
+        "array.move" => ArrayMove {
+            from: req_index(&f.from, "from")?,
+            to: req_index(&f.to, "to")?,
+        },
+        "array.union" => ArrayUnion(array(v, lim)?),
+        "object.set" => ObjectSet(object(v, lim)?),
+        "object.update" => ObjectUpdate(object(v, lim)?),
+        "object.merge" => ObjectMerge(object(v, lim)?),
+        "object.remove" => ObjectRemove {
+            field: opt_string(v, "value", lim)?,
+        },
+        "node.insert" => NodeInsert(node_spec(v, lim)?),
+        "node.upsert" => NodeUpsert(node_spec(v, lim)?),
+        "node.inset" => NodeInset(node_spec(v, lim)?),
+        "node.remove" => match v {
+            Some(Json::String(s)) => NodeRemove {
+                node: s.clone(),
+                form: NodeOpForm::Nested,
+            },
+            Some(other) => return Err(wrong("value", "the key of the node to remove", other)),
+            None if !super::is_root_key(&key) => NodeRemove {
+                node: key.clone(),
+                form: NodeOpForm::Flat,
+            },
+            None => return Err(OpError::MissingField("value (the node to remove)")),
+        },
+        "node.move" => match (v, &f.to) {
+            (Some(Json::Object(m)), _) => {
+                let field = |name: &'static str| match m.get(name.trim_start_matches("value.")) {
+                    Some(Json::String(s)) => Ok(s.clone()),
+                    Some(other) => Err(wrong(name, "a node key", other)),
+                    None => Err(OpError::MissingField(name)),
+                };
+                NodeMove {
+                    node: field("value.nodeKey")?,
+                    new_parent: field("value.newParent")?,
+                    to_path: None,
+                    form: NodeOpForm::Nested,
+                }
+            }
+            (Some(other), _) => {
+                return Err(wrong("value", "an object {nodeKey, newParent}", other));
+            }
+            (None, Some(to)) => {
+                if super::is_root_key(&key) {
+                    return Err(OpError::MissingField("key (the node to move)"));
+                }
+                NodeMove {
+                    node: key.clone(),
+                    new_parent: string(to, "to", lim)?,
+                    to_path: opt_string(&f.to_path, "toPath", lim)?,
+                    form: NodeOpForm::Flat,
+                }
+            }
+            (None, None) => return Err(OpError::MissingField("value (or to)")),
+        },
+        "meta.undo" => MetaUndo {
+            target: req_string(&f.target_msg_id, "targetMsgId", lim)?,
+        },
+        "meta.redo" => MetaRedo {
+            target: req_string(&f.target_msg_id, "targetMsgId", lim)?,
+        },
+        "text.init" | "text.insert" | "text.delete" | "text.replace" => {
+            return Err(OpError::Unsupported(ot.to_owned()));
+        }
+        other => return Err(OpError::UnknownOt(other.to_owned())),
+    };
+    // Property ops need a path; node and meta ops do not. `object.update`/`merge`
+    // default to `.` (the node's own properties), as in the reference.
+    let path = match path_given {
+        Some(p) => p,
+        None if kind.is_node() || kind.is_meta() => String::new(),
+        None if matches!(kind, ObjectMerge(_) | ObjectUpdate(_)) => ".".into(),
+        None => return Err(OpError::MissingField("path")),
+    };
+    Ok(Op { key, path, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Json) -> R<Op> {
+        let f: OpFields = serde_json::from_value(v).map_err(|e| OpError::Invalid {
+            field: "op",
+            reason: e.to_string(),
+        })?;
+        parse_op(&f, &Limits::default())
+    }
+
+    #[test]
+    fn both_spellings_of_ot() {
+        let a = parse(json!({"ot": "number.add", "key": "n", "path": "x", "value": 2})).unwrap();
+        let b = parse(json!({"otype": "number.add", "key": "n", "path": "x", "value": 2})).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.kind, OpKind::NumberAdd(2.0));
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let e = parse(json!({"ot": "vector3.set", "key": "n", "path": "p", "value": "abc"}))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("expected an array of 3 finite numbers"),
+            "{e}"
+        );
+        let e = parse(json!({"ot": "vector3.set", "key": "n", "path": "p", "value": [1, 2]}))
+            .unwrap_err();
+        assert!(matches!(e, OpError::WrongType { field: "value", .. }));
+        let e =
+            parse(json!({"ot": "number.set", "key": "n", "path": "p", "value": true})).unwrap_err();
+        assert!(matches!(e, OpError::WrongType { .. }));
+        let e =
+            parse(json!({"ot": "vector3.set", "key": "n", "path": "p", "value": [1e300, 0, 0]}))
+                .unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+    }
+
+    #[test]
+    fn unknown_missing_and_unsupported() {
+        assert_eq!(
+            parse(json!({"ot": "number.frob", "key": "n", "path": "p", "value": 1})).unwrap_err(),
+            OpError::UnknownOt("number.frob".into())
+        );
+        assert_eq!(parse(json!({"key": "n"})).unwrap_err(), OpError::MissingOt);
+        assert_eq!(
+            parse(json!({"ot": "number.set", "key": "n", "path": "p"})).unwrap_err(),
+            OpError::MissingField("value")
+        );
+        assert_eq!(
+            parse(json!({"ot": "number.set", "key": "n", "value": 1})).unwrap_err(),
+            OpError::MissingField("path")
+        );
+        assert!(matches!(
+            parse(
+                json!({"ot": "text.insert", "key": "n", "path": "t", "position": 0, "value": "x"})
+            ),
+            Err(OpError::Unsupported(_))
+        ));
+        let e = parse(json!({"ot": "vector3.applyEuler", "key": "n", "path": "d",
+            "value": [0, 1, 0], "order": "QQQ"}))
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown Euler order"), "{e}");
+    }
+
+    #[test]
+    fn node_op_forms() {
+        let nested = parse(json!({"ot": "node.move", "key": "old", "path": "children",
+            "value": {"nodeKey": "c", "newParent": "p"}}))
+        .unwrap();
+        let flat =
+            parse(json!({"ot": "node.move", "key": "c", "to": "p", "toPath": "children"})).unwrap();
+        match (&nested.kind, &flat.kind) {
+            (
+                OpKind::NodeMove {
+                    node: a,
+                    new_parent: pa,
+                    ..
+                },
+                OpKind::NodeMove {
+                    node: b,
+                    new_parent: pb,
+                    ..
+                },
+            ) => {
+                assert_eq!((a, pa), (b, pb));
+            }
+            other => panic!("{other:?}"),
+        }
+        let r1 = parse(json!({"ot": "node.remove", "key": "p", "path": "children", "value": "c"}))
+            .unwrap();
+        let r2 = parse(json!({"ot": "node.remove", "key": "c", "path": "."})).unwrap();
+        assert!(matches!(&r1.kind, OpKind::NodeRemove { node, .. } if node == "c"));
+        assert!(matches!(&r2.kind, OpKind::NodeRemove { node, .. } if node == "c"));
+    }
+
+    #[test]
+    fn node_spec_splits_core_fields_from_props() {
+        let op = parse(json!({"ot": "node.insert", "key": "", "path": "children",
+            "value": {"key": "cube", "tag": "Mesh", "position": [0, 1, 0], "name": "C"}}))
+        .unwrap();
+        let OpKind::NodeInsert(spec) = op.kind else {
+            panic!("not an insert")
+        };
+        assert_eq!(spec.key, "cube");
+        assert_eq!(spec.tag.as_deref(), Some("Mesh"));
+        assert_eq!(spec.name.as_deref(), Some("C"));
+        assert_eq!(spec.props.keys().collect::<Vec<_>>(), vec!["position"]);
+        assert!(parse(json!({"ot": "node.insert", "key": "", "value": {"tag": "x"}})).is_err());
+    }
+
+    #[test]
+    fn limits_bound_depth_and_size() {
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        let e =
+            parse(json!({"ot": "array.push", "key": "n", "path": "p", "value": deep})).unwrap_err();
+        assert!(matches!(
+            e,
+            OpError::TooLarge {
+                what: "nesting depth",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn from_op_round_trips() {
+        let ops = [
+            json!({"ot": "vector3.applyEuler", "key": "a", "path": "d", "value": [0.5, 1, 0], "order": "YXZ", "intrinsic": false}),
+            json!({"ot": "color.blend", "key": "a", "path": "c", "value": "#00ff00", "alpha": 0.25}),
+            json!({"ot": "string.move", "key": "a", "path": "s", "from": 0, "to": 5, "index": -1}),
+            json!({"ot": "array.remove", "key": "a", "path": "s", "index": 2}),
+            json!({"ot": "node.move", "key": "c", "to": "p", "toPath": "children"}),
+            json!({"ot": "node.remove", "key": "c", "path": "."}),
+            json!({"ot": "node.insert", "key": "", "path": "children", "value": {"key": "k", "tag": "T", "children": ["x"], "p": {"a": 1}}}),
+            json!({"ot": "meta.undo", "key": "_meta", "path": "_meta", "targetMsgId": "m1"}),
+            json!({"ot": "object.merge", "key": "a", "path": ".", "value": {"x": 1}}),
+        ];
+        for v in ops {
+            let op = parse(v.clone()).unwrap();
+            let back = parse_op(&OpFields::from_op(&op), &Limits::default()).unwrap();
+            assert_eq!(op, back, "{v}");
+        }
+    }
+}

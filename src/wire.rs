@@ -1,0 +1,555 @@
+//! JSON and MessagePack codecs for messages (serde, `serde_json`, `rmp-serde`).
+//!
+//! Input accepts both field spellings (`client`/`sessionId`, `lt`/`lamportTime`,
+//! `ts`/`timestamp`, `ot`/`otype`); output always writes the compressed one. Both
+//! encodings carry the same shape: an array of message objects, or one message object.
+//! MessagePack output uses maps with field names (`rmp_serde::to_vec_named`), as the
+//! reference's `msgpack.packb` does.
+//!
+//! Invariants:
+//! - decoding never panics; a message is returned only if *every* op in it is valid;
+//! - every error names the message (id, or index when the id is unreadable), the op
+//!   index and the reason ([`DecodeError`]);
+//! - `decode(encode(msgs)) == msgs` for every valid message list.
+//!
+//! The fast path deserializes straight into typed envelopes; only when it fails is the
+//! input re-read as a generic value to pinpoint the failing message and op.
+//! This module knows no merge rule. Read [`crate::batch`] next.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DecodeError, DecodeResult};
+use crate::op::parse::{describe, ot_of, parse_op};
+use crate::op::{Json, Limits, Message, OpFields};
+
+/// A wire encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// UTF-8 JSON.
+    #[default]
+    Json,
+    /// MessagePack.
+    MessagePack,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::MessagePack => "MessagePack",
+        }
+    }
+}
+
+/// A message as it stands on the wire, every field untyped so that type errors are
+/// reported by [`validate_message`] with context.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMessage {
+    id: Option<Json>,
+    #[serde(alias = "sessionId")]
+    client: Option<Json>,
+    clock: Option<Json>,
+    #[serde(alias = "lamportTime")]
+    lt: Option<Json>,
+    #[serde(alias = "timestamp")]
+    ts: Option<Json>,
+    ops: Option<Vec<OpFields>>,
+}
+
+/// The compressed output shape of a message.
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    id: &'a str,
+    client: &'a str,
+    clock: &'a BTreeMap<String, u64>,
+    lt: u64,
+    ts: Json,
+    ops: Vec<OpFields>,
+}
+
+impl<'a> From<&'a Message> for WireMessage<'a> {
+    fn from(m: &'a Message) -> Self {
+        WireMessage {
+            id: &m.id,
+            client: &m.client,
+            clock: &m.clock,
+            lt: m.lt,
+            ts: crate::column::f64_to_json(m.ts),
+            ops: m.ops.iter().map(OpFields::from_op).collect(),
+        }
+    }
+}
+
+fn msg_err(index: usize, id: Option<&str>, reason: impl Into<String>) -> DecodeError {
+    DecodeError::Message {
+        index,
+        id: id.map(str::to_owned),
+        reason: reason.into(),
+    }
+}
+
+fn validate_message(index: usize, raw: RawMessage, lim: &Limits) -> DecodeResult<Message> {
+    let id = match &raw.id {
+        Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s.clone(),
+        Some(Json::String(s)) if s.is_empty() => {
+            return Err(msg_err(index, None, "field `id` must not be empty"));
+        }
+        Some(Json::String(_)) => {
+            return Err(msg_err(
+                index,
+                None,
+                format!("field `id` exceeds {} bytes", lim.max_string_bytes),
+            ));
+        }
+        Some(other) => {
+            return Err(msg_err(
+                index,
+                None,
+                format!("field `id`: expected a string, got {}", describe(other)),
+            ));
+        }
+        None => return Err(msg_err(index, None, "missing field `id`")),
+    };
+    let fail = |reason: String| Err(msg_err(index, Some(&id), reason));
+    let client = match &raw.client {
+        Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s.clone(),
+        Some(Json::String(_)) => return fail("field `client` must be a non-empty string".into()),
+        Some(other) => {
+            return fail(format!(
+                "field `client`: expected a string, got {}",
+                describe(other)
+            ));
+        }
+        None => return fail("missing field `client` (or legacy `sessionId`)".into()),
+    };
+    let lt = match &raw.lt {
+        Some(v) => match v.as_u64() {
+            Some(lt) => lt,
+            None => {
+                return fail(format!(
+                    "field `lt`: expected a non-negative integer, got {}",
+                    describe(v)
+                ));
+            }
+        },
+        None => return fail("missing field `lt` (or legacy `lamportTime`)".into()),
+    };
+    let ts = match &raw.ts {
+        None => 0.0,
+        Some(v) => match v.as_f64().filter(|t| t.is_finite()) {
+            Some(t) if v.is_number() => t,
+            _ => {
+                return fail(format!(
+                    "field `ts`: expected a finite number of seconds, got {}",
+                    describe(v)
+                ));
+            }
+        },
+    };
+    let mut clock = BTreeMap::new();
+    match &raw.clock {
+        None => {}
+        Some(Json::Object(m)) => {
+            if m.len() > lim.max_collection_len {
+                return fail(format!(
+                    "field `clock` has more than {} entries",
+                    lim.max_collection_len
+                ));
+            }
+            for (k, v) in m {
+                match v.as_u64() {
+                    Some(c) => {
+                        clock.insert(k.clone(), c);
+                    }
+                    None => {
+                        return fail(format!(
+                            "field `clock.{k}`: expected a non-negative integer, got {}",
+                            describe(v)
+                        ));
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return fail(format!(
+                "field `clock`: expected an object {{client: counter}}, got {}",
+                describe(other)
+            ));
+        }
+    }
+    let Some(raw_ops) = raw.ops else {
+        return fail("missing field `ops`".into());
+    };
+    if raw_ops.len() > lim.max_ops_per_message {
+        return fail(format!(
+            "{} ops exceed the limit of {} per message",
+            raw_ops.len(),
+            lim.max_ops_per_message
+        ));
+    }
+    let mut ops = Vec::with_capacity(raw_ops.len());
+    for (op_index, f) in raw_ops.iter().enumerate() {
+        match parse_op(f, lim) {
+            Ok(op) => ops.push(op),
+            Err(reason) => {
+                return Err(DecodeError::Op {
+                    msg_id: id,
+                    op_index,
+                    ot: ot_of(f),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(Message {
+        id,
+        client,
+        clock,
+        lt,
+        ts,
+        ops,
+    })
+}
+
+fn parse_generic(bytes: &[u8], format: Format) -> DecodeResult<Json> {
+    let r = match format {
+        Format::Json => serde_json::from_slice::<Json>(bytes).map_err(|e| e.to_string()),
+        Format::MessagePack => rmp_serde::from_slice::<Json>(bytes).map_err(|e| e.to_string()),
+    };
+    r.map_err(|detail| DecodeError::Syntax {
+        format: format.name(),
+        detail,
+    })
+}
+
+/// Finds which message (and op) made a typed decode fail, from a generic parse.
+fn locate_error(bytes: &[u8], format: Format, original: String) -> DecodeError {
+    let value = match parse_generic(bytes, format) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let items: Vec<&Json> = match &value {
+        Json::Array(a) => a.iter().collect(),
+        Json::Object(_) => vec![&value],
+        other => {
+            return DecodeError::NotMessages {
+                got: describe(other),
+            };
+        }
+    };
+    for (index, item) in items.into_iter().enumerate() {
+        if !item.is_object() {
+            return msg_err(
+                index,
+                None,
+                format!("expected a message object, got {}", describe(item)),
+            );
+        }
+        if let Err(e) = RawMessage::deserialize(item) {
+            let id = item.get("id").and_then(Json::as_str);
+            if let Some(Json::Array(ops)) = item.get("ops") {
+                for (op_index, op) in ops.iter().enumerate() {
+                    let reason = if op.is_object() {
+                        match OpFields::deserialize(op) {
+                            Ok(_) => continue,
+                            Err(e) => e.to_string(),
+                        }
+                    } else {
+                        format!("expected an op object, got {}", describe(op))
+                    };
+                    return DecodeError::Op {
+                        msg_id: id.unwrap_or("<no id>").to_owned(),
+                        op_index,
+                        ot: op
+                            .get("ot")
+                            .or_else(|| op.get("otype"))
+                            .and_then(Json::as_str)
+                            .map(str::to_owned),
+                        reason: crate::error::OpError::Invalid {
+                            field: "op",
+                            reason,
+                        },
+                    };
+                }
+            }
+            return msg_err(index, id, e.to_string());
+        }
+    }
+    DecodeError::Syntax {
+        format: format.name(),
+        detail: original,
+    }
+}
+
+fn decode_raw(bytes: &[u8], format: Format) -> DecodeResult<Vec<RawMessage>> {
+    // Peek at the first value marker instead of an untagged enum, which would buffer
+    // the whole input.
+    let is_array = match format {
+        Format::Json => bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'['),
+        Format::MessagePack => matches!(bytes.first(), Some(0x90..=0x9f | 0xdc | 0xdd)),
+    };
+    let r = match (format, is_array) {
+        (Format::Json, true) => {
+            serde_json::from_slice::<Vec<RawMessage>>(bytes).map_err(|e| e.to_string())
+        }
+        (Format::Json, false) => serde_json::from_slice::<RawMessage>(bytes)
+            .map(|m| vec![m])
+            .map_err(|e| e.to_string()),
+        (Format::MessagePack, true) => {
+            rmp_serde::from_slice::<Vec<RawMessage>>(bytes).map_err(|e| e.to_string())
+        }
+        (Format::MessagePack, false) => rmp_serde::from_slice::<RawMessage>(bytes)
+            .map(|m| vec![m])
+            .map_err(|e| e.to_string()),
+    };
+    r.map_err(|e| locate_error(bytes, format, e))
+}
+
+/// Decodes an array of messages (or one message object), all or nothing: the first
+/// invalid message makes the whole call fail.
+///
+/// # Errors
+/// [`DecodeError`] naming the message id, op index and reason.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::wire::{decode_messages, Format};
+/// let bytes = br#"[{"id": "a:1", "sessionId": "a", "lamportTime": 1, "timestamp": 0.5,
+///                   "ops": [{"otype": "number.set", "key": "n", "path": "x", "value": 1}]}]"#;
+/// let msgs = decode_messages(bytes, Format::Json, &Default::default()).unwrap();
+/// assert_eq!(msgs[0].client, "a");
+/// ```
+pub fn decode_messages(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<Vec<Message>> {
+    decode_raw(bytes, format)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| validate_message(i, raw, limits))
+        .collect()
+}
+
+/// Decodes messages one by one: valid messages are returned, each invalid one is
+/// reported by its own error. A syntax error in the bytes fails the whole call.
+///
+/// # Errors
+/// [`DecodeError::Syntax`] / [`DecodeError::NotMessages`] when the input as a whole is
+/// unreadable.
+pub fn decode_messages_lenient(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<(Vec<Message>, Vec<DecodeError>)> {
+    let raws = match decode_raw(bytes, format) {
+        Ok(r) => r,
+        Err(e @ (DecodeError::Syntax { .. } | DecodeError::NotMessages { .. })) => return Err(e),
+        // A structural error in one message: fall back to a per-message generic read.
+        Err(_) => {
+            let value = parse_generic(bytes, format)?;
+            let items = match value {
+                Json::Array(a) => a,
+                other => vec![other],
+            };
+            let mut ok = Vec::new();
+            let mut errs = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match RawMessage::deserialize(item) {
+                    Ok(raw) => match validate_message(i, raw, limits) {
+                        Ok(m) => ok.push(m),
+                        Err(e) => errs.push(e),
+                    },
+                    Err(_) => errs.push(locate_error_one(i, item)),
+                }
+            }
+            return Ok((ok, errs));
+        }
+    };
+    let mut ok = Vec::with_capacity(raws.len());
+    let mut errs = Vec::new();
+    for (i, raw) in raws.into_iter().enumerate() {
+        match validate_message(i, raw, limits) {
+            Ok(m) => ok.push(m),
+            Err(e) => errs.push(e),
+        }
+    }
+    Ok((ok, errs))
+}
+
+fn locate_error_one(index: usize, item: &Json) -> DecodeError {
+    let bytes = serde_json::to_vec(&[item]).unwrap_or_default();
+    match locate_error(&bytes, Format::Json, String::new()) {
+        DecodeError::Message { id, reason, .. } => DecodeError::Message { index, id, reason },
+        other => other,
+    }
+}
+
+/// Decodes exactly one message object.
+///
+/// # Errors
+/// [`DecodeError`] naming the op index and reason.
+pub fn decode_message(bytes: &[u8], format: Format, limits: &Limits) -> DecodeResult<Message> {
+    let mut v = decode_messages(bytes, format, limits)?;
+    match v.len() {
+        1 => Ok(v.remove(0)),
+        n => Err(DecodeError::NotMessages {
+            got: format!("{n} messages where one was expected"),
+        }),
+    }
+}
+
+/// Converts a JSON value (one message object) into a validated message.
+///
+/// # Errors
+/// [`DecodeError`] naming the op index and reason.
+pub fn message_from_json(value: &Json, limits: &Limits) -> DecodeResult<Message> {
+    match RawMessage::deserialize(value) {
+        Ok(raw) => validate_message(0, raw, limits),
+        Err(_) => Err(locate_error_one(0, value)),
+    }
+}
+
+/// The JSON value of a message, in the compressed spelling.
+pub fn message_to_json(msg: &Message) -> Json {
+    serde_json::to_value(WireMessage::from(msg)).unwrap_or(Json::Null)
+}
+
+/// Encodes one message.
+pub fn encode_message(msg: &Message, format: Format) -> Vec<u8> {
+    encode(&WireMessage::from(msg), format)
+}
+
+/// Encodes a list of messages as an array.
+pub fn encode_messages(msgs: &[Message], format: Format) -> Vec<u8> {
+    let wire: Vec<WireMessage<'_>> = msgs.iter().map(WireMessage::from).collect();
+    encode(&wire, format)
+}
+
+fn encode<T: Serialize>(value: &T, format: Format) -> Vec<u8> {
+    // Serializing these plain structs into memory cannot fail: every map key is a
+    // string and every number finite.
+    match format {
+        Format::Json => serde_json::to_vec(value).unwrap_or_default(),
+        Format::MessagePack => rmp_serde::to_vec_named(value).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{Op, OpKind};
+
+    const LEGACY: &[u8] = br#"[{"id": "a:1", "sessionId": "a", "lamportTime": 3, "timestamp": 1.5,
+        "clock": {"a": 1}, "ops": [{"otype": "vector3.set", "key": "c", "path": "p", "value": [1, 2, 3], "extra": 9}]}]"#;
+    const COMPRESSED: &[u8] = br#"[{"id": "a:1", "client": "a", "lt": 3, "ts": 1.5,
+        "clock": {"a": 1}, "ops": [{"ot": "vector3.set", "key": "c", "path": "p", "value": [1, 2, 3]}]}]"#;
+
+    fn dec(b: &[u8]) -> DecodeResult<Vec<Message>> {
+        decode_messages(b, Format::Json, &Limits::default())
+    }
+
+    #[test]
+    fn both_spellings_decode_alike_and_encode_compressed() {
+        let a = dec(LEGACY).unwrap();
+        let b = dec(COMPRESSED).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a[0].ops[0], Op::vector3_set("c", "p", [1.0, 2.0, 3.0]));
+        let out = String::from_utf8(encode_messages(&a, Format::Json)).unwrap();
+        assert!(
+            out.contains("\"client\":\"a\"") && out.contains("\"ot\":\"vector3.set\""),
+            "{out}"
+        );
+        assert!(
+            !out.contains("sessionId") && !out.contains("otype"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn msgpack_round_trip() {
+        let a = dec(LEGACY).unwrap();
+        let bytes = encode_messages(&a, Format::MessagePack);
+        let b = decode_messages(&bytes, Format::MessagePack, &Limits::default()).unwrap();
+        assert_eq!(a, b);
+        let one = encode_message(&a[0], Format::MessagePack);
+        assert_eq!(
+            decode_message(&one, Format::MessagePack, &Limits::default()).unwrap(),
+            a[0]
+        );
+    }
+
+    #[test]
+    fn errors_name_message_and_op() {
+        let bad = br#"[{"id": "ok", "client": "a", "lt": 1, "ops": []},
+            {"id": "m2", "client": "a", "lt": 2, "ops": [{"ot": "number.set", "key": "n", "path": "x", "value": 1},
+                                                     {"ot": "vector3.set", "key": "n", "path": "p", "value": "abc"}]}]"#;
+        let e = dec(bad).unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("\"m2\"") && s.contains("op #1") && s.contains("vector3.set"),
+            "{s}"
+        );
+
+        let e = dec(br#"[{"id": "m3", "client": "a", "lt": 1, "ops": [{"ot": "number.set"}, 5]}]"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("op #1"), "{e}");
+
+        let e = dec(br#"[{"id": "m4", "client": "a", "lt": -1, "ops": []}]"#).unwrap_err();
+        assert!(
+            e.to_string().contains("\"m4\"") && e.to_string().contains("`lt`"),
+            "{e}"
+        );
+
+        let e = dec(
+            br#"[{"id": "m5", "client": "a", "lt": 1, "ops": [{"ot": "teleport", "key": "n"}]}]"#,
+        )
+        .unwrap_err();
+        assert!(matches!(e, DecodeError::Op { op_index: 0, .. }), "{e}");
+        assert!(
+            e.to_string().contains("unknown operation type `teleport`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn garbage_is_a_syntax_error() {
+        assert!(matches!(
+            dec(b"[{\"id\": \"x\", "),
+            Err(DecodeError::Syntax { .. })
+        ));
+        assert!(matches!(dec(b"42"), Err(DecodeError::NotMessages { .. })));
+        assert!(matches!(
+            dec(b"[1]"),
+            Err(DecodeError::Message { index: 0, .. })
+        ));
+        assert!(matches!(
+            decode_messages(&[0xc1, 0x00], Format::MessagePack, &Limits::default()),
+            Err(DecodeError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn lenient_keeps_valid_messages() {
+        let mixed = br#"[{"id": "ok", "client": "a", "lt": 1, "ops": []},
+            {"id": "bad", "client": "a", "lt": 2, "ops": [{"ot": "nope", "key": "n", "path": "p"}]},
+            {"id": "ok2", "client": "a", "lt": 3, "ops": [5]}]"#;
+        let (ok, errs) = decode_messages_lenient(mixed, Format::Json, &Limits::default()).unwrap();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(errs.len(), 2);
+    }
+
+    #[test]
+    fn one_object_is_accepted() {
+        let m = decode_message(
+            br#"{"id": "x", "client": "a", "lt": 1, "ops": [{"ot": "meta.undo", "key": "_meta", "path": "_meta", "targetMsgId": "y"}]}"#,
+            Format::Json,
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(matches!(&m.ops[0].kind, OpKind::MetaUndo { target } if target == "y"));
+    }
+}
