@@ -360,6 +360,13 @@ fn insert_node(
     let mut warning = None;
     if !is_root_key(parent_key) {
         match graph.node_id(parent_key) {
+            // A new node is nobody's ancestor, so only `parent == itself` is a cycle.
+            Some(p) if p == id => {
+                warning = Some(WarningKind::Cycle {
+                    node: spec.key.clone(),
+                    new_parent: parent_key.to_owned(),
+                });
+            }
             Some(p) => graph.attach(id, p),
             None => warning = Some(WarningKind::MissingNode(parent_key.to_owned())),
         }

@@ -1,0 +1,104 @@
+//! The public conformance cases (`tests/conformance/*.json`): every case without
+//! `text.*` ops must give the expected scene, and the same scene (byte for byte) with
+//! its messages shuffled and duplicated, and after a MessagePack round trip.
+//! Cases with text ops are skipped with a visible count until the text CRDT lands.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+use vuer_rtc::wire::{self, Format};
+use vuer_rtc::{apply_messages, create_empty_graph, op::Limits};
+
+use crate::support::{first_diff, shuffled_with_duplicates};
+
+fn cases() -> Vec<(String, Json)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/conformance exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 100,
+        "expected the public cases in {}",
+        dir.display()
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let case: Json = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            (name, case)
+        })
+        .collect()
+}
+
+fn has_text(case: &Json) -> bool {
+    case["messages"].as_array().unwrap().iter().any(|m| {
+        m["ops"].as_array().unwrap().iter().any(|op| {
+            op.get("ot")
+                .or_else(|| op.get("otype"))
+                .and_then(Json::as_str)
+                .is_some_and(|ot| ot.starts_with("text."))
+        })
+    })
+}
+
+fn replay(messages: &[vuer_rtc::Message]) -> String {
+    let mut g = create_empty_graph();
+    apply_messages(&mut g, messages);
+    g.dbg_check(true);
+    g.to_json()
+}
+
+#[test]
+fn public_cases() {
+    let (mut passed, mut skipped, mut failed) = (0, 0, Vec::new());
+    for (name, case) in cases() {
+        if has_text(&case) {
+            skipped += 1;
+            continue;
+        }
+        let bytes = serde_json::to_vec(&case["messages"]).unwrap();
+        let msgs = wire::decode_messages(&bytes, Format::Json, &Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = replay(&msgs);
+        let actual: Json = serde_json::from_str(&out).unwrap();
+        match first_diff(&case["expected"], &actual, "$") {
+            None => passed += 1,
+            Some(d) => failed.push(format!("{name}: {d}")),
+        }
+
+        // Delivery order and duplicates do not matter, byte for byte.
+        for seed in [1, 2] {
+            let shuffled = shuffled_with_duplicates(&msgs, seed);
+            assert_eq!(replay(&shuffled), out, "{name}: shuffled (seed {seed})");
+        }
+        // MessagePack carries the same messages.
+        let mp = wire::encode_messages(&msgs, Format::MessagePack);
+        let back = wire::decode_messages(&mp, Format::MessagePack, &Limits::default()).unwrap();
+        assert_eq!(back, msgs, "{name}: msgpack round trip");
+    }
+    // Written to the stderr handle directly so the count shows even when the test
+    // harness captures output.
+    let _ = writeln!(
+        std::io::stderr(),
+        "conformance: {passed} passed, {} failed, {skipped} skipped (text ops not yet supported)",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed cases:\n{}", failed.join("\n"));
+    assert!(passed >= 50, "too few cases ran: {passed}");
+}
+
+#[test]
+fn text_cases_are_rejected_clearly() {
+    let (_, case) = cases()
+        .into_iter()
+        .find(|(_, c)| has_text(c))
+        .expect("a text case");
+    let bytes = serde_json::to_vec(&case["messages"]).unwrap();
+    let err = wire::decode_messages(&bytes, Format::Json, &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("not yet supported"), "{err}");
+}

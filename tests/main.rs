@@ -1,0 +1,18 @@
+//! The integration test binary: one binary, one module per area.
+//! Try not to add more binaries; add a module here instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+// Shared helpers: seeded RNG, tolerant JSON comparison, message builders.
+mod support;
+
+// The public conformance cases, in file order and shuffled/duplicated.
+mod conformance;
+// Proptest: random histories, shuffled/duplicated/split deliveries → identical state.
+mod convergence;
+// Malformed input never panics and never half-applies.
+mod decode_garbage;
+// Op semantics through the public API (races, cycles, missing nodes, spellings).
+mod ops;
+// The `vuer-rtc` binary: replay output, exit codes, error lines.
+mod cli;

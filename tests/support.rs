@@ -1,0 +1,93 @@
+//! Helpers shared by the integration tests.
+
+use serde_json::Value as Json;
+use vuer_rtc::op::{Message, Op};
+
+/// A small seeded PRNG (splitmix64) for reproducible shuffles.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Shuffles `msgs` and inserts duplicates of about a fifth of them.
+pub fn shuffled_with_duplicates(msgs: &[Message], seed: u64) -> Vec<Message> {
+    let mut rng = Rng(seed);
+    let mut out = msgs.to_vec();
+    for _ in 0..msgs.len().div_ceil(5) {
+        if !msgs.is_empty() {
+            out.push(msgs[rng.below(msgs.len())].clone());
+        }
+    }
+    rng.shuffle(&mut out);
+    out
+}
+
+/// The checker's comparison: key order ignored, arrays in order, numbers within
+/// `max(1e-6, 1e-5·max(|a|, |b|))`, everything else exact. Returns the first difference.
+pub fn first_diff(expected: &Json, actual: &Json, path: &str) -> Option<String> {
+    match (expected, actual) {
+        (Json::Number(a), Json::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            let tol = f64::max(1e-6, 1e-5 * a.abs().max(b.abs()));
+            ((a - b).abs() > tol).then(|| format!("{path}: expected {a}, got {b}"))
+        }
+        (Json::Object(e), Json::Object(a)) => {
+            for k in e.keys() {
+                if !a.contains_key(k) {
+                    return Some(format!("{path}.{k}: missing"));
+                }
+            }
+            for k in a.keys() {
+                if !e.contains_key(k) {
+                    return Some(format!("{path}.{k}: unexpected"));
+                }
+            }
+            e.iter()
+                .find_map(|(k, v)| first_diff(v, &a[k], &format!("{path}.{k}")))
+        }
+        (Json::Array(e), Json::Array(a)) => {
+            if e.len() != a.len() {
+                return Some(format!(
+                    "{path}: expected {} elements, got {}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            e.iter()
+                .zip(a)
+                .enumerate()
+                .find_map(|(i, (x, y))| first_diff(x, y, &format!("{path}[{i}]")))
+        }
+        (e, a) => (e != a).then(|| format!("{path}: expected {e}, got {a}")),
+    }
+}
+
+/// A message from its parts.
+pub fn msg(client: &str, lt: u64, ts: f64, ops: Vec<Op>) -> Message {
+    Message {
+        id: format!("{client}:{lt}"),
+        client: client.into(),
+        clock: Default::default(),
+        lt,
+        ts,
+        ops,
+    }
+}
