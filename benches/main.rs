@@ -1,2 +1,33 @@
-//! Criterion benchmarks (placeholder, filled below).
-fn main() {}
+//! Criterion benchmarks for `vuer-rtc`: one module per pipeline stage, all in one binary.
+//!
+//! | module                  | bench ids                                      |
+//! |-------------------------|------------------------------------------------|
+//! | [`stages::decode`]      | `decode/json/10k`, `decode/msgpack/10k`        |
+//! | [`stages::graph_apply`] | `graph_apply/apply_messages/10k`,              |
+//! |                         | `graph_apply/apply_message_seq/10k`            |
+//! | [`stages::snapshot`]    | `snapshot/to_json/1k`                          |
+//!
+//! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
+//! the same bytes. Results and the machine they were measured on are in `perf/README.md`.
+//!
+//! Reproduce:
+//! - smoke test (each bench once): `cargo bench --bench main -- --test`
+//! - measure: `cargo bench --bench main -- --warm-up-time 1 --measurement-time 3`
+//! - one stage: `cargo bench --bench main -- graph_apply/`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+
+// The stage modules live in `benches/stages/`, not next to this file: Cargo would turn
+// every `benches/*.rs` into a bench target of its own.
+mod stages {
+    pub mod decode;
+    pub mod graph_apply;
+    pub mod snapshot;
+    pub mod workload;
+}
+
+criterion::criterion_main!(
+    stages::decode::benches,
+    stages::graph_apply::benches,
+    stages::snapshot::benches
+);
