@@ -4,9 +4,10 @@
 //!   the message (id, or its index in the input when the id itself is unreadable),
 //!   the op index and the reason, so a user can find the offending op.
 //! - [`OpError`]: why one op is invalid (the reason part of a [`DecodeError`]).
-//! - [`Warning`]: a valid op that did nothing (an additive op on a value of another
-//!   type, a move that would close a cycle, an op on a missing node, …). Warnings are
-//!   deterministic and never change state.
+//! - [`Warning`]: a valid op that did nothing, or only part of what it asked (an
+//!   additive op on a value of another type, a move that would close a cycle, an op on
+//!   a missing node; a `node.insert` whose parent is missing still creates the node,
+//!   parentless). Warnings are deterministic and are never a reason to reject input.
 //!
 //! Invariant: producing an error never mutates a graph; validation runs before apply.
 
@@ -100,8 +101,9 @@ pub enum DecodeError {
     },
 }
 
-/// A valid op that did nothing. Deterministic: every replica reports the same warnings
-/// for the same canonical history.
+/// A valid op that did nothing, or only part of what it asked (the first reason is
+/// reported). Deterministic: every replica reports the same warnings for the same
+/// canonical history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// The message id.

@@ -77,7 +77,7 @@ impl<'a> From<&'a Message> for WireMessage<'a> {
             client: &m.client,
             clock: &m.clock,
             lt: m.lt,
-            ts: crate::column::f64_to_json(m.ts),
+            ts: crate::op::number::f64_to_json(m.ts),
             ops: m.ops.iter().map(OpFields::from_op).collect(),
         }
     }

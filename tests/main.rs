@@ -16,3 +16,5 @@ mod decode_garbage;
 mod ops;
 // The `vuer-rtc` binary: replay output, exit codes, error lines.
 mod cli;
+// Every Rust file opens with a `//!` module doc.
+mod tidy;

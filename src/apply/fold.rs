@@ -7,8 +7,10 @@
 //! always produces its value (whether it *wins* is decided by the caller from stamps).
 //!
 //! String indices count Unicode code points. Index rules:
-//! - a range bound (`from`, `to`, an `array.remove` index) that is negative counts from
-//!   the end (`len + n`), then is clamped to `0..=len`;
+//! - a range bound (`from`, `to` of the string ops) that is negative counts from the
+//!   end (`len + n`), then is clamped to `0..=len`;
+//! - an element index (`array.remove`'s `index`, `array.move`'s `from`) that is
+//!   negative counts from the end; out of range, the op does nothing and warns;
 //! - an insertion point (`string.insert`, `array.insert`, the destination of a move)
 //!   that is negative means `len + 1 + n` (so `-1` appends), then is clamped; a move's
 //!   destination is counted in the sequence *after* the moved part was removed.

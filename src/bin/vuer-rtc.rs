@@ -40,6 +40,34 @@ impl From<Enc> for Format {
     }
 }
 
+/// Size limits for untrusted input (defaults: `vuer_rtc::op::Limits::default()`).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Most ops accepted in one message.
+    #[arg(long, default_value_t = Limits::default().max_ops_per_message)]
+    max_ops_per_message: usize,
+    /// Longest string accepted (key, path, id or value), in bytes.
+    #[arg(long, default_value_t = Limits::default().max_string_bytes)]
+    max_string_bytes: usize,
+    /// Most elements in one array or entries in one object.
+    #[arg(long, default_value_t = Limits::default().max_collection_len)]
+    max_collection_len: usize,
+    /// Deepest nesting of arrays/objects inside a value.
+    #[arg(long, default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+}
+
+impl From<&LimitArgs> for Limits {
+    fn from(a: &LimitArgs) -> Limits {
+        Limits {
+            max_ops_per_message: a.max_ops_per_message,
+            max_string_bytes: a.max_string_bytes,
+            max_collection_len: a.max_collection_len,
+            max_depth: a.max_depth,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Replay a file of messages and print the resulting scene as canonical JSON.
@@ -58,6 +86,8 @@ enum Command {
         /// Print ops that did nothing (and why) on stderr.
         #[arg(long)]
         warnings: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
@@ -69,6 +99,8 @@ enum Command {
         /// Output encoding (written to stdout).
         #[arg(long, value_enum)]
         to: Enc,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 
@@ -85,14 +117,15 @@ fn read_input(file: &PathBuf) -> Result<Vec<u8>, String> {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let limits = Limits::default();
     match cli.command {
         Command::Replay {
             file,
             format,
             pretty,
             warnings,
+            limits,
         } => {
+            let limits = Limits::from(&limits);
             let bytes = read_input(&file)?;
             let messages =
                 wire::decode_messages(&bytes, format.into(), &limits).map_err(|e| e.to_string())?;
@@ -111,7 +144,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{out}").map_err(|e| format!("cannot write output: {e}"))?;
         }
-        Command::Convert { file, from, to } => {
+        Command::Convert {
+            file,
+            from,
+            to,
+            limits,
+        } => {
+            let limits = Limits::from(&limits);
             let bytes = read_input(&file)?;
             let messages =
                 wire::decode_messages(&bytes, from.into(), &limits).map_err(|e| e.to_string())?;

@@ -16,9 +16,8 @@
 
 use std::borrow::Cow;
 
-use serde_json::Number;
-
 use crate::op::Json;
+pub use crate::op::number::{f32_to_f64, f32_to_json, f64_to_json};
 
 /// A colour packed as `0x00RRGGBB`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -117,28 +116,6 @@ pub enum ValueRef<'a> {
     Str(&'a str),
     /// Any other JSON value.
     Json(&'a Json),
-}
-
-/// `x` as a JSON number: integral values print as integers.
-pub fn f64_to_json(x: f64) -> Json {
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 {
-        #[expect(clippy::cast_possible_truncation, reason = "integral and below 2^53")]
-        return Json::from(x as i64);
-    }
-    Number::from_f64(x).map_or(Json::Null, Json::Number)
-}
-
-/// `x` widened to the `f64` with the same shortest decimal (`0.1f32` → `0.1`).
-pub fn f32_to_f64(x: f32) -> f64 {
-    if x.fract() == 0.0 || !x.is_finite() {
-        return f64::from(x);
-    }
-    format!("{x}").parse().unwrap_or(f64::from(x))
-}
-
-/// `x` as a JSON number with its shortest decimal.
-pub fn f32_to_json(x: f32) -> Json {
-    f64_to_json(f32_to_f64(x))
 }
 
 fn json_f32s<const N: usize>(v: &Json) -> Option<[f32; N]> {

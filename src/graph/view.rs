@@ -3,7 +3,7 @@
 //! The canonical form is the one of `conformance/README.md`:
 //! `{"nodes": {KEY: {"tag", "name", "children", "deleted", "properties"}}, "rootKey"}`
 //! with object keys sorted, `children` in hierarchy order and numbers printed by
-//! [`crate::column::f64_to_json`]. Two graphs with the same state print the same bytes.
+//! [`crate::op::number`]. Two graphs with the same state print the same bytes.
 
 use serde_json::Map;
 

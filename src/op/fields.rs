@@ -87,11 +87,11 @@ fn present_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json
 }
 
 fn f32s(v: &[f32]) -> Json {
-    Json::Array(v.iter().map(|&x| crate::column::f32_to_json(x)).collect())
+    Json::Array(v.iter().map(|&x| super::number::f32_to_json(x)).collect())
 }
 
 fn num(x: f64) -> Json {
-    crate::column::f64_to_json(x)
+    super::number::f64_to_json(x)
 }
 
 fn spec_json(spec: &NodeSpec) -> Json {

@@ -17,6 +17,7 @@
 
 pub mod build;
 pub mod fields;
+pub mod number;
 pub mod parse;
 
 use std::collections::BTreeMap;
