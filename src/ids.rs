@@ -44,42 +44,59 @@ impl ClientId {
     }
 }
 
+/// A string interner: `names[ids[s]] == s`, indices handed out densely from 0.
+#[derive(Clone, Debug, Default)]
+struct Interner {
+    names: Vec<Box<str>>,
+    ids: AHashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", |s| s)
+    }
+}
+
 /// Interns client names. Index 0 is reserved for [`ClientId::NONE`] (the empty name).
 #[derive(Clone, Debug)]
-pub struct ClientTable {
-    names: Vec<Box<str>>,
-    ids: AHashMap<Box<str>, ClientId>,
-}
+pub struct ClientTable(Interner);
 
 impl Default for ClientTable {
     fn default() -> Self {
-        Self {
-            names: vec!["".into()],
-            ids: AHashMap::new(),
-        }
+        let mut names = Interner::default();
+        names.names.push("".into());
+        Self(names)
     }
 }
 
 impl ClientTable {
     /// The id of `name`, interning it on first sight.
     pub fn intern(&mut self, name: &str) -> ClientId {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = ClientId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
-        self.names.push(name.into());
-        self.ids.insert(name.into(), id);
-        id
+        ClientId(self.0.intern(name))
     }
 
     /// The id of `name` if it was interned.
     pub fn get(&self, name: &str) -> Option<ClientId> {
-        self.ids.get(name).copied()
+        self.0.get(name).map(ClientId)
     }
 
     /// The name behind `id` (`""` for [`ClientId::NONE`] or an unknown id).
     pub fn name(&self, id: ClientId) -> &str {
-        self.names.get(id.index()).map_or("", |s| s)
+        self.0.name(id.index())
     }
 
     /// Compares two stamps in the total message order (DESIGN.md §4).
@@ -133,41 +150,32 @@ impl PathId {
 
 /// Interns property paths (`"position"`, `"transform.position"`, …).
 #[derive(Clone, Debug, Default)]
-pub struct PathTable {
-    names: Vec<Box<str>>,
-    ids: AHashMap<Box<str>, PathId>,
-}
+pub struct PathTable(Interner);
 
 impl PathTable {
     /// The id of `path`, interning it on first sight.
     pub fn intern(&mut self, path: &str) -> PathId {
-        if let Some(&id) = self.ids.get(path) {
-            return id;
-        }
-        let id = PathId(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
-        self.names.push(path.into());
-        self.ids.insert(path.into(), id);
-        id
+        PathId(self.0.intern(path))
     }
 
     /// The id of `path` if it was interned.
     pub fn get(&self, path: &str) -> Option<PathId> {
-        self.ids.get(path).copied()
+        self.0.get(path).map(PathId)
     }
 
     /// The path behind `id`.
     pub fn name(&self, id: PathId) -> &str {
-        self.names.get(id.index()).map_or("", |s| s)
+        self.0.name(id.index())
     }
 
     /// Number of interned paths.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.0.names.len()
     }
 
     /// True when no path was interned.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.0.names.is_empty()
     }
 }
 

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use vuer_rtc::op::Limits;
 use vuer_rtc::wire::{self, Format};
-use vuer_rtc::{apply_messages, create_empty_graph};
+use vuer_rtc::{Message, apply_messages, create_empty_graph};
 
 #[derive(Parser)]
 #[command(
@@ -116,6 +116,12 @@ fn read_input(file: &PathBuf) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// Reads and validates a whole messages file: all of it, or one error line.
+fn read_messages(file: &PathBuf, format: Enc, limits: &LimitArgs) -> Result<Vec<Message>, String> {
+    let bytes = read_input(file)?;
+    wire::decode_messages(&bytes, format.into(), &Limits::from(limits)).map_err(|e| e.to_string())
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Replay {
@@ -125,10 +131,7 @@ fn run(cli: Cli) -> Result<(), String> {
             warnings,
             limits,
         } => {
-            let limits = Limits::from(&limits);
-            let bytes = read_input(&file)?;
-            let messages =
-                wire::decode_messages(&bytes, format.into(), &limits).map_err(|e| e.to_string())?;
+            let messages = read_messages(&file, format, &limits)?;
             let mut graph = create_empty_graph();
             let report = apply_messages(&mut graph, &messages);
             if warnings {
@@ -150,10 +153,7 @@ fn run(cli: Cli) -> Result<(), String> {
             to,
             limits,
         } => {
-            let limits = Limits::from(&limits);
-            let bytes = read_input(&file)?;
-            let messages =
-                wire::decode_messages(&bytes, from.into(), &limits).map_err(|e| e.to_string())?;
+            let messages = read_messages(&file, from, &limits)?;
             let out = wire::encode_messages(&messages, to.into());
             std::io::stdout()
                 .lock()
