@@ -171,3 +171,27 @@ impl std::fmt::Display for Warning {
 
 /// Result alias for decoding.
 pub type DecodeResult<T> = Result<T, DecodeError>;
+
+/// Why a replica did not accept a message.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum RejectError {
+    /// The message (or the bytes it came in) is invalid.
+    #[error(transparent)]
+    Invalid(#[from] DecodeError),
+    /// Another message already holds this `(lt, client)` stamp: the total order would
+    /// be ambiguous. A client must never reuse a Lamport time.
+    #[error(
+        "message {msg_id:?}: stamp (lt {lt}, client {client:?}) is already used by message {other:?}"
+    )]
+    StampInUse {
+        /// The rejected message.
+        msg_id: String,
+        /// Its Lamport time.
+        lt: u64,
+        /// Its client.
+        client: String,
+        /// The message that holds the stamp.
+        other: String,
+    },
+}

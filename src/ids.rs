@@ -99,6 +99,11 @@ impl ClientTable {
         self.0.name(id.index())
     }
 
+    /// Compares two op positions: by stamp, then by op index inside the message.
+    pub fn cmp_pos(&self, a: Pos, b: Pos) -> Ordering {
+        self.cmp_stamps(a.stamp, b.stamp).then(a.op.cmp(&b.op))
+    }
+
     /// Compares two stamps in the total message order (DESIGN.md §4).
     pub fn cmp_stamps(&self, a: Stamp, b: Stamp) -> Ordering {
         a.lt.cmp(&b.lt).then_with(|| {
@@ -130,6 +135,66 @@ impl Stamp {
         lt: 0,
         client: ClientId::NONE,
     };
+}
+
+/// A node key string interned in a [`KeyTable`]. Unlike [`NodeKey`] it exists for
+/// every key ever *named* (a node may be referenced before its insert arrives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(u32);
+
+impl KeyId {
+    /// The root keys (`""`, `"."`): property ops naming them target the root node.
+    pub const ROOT: KeyId = KeyId(0);
+}
+
+/// Interns node key strings; `""` (and `"."`, mapped to it) is [`KeyId::ROOT`].
+#[derive(Clone, Debug)]
+pub struct KeyTable(Interner);
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        let mut t = Interner::default();
+        t.intern("");
+        Self(t)
+    }
+}
+
+impl KeyTable {
+    /// The id of `key`, interning it on first sight (`"."` is the root, like `""`).
+    pub fn intern(&mut self, key: &str) -> KeyId {
+        KeyId(self.0.intern(if key == "." { "" } else { key }))
+    }
+
+    /// The key behind `id`.
+    pub fn name(&self, id: KeyId) -> &str {
+        self.0.name(id.0 as usize)
+    }
+}
+
+/// The position of one op in the total order: its message's stamp, then its index in
+/// the message's `ops`. Compare with [`ClientTable::cmp_pos`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Pos {
+    /// The message's stamp.
+    pub stamp: Stamp,
+    /// The op's index inside the message.
+    pub op: u32,
+}
+
+impl Pos {
+    /// Before every real op.
+    pub const ZERO: Pos = Pos {
+        stamp: Stamp::ZERO,
+        op: 0,
+    };
+
+    /// The position of op `op` of a message stamped `stamp`.
+    pub fn new(stamp: Stamp, op: usize) -> Pos {
+        Pos {
+            stamp,
+            op: u32::try_from(op).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 /// A property path interned in a [`PathTable`].

@@ -62,6 +62,7 @@ pub mod error;
 pub mod graph;
 pub mod ids;
 pub mod op;
+pub mod replica;
 pub mod wire;
 
 pub use apply::{
@@ -69,3 +70,4 @@ pub use apply::{
 };
 pub use graph::{NodeRef, SceneGraph};
 pub use op::{Message, Op, OpKind};
+pub use replica::{BatchReport, Replica, ReplicaStats};

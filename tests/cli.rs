@@ -43,6 +43,11 @@ fn replay_example_is_order_independent() {
     let (code, out2, _) = replay(&[rev.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(out, out2);
+    for b in ["1", "3"] {
+        let (code, out3, err) = replay(&["--batch", b, rev.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, out3, "--batch {b}");
+    }
 }
 
 #[test]

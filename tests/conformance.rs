@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::Value as Json;
 use vuer_rtc::wire::{self, Format};
-use vuer_rtc::{apply_messages, create_empty_graph, op::Limits};
+use vuer_rtc::{Replica, apply_messages, create_empty_graph, op::Limits};
 
 use crate::support::{first_diff, shuffled_with_duplicates};
 
@@ -75,6 +75,21 @@ fn public_cases() {
         for seed in [1, 2] {
             let shuffled = shuffled_with_duplicates(&msgs, seed);
             assert_eq!(replay(&shuffled), out, "{name}: shuffled (seed {seed})");
+        }
+        // The replica reaches the same bytes in any delivery order and batch split.
+        for (seed, batch) in [(3, 1), (4, 7), (5, 1000)] {
+            let shuffled = shuffled_with_duplicates(&msgs, seed);
+            let mut r = Replica::new();
+            for chunk in shuffled.chunks(batch) {
+                let rep = r.apply_batch(chunk);
+                assert!(rep.rejected.is_empty(), "{name}: {:?}", rep.rejected);
+            }
+            r.graph().dbg_check(true);
+            assert_eq!(
+                r.to_json(),
+                out,
+                "{name}: replica, batches of {batch} (seed {seed})"
+            );
         }
         // MessagePack carries the same messages.
         let mp = wire::encode_messages(&msgs, Format::MessagePack);

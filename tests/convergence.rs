@@ -165,7 +165,7 @@ fn op(targets: Vec<String>) -> impl Strategy<Value = Op> {
 }
 
 /// A random history: distinct `(lt, client)` per message, ids `client:lt`.
-fn history() -> impl Strategy<Value = Vec<Message>> {
+pub fn history() -> impl Strategy<Value = Vec<Message>> {
     let targets: Vec<String> = CLIENTS
         .iter()
         .flat_map(|c| (1..10).map(move |lt| format!("{c}:{lt}")))
@@ -188,7 +188,7 @@ fn history() -> impl Strategy<Value = Vec<Message>> {
     })
 }
 
-fn state(msgs: &[Message]) -> String {
+pub fn state(msgs: &[Message]) -> String {
     let mut g = create_empty_graph();
     apply_messages(&mut g, msgs);
     g.dbg_check(true);

@@ -15,6 +15,8 @@ mod decode_garbage;
 // Op semantics through the public API (races, cycles, missing nodes, spellings).
 mod ops;
 // The `vuer-rtc` binary: replay output, exit codes, error lines.
+// Replica: any delivery order and batch split gives the model's state.
 mod cli;
+mod replica;
 // Every Rust file opens with a `//!` module doc.
 mod tidy;

@@ -26,7 +26,7 @@ use crate::batch;
 use crate::column::Value;
 use crate::error::{Warning, WarningKind};
 use crate::graph::SceneGraph;
-use crate::ids::{NodeKey, Stamp};
+use crate::ids::{NodeKey, Pos, Stamp};
 use crate::op::{Json, Message, NodeSpec, Op, OpKind, is_root_key};
 use fold::{Fold, deep_merge, fold};
 
@@ -92,7 +92,12 @@ pub fn apply_operation(graph: &mut SceneGraph, op: &Op, meta: &OpMeta<'_>) -> Op
         lt: meta.lt,
         client: graph.clients.intern(meta.client),
     };
-    apply_stamped(graph, op, stamp, meta.ts)
+    let ctx = Ctx {
+        pos: Pos::new(stamp, 0),
+        ts: meta.ts,
+        write_props: true,
+    };
+    apply_op(graph, op, &ctx, &mut Vec::new())
 }
 
 /// Applies every op of one message, in array order. Duplicates and undo are not
@@ -141,8 +146,15 @@ fn apply_into(graph: &mut SceneGraph, msg: &Message, report: &mut ApplyReport) {
         lt: msg.lt,
         client: graph.clients.intern(&msg.client),
     };
+    let mut effects = Vec::new();
     for (op_index, op) in msg.ops.iter().enumerate() {
-        if let Some(reason) = apply_stamped(graph, op, stamp, msg.ts) {
+        let ctx = Ctx {
+            pos: Pos::new(stamp, op_index),
+            ts: msg.ts,
+            write_props: true,
+        };
+        effects.clear();
+        if let Some(reason) = apply_op(graph, op, &ctx, &mut effects) {
             report.warnings.push(Warning {
                 msg_id: msg.id.clone(),
                 op_index,
@@ -154,44 +166,129 @@ fn apply_into(graph: &mut SceneGraph, msg: &Message, report: &mut ApplyReport) {
     report.ops += msg.ops.len();
 }
 
-/// Applies one op with an interned stamp.
-pub(crate) fn apply_stamped(
+/// Where an op sits in the total order, and what to apply of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ctx {
+    /// The op's position (its message's stamp and its index).
+    pub pos: Pos,
+    /// The message's wall clock (orders children of created nodes).
+    pub ts: f64,
+    /// False when only the structure is replayed: node ops then leave properties to
+    /// the caller (the replica recomputes cells from their own histories).
+    pub write_props: bool,
+}
+
+/// A structural change made by a node op, recorded so it can be undone (the
+/// undo-do-redo of Kleppmann et al.'s move operation).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Effect {
+    /// The node was created.
+    Created(NodeKey),
+    /// The node's parent changed; `from` is the previous parent.
+    Reparented {
+        node: NodeKey,
+        from: Option<NodeKey>,
+    },
+    /// The node was tombstoned; `from` is the parent it was detached from.
+    Tombstoned {
+        node: NodeKey,
+        from: Option<NodeKey>,
+    },
+    /// The node's tag/name changed; these are the previous ones.
+    Renamed {
+        node: NodeKey,
+        tag: String,
+        name: String,
+    },
+}
+
+/// Reverts one [`Effect`]. Effects must be undone in the reverse order they were made.
+pub(crate) fn undo_effect(graph: &mut SceneGraph, effect: Effect) {
+    match effect {
+        Effect::Created(n) => graph.uncreate(n),
+        Effect::Reparented { node, from } => {
+            graph.detach(node);
+            if let Some(p) = from {
+                graph.attach(node, p);
+            }
+        }
+        Effect::Tombstoned { node, from } => {
+            graph.untombstone(node);
+            if let Some(p) = from {
+                graph.attach(node, p);
+            }
+        }
+        Effect::Renamed { node, tag, name } => {
+            let n = &mut graph.nodes[node];
+            n.tag = tag;
+            n.name = name;
+        }
+    }
+}
+
+/// Applies one op at `ctx.pos`, recording structural changes in `effects`.
+pub(crate) fn apply_op(
     graph: &mut SceneGraph,
     op: &Op,
-    stamp: Stamp,
-    ts: f64,
+    ctx: &Ctx,
+    effects: &mut Vec<Effect>,
 ) -> Option<WarningKind> {
     use OpKind::*;
     match &op.kind {
-        NodeInsert(spec) => insert_node(graph, &op.key, spec, stamp, ts, Mode::Insert),
-        NodeUpsert(spec) => insert_node(graph, &op.key, spec, stamp, ts, Mode::Upsert),
-        NodeInset(spec) => insert_node(graph, &op.key, spec, stamp, ts, Mode::Inset),
-        NodeRemove { node, .. } => remove_node(graph, node),
+        NodeInsert(spec) => insert_node(graph, &op.key, spec, ctx, Mode::Insert, effects),
+        NodeUpsert(spec) => insert_node(graph, &op.key, spec, ctx, Mode::Upsert, effects),
+        NodeInset(spec) => insert_node(graph, &op.key, spec, ctx, Mode::Inset, effects),
+        NodeRemove { node, .. } => remove_node(graph, node, ctx.pos, effects),
         NodeMove {
             node, new_parent, ..
-        } => move_node(graph, node, new_parent),
+        } => move_node(graph, node, new_parent, effects),
         MetaUndo { .. } | MetaRedo { .. } => None,
-        _ => {
-            let node = match live_target(graph, &op.key) {
-                Ok(n) => n,
-                Err(w) => return Some(w),
+        _ => match live_target(graph, &op.key) {
+            Ok(node) => apply_props(graph, node, op, ctx.pos, &|_| true),
+            Err(w) => Some(w),
+        },
+    }
+}
+
+/// Applies the property part of `op` (at `pos`) to `node`, touching only the paths
+/// `cells` accepts. No liveness check: the caller knows the node was alive at `pos`.
+/// For `node.insert`/`upsert`/`inset` this writes the node's initial properties when
+/// `pos` is the node's creation, and merges/sets them otherwise.
+pub(crate) fn apply_props(
+    graph: &mut SceneGraph,
+    node: NodeKey,
+    op: &Op,
+    pos: Pos,
+    cells: &dyn Fn(&str) -> bool,
+) -> Option<WarningKind> {
+    use OpKind::*;
+    let stamp = pos.stamp;
+    match &op.kind {
+        NodeInsert(spec) | NodeUpsert(spec) | NodeInset(spec) => {
+            let mode = match &op.kind {
+                NodeInsert(_) => Mode::Insert,
+                NodeUpsert(_) => Mode::Upsert,
+                _ => Mode::Inset,
             };
-            match &op.kind {
-                ObjectMerge(m) if op.path == "." => {
-                    merge_into_node(graph, node, m, Merge::Deep);
-                    None
-                }
-                ObjectUpdate(m) if op.path == "." => {
-                    merge_into_node(graph, node, m, Merge::Shallow);
-                    None
-                }
-                ObjectRemove { field } => {
-                    object_remove(graph, node, &op.path, field.as_deref());
-                    None
-                }
-                kind => set_cell(graph, node, &op.path, kind, stamp),
-            }
+            let creating = graph.nodes[node].created == pos;
+            node_props(graph, node, spec, mode, creating, stamp, cells);
+            None
         }
+        NodeRemove { .. } | NodeMove { .. } | MetaUndo { .. } | MetaRedo { .. } => None,
+        ObjectMerge(m) if op.path == "." => {
+            merge_into_node(graph, node, m, Merge::Deep, cells);
+            None
+        }
+        ObjectUpdate(m) if op.path == "." => {
+            merge_into_node(graph, node, m, Merge::Shallow, cells);
+            None
+        }
+        ObjectRemove { field } => {
+            object_remove(graph, node, &op.path, field.as_deref(), cells);
+            None
+        }
+        kind if cells(&op.path) => set_cell(graph, node, &op.path, kind, stamp),
+        _ => None,
     }
 }
 
@@ -205,7 +302,7 @@ fn live_target(graph: &SceneGraph, key: &str) -> Result<NodeKey, WarningKind> {
     let Some(id) = id else {
         return Err(WarningKind::MissingNode(key.to_owned()));
     };
-    if graph.nodes[id].deleted {
+    if graph.nodes[id].deleted() {
         return Err(WarningKind::DeletedNode(key.to_owned()));
     }
     Ok(id)
@@ -242,15 +339,21 @@ enum Merge {
     Shallow,
 }
 
+/// The keys `object.merge`/`object.update` at `.` never write.
+fn is_reserved_prop(k: &str) -> bool {
+    matches!(k, "key" | "tag" | "children" | "_crdt")
+}
+
 /// `object.merge` / `object.update` at path `.`: each key of `m` is a property.
 fn merge_into_node(
     graph: &mut SceneGraph,
     node: NodeKey,
     m: &serde_json::Map<String, Json>,
     how: Merge,
+    cells: &dyn Fn(&str) -> bool,
 ) {
     for (k, v) in m {
-        if matches!(k.as_str(), "key" | "tag" | "children" | "_crdt") {
+        if is_reserved_prop(k) || !cells(k) {
             continue;
         }
         let pid = graph.path_id(k);
@@ -268,26 +371,43 @@ fn merge_into_node(
     }
 }
 
+/// The property paths an `object.remove` at `path` may touch: the path itself, then
+/// every dotted prefix, longest first.
+pub(crate) fn object_remove_candidates(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(path).chain(path.rmatch_indices('.').map(move |(i, _)| &path[..i]))
+}
+
 /// `object.remove`: property `path` if it exists, else the nested key named by the
 /// rest of the path inside an object property (`a.b` → key `b` of property `a`).
 /// With an explicit `field`, removes that key from the object property `path`.
-fn object_remove(graph: &mut SceneGraph, node: NodeKey, path: &str, field: Option<&str>) {
+fn object_remove(
+    graph: &mut SceneGraph,
+    node: NodeKey,
+    path: &str,
+    field: Option<&str>,
+    cells: &dyn Fn(&str) -> bool,
+) {
     if let Some(field) = field {
-        remove_nested(graph, node, path, &[field]);
+        if cells(path) {
+            remove_nested(graph, node, path, &[field]);
+        }
         return;
     }
-    if let Some(pid) = graph.paths.get(path)
-        && graph.remove_cell(node, pid)
-    {
-        return;
-    }
-    // Try the longest existing object property that prefixes the path.
-    let dots: Vec<usize> = path.match_indices('.').map(|(i, _)| i).collect();
-    for &i in dots.iter().rev() {
-        let (prop, rest) = (&path[..i], &path[i + 1..]);
-        let segs: Vec<&str> = rest.split('.').collect();
-        if remove_nested(graph, node, prop, &segs) {
-            return;
+    for prop in object_remove_candidates(path) {
+        if !cells(prop) {
+            continue;
+        }
+        if prop.len() == path.len() {
+            if let Some(pid) = graph.paths.get(path)
+                && graph.remove_cell(node, pid)
+            {
+                return;
+            }
+        } else {
+            let segs: Vec<&str> = path[prop.len() + 1..].split('.').collect();
+            if remove_nested(graph, node, prop, &segs) {
+                return;
+            }
         }
     }
 }
@@ -332,18 +452,21 @@ fn insert_node(
     graph: &mut SceneGraph,
     parent_key: &str,
     spec: &NodeSpec,
-    stamp: Stamp,
-    ts: f64,
+    ctx: &Ctx,
     mode: Mode,
+    effects: &mut Vec<Effect>,
 ) -> Option<WarningKind> {
     if let Some(id) = graph.node_id(&spec.key) {
         return match mode {
             // Idempotent by key, even for a tombstone: no resurrection.
             Mode::Insert => None,
-            _ if graph.nodes[id].deleted => Some(WarningKind::DeletedNode(spec.key.clone())),
+            _ if graph.nodes[id].deleted() => Some(WarningKind::DeletedNode(spec.key.clone())),
             Mode::Upsert | Mode::Inset => {
-                update_existing(graph, id, spec, stamp, mode);
-                adopt_children(graph, id, &spec.children)
+                rename(graph, id, spec, effects);
+                if ctx.write_props {
+                    node_props(graph, id, spec, mode, false, ctx.pos.stamp, &|_| true);
+                }
+                adopt_children(graph, id, &spec.children, effects)
             }
         };
     }
@@ -351,11 +474,12 @@ fn insert_node(
         &spec.key,
         spec.tag.clone().unwrap_or_default(),
         spec.name.clone().unwrap_or_default(),
-        ts,
+        ctx.ts,
+        ctx.pos,
     );
-    for (k, v) in &spec.props {
-        let pid = graph.path_id(k);
-        graph.write(id, pid, Value::from_json(v.clone()), Stamp::ZERO);
+    effects.push(Effect::Created(id));
+    if ctx.write_props {
+        node_props(graph, id, spec, mode, true, ctx.pos.stamp, &|_| true);
     }
     let mut warning = None;
     if !is_root_key(parent_key) {
@@ -367,33 +491,74 @@ fn insert_node(
                     new_parent: parent_key.to_owned(),
                 });
             }
-            Some(p) => graph.attach(id, p),
+            Some(p) => {
+                graph.attach(id, p);
+                effects.push(Effect::Reparented {
+                    node: id,
+                    from: None,
+                });
+            }
             None => warning = Some(WarningKind::MissingNode(parent_key.to_owned())),
         }
     }
-    adopt_children(graph, id, &spec.children).or(warning)
+    adopt_children(graph, id, &spec.children, effects).or(warning)
 }
 
-/// `node.upsert` merges props (like `object.merge` at `.`); `node.inset` sets them
-/// (LWW). Both replace `tag`/`name` when given.
-fn update_existing(graph: &mut SceneGraph, id: NodeKey, spec: &NodeSpec, stamp: Stamp, mode: Mode) {
+/// `node.upsert`/`node.inset` on an existing node replace `tag`/`name` when given.
+fn rename(graph: &mut SceneGraph, id: NodeKey, spec: &NodeSpec, effects: &mut Vec<Effect>) {
+    if spec.tag.is_none() && spec.name.is_none() {
+        return;
+    }
+    let n = &mut graph.nodes[id];
+    effects.push(Effect::Renamed {
+        node: id,
+        tag: n.tag.clone(),
+        name: n.name.clone(),
+    });
     if let Some(t) = &spec.tag {
-        graph.nodes[id].tag.clone_from(t);
+        n.tag.clone_from(t);
     }
-    if let Some(n) = &spec.name {
-        graph.nodes[id].name.clone_from(n);
+    if let Some(nm) = &spec.name {
+        n.name.clone_from(nm);
     }
-    match mode {
-        Mode::Upsert => {
+}
+
+/// The property part of `node.insert`/`upsert`/`inset`. On creation every prop is an
+/// initial value (no LWW stamp). On an existing node, `node.upsert` merges props
+/// (like `object.merge` at `.`), `node.inset` sets them (LWW) and `node.insert` does
+/// nothing.
+fn node_props(
+    graph: &mut SceneGraph,
+    id: NodeKey,
+    spec: &NodeSpec,
+    mode: Mode,
+    creating: bool,
+    stamp: Stamp,
+    cells: &dyn Fn(&str) -> bool,
+) {
+    match (creating, mode) {
+        (true, _) => {
+            for (k, v) in &spec.props {
+                if cells(k) {
+                    let pid = graph.path_id(k);
+                    graph.write(id, pid, Value::from_json(v.clone()), Stamp::ZERO);
+                }
+            }
+        }
+        (false, Mode::Insert) => {}
+        (false, Mode::Upsert) => {
             let m: serde_json::Map<String, Json> = spec
                 .props
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            merge_into_node(graph, id, &m, Merge::Deep);
+            merge_into_node(graph, id, &m, Merge::Deep, cells);
         }
-        _ => {
+        (false, Mode::Inset) => {
             for (k, v) in &spec.props {
+                if !cells(k) {
+                    continue;
+                }
                 let pid = graph.path_id(k);
                 let cur = graph.cell(id, pid).map(|(_, s)| s);
                 if cur.is_none_or(|s| graph.clients.cmp_stamps(stamp, s) == Ordering::Greater) {
@@ -409,32 +574,45 @@ fn adopt_children(
     graph: &mut SceneGraph,
     parent: NodeKey,
     children: &[String],
+    effects: &mut Vec<Effect>,
 ) -> Option<WarningKind> {
     let mut first = None;
     for c in children {
         let pk = graph.nodes[parent].key.to_string();
-        if let Some(w) = move_node(graph, c, &pk) {
+        if let Some(w) = move_node(graph, c, &pk, effects) {
             first.get_or_insert(w);
         }
     }
     first
 }
 
-fn remove_node(graph: &mut SceneGraph, key: &str) -> Option<WarningKind> {
+fn remove_node(
+    graph: &mut SceneGraph,
+    key: &str,
+    pos: Pos,
+    effects: &mut Vec<Effect>,
+) -> Option<WarningKind> {
     let Some(id) = graph.node_id(key) else {
         return Some(WarningKind::MissingNode(key.to_owned()));
     };
-    if !graph.nodes[id].deleted {
-        graph.tombstone(id);
+    if !graph.nodes[id].deleted() {
+        let from = graph.nodes[id].parent;
+        graph.tombstone(id, pos);
+        effects.push(Effect::Tombstoned { node: id, from });
     }
     None
 }
 
-fn move_node(graph: &mut SceneGraph, key: &str, new_parent: &str) -> Option<WarningKind> {
+fn move_node(
+    graph: &mut SceneGraph,
+    key: &str,
+    new_parent: &str,
+    effects: &mut Vec<Effect>,
+) -> Option<WarningKind> {
     let Some(id) = graph.node_id(key) else {
         return Some(WarningKind::MissingNode(key.to_owned()));
     };
-    if graph.nodes[id].deleted {
+    if graph.nodes[id].deleted() {
         return Some(WarningKind::DeletedNode(key.to_owned()));
     }
     let Some(p) = graph.node_id(new_parent) else {
@@ -449,7 +627,9 @@ fn move_node(graph: &mut SceneGraph, key: &str, new_parent: &str) -> Option<Warn
             new_parent: new_parent.to_owned(),
         });
     }
+    let from = graph.nodes[id].parent;
     graph.detach(id);
     graph.attach(id, p);
+    effects.push(Effect::Reparented { node: id, from });
     None
 }

@@ -1,7 +1,8 @@
 //! The `vuer-rtc` command line.
 //!
-//! - `vuer-rtc replay FILE` reads an array of messages (`-` = stdin), applies them in
-//!   canonical order and prints the canonical state JSON. Invalid input prints one
+//! - `vuer-rtc replay FILE` reads an array of messages (`-` = stdin), feeds them to a
+//!   [`Replica`] (all at once, or `--batch N` at a time, in file order) and prints the
+//!   canonical state JSON, which does not depend on the file's order or on N. Invalid input prints one
 //!   error line naming the message and op, prints nothing on stdout, and exits 1.
 //! - `vuer-rtc convert FILE --to msgpack|json` re-encodes messages (compressed spelling).
 
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use vuer_rtc::op::Limits;
 use vuer_rtc::wire::{self, Format};
-use vuer_rtc::{Message, apply_messages, create_empty_graph};
+use vuer_rtc::{Message, Replica};
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +87,10 @@ enum Command {
         /// Print ops that did nothing (and why) on stderr.
         #[arg(long)]
         warnings: bool,
+        /// Feed the messages to the replica in file order, in batches of N (default:
+        /// all at once). The output is the same for every N.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        batch: Option<u64>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -129,16 +134,26 @@ fn run(cli: Cli) -> Result<(), String> {
             format,
             pretty,
             warnings,
+            batch,
             limits,
         } => {
             let messages = read_messages(&file, format, &limits)?;
-            let mut graph = create_empty_graph();
-            let report = apply_messages(&mut graph, &messages);
+            let size = batch.map_or(messages.len(), |b| usize::try_from(b).unwrap_or(usize::MAX));
+            let mut replica = Replica::with_limits(Limits::from(&limits));
+            let mut found = Vec::new();
+            for chunk in messages.chunks(size.max(1)) {
+                let report = replica.apply_batch(chunk);
+                if let Some(e) = report.rejected.first() {
+                    return Err(e.to_string());
+                }
+                found.extend(report.warnings);
+            }
             if warnings {
-                for w in &report.warnings {
+                for w in &found {
                     eprintln!("warning: {w}");
                 }
             }
+            let graph = replica.graph();
             let out = if pretty {
                 graph.to_json_pretty()
             } else {

@@ -263,6 +263,13 @@ impl PropertyStore {
         self.paths.get_mut(path.index())?.take(row)
     }
 
+    /// Removes every cell of `row`.
+    pub fn clear_row(&mut self, row: Row) {
+        for c in &mut self.paths {
+            c.take(row);
+        }
+    }
+
     /// The column of a path, if anything was ever written to it.
     pub fn path(&self, path: PathId) -> Option<&PathColumn> {
         self.paths.get(path.index())

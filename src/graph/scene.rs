@@ -6,7 +6,9 @@
 //! - `children` is sorted by `(created_ts, key)` (the reference's order);
 //! - the parent links have no cycle;
 //! - a tombstoned node has no parent; it keeps its children and properties;
-//! - `root` is the first node ever created (in apply order).
+//! - `root` is the live-or-tombstoned node with the smallest creation position;
+//! - `rows[node.row] == Some(id)`; a row freed by [`SceneGraph::uncreate`] is `None` and
+//!   holds no cell.
 //!
 //! The structural primitives here (`create`, `attach`, `detach`, `tombstone`,
 //! `is_ancestor`) enforce these invariants; *when* to call them (idempotent insert,
@@ -18,7 +20,7 @@ use ahash::AHashMap;
 use slotmap::SlotMap;
 
 use crate::column::{PropertyStore, Row, Value, ValueRef};
-use crate::ids::{ClientTable, NodeKey, PathId, PathTable, Stamp};
+use crate::ids::{ClientTable, NodeKey, PathId, PathTable, Pos, Stamp};
 
 /// One node of the scene.
 #[derive(Clone, Debug)]
@@ -29,9 +31,19 @@ pub struct Node {
     pub(crate) parent: Option<NodeKey>,
     // Sorted by (created_ts, key).
     pub(crate) children: Vec<NodeKey>,
-    pub(crate) deleted: bool,
+    // Some(pos of the node.remove that tombstoned it); deleted ⇔ removed.is_some().
+    pub(crate) removed: Option<Pos>,
     pub(crate) created_ts: f64,
+    // Position of the op that created the node.
+    pub(crate) created: Pos,
     pub(crate) row: Row,
+}
+
+impl Node {
+    /// True for a tombstone.
+    pub(crate) fn deleted(&self) -> bool {
+        self.removed.is_some()
+    }
 }
 
 /// A scene graph: nodes, hierarchy and typed property columns.
@@ -42,8 +54,8 @@ pub struct Node {
 pub struct SceneGraph {
     pub(crate) nodes: SlotMap<NodeKey, Node>,
     pub(crate) by_key: AHashMap<Box<str>, NodeKey>,
-    // rows[node.row] == node id.
-    pub(crate) rows: Vec<NodeKey>,
+    // rows[node.row] == Some(node id); None for a row freed by `uncreate`.
+    pub(crate) rows: Vec<Option<NodeKey>>,
     pub(crate) root: Option<NodeKey>,
     pub(crate) paths: PathTable,
     pub(crate) clients: ClientTable,
@@ -88,8 +100,15 @@ impl SceneGraph {
 
     // ----- structural primitives (used by `apply`) -----
 
-    /// Creates a parentless node. The caller has checked that `key` is new.
-    pub(crate) fn create(&mut self, key: &str, tag: String, name: String, ts: f64) -> NodeKey {
+    /// Creates a parentless node at `pos`. The caller has checked that `key` is new.
+    pub(crate) fn create(
+        &mut self,
+        key: &str,
+        tag: String,
+        name: String,
+        ts: f64,
+        pos: Pos,
+    ) -> NodeKey {
         let row = Row(u32::try_from(self.rows.len()).unwrap_or(u32::MAX));
         let id = self.nodes.insert(Node {
             key: key.into(),
@@ -97,16 +116,40 @@ impl SceneGraph {
             name,
             parent: None,
             children: Vec::new(),
-            deleted: false,
+            removed: None,
             created_ts: ts,
+            created: pos,
             row,
         });
         self.by_key.insert(key.into(), id);
-        self.rows.push(id);
-        if self.root.is_none() {
+        self.rows.push(Some(id));
+        let earlier =
+            |r: NodeKey| self.clients.cmp_pos(self.nodes[r].created, pos) == Ordering::Less;
+        if !self.root.is_some_and(earlier) {
             self.root = Some(id);
         }
         id
+    }
+
+    /// Removes a node that has no parent and no children, with all its cells: the
+    /// inverse of [`SceneGraph::create`] (used when a late op rewinds the structure).
+    pub(crate) fn uncreate(&mut self, node: NodeKey) {
+        debug_assert!(self.nodes[node].parent.is_none() && self.nodes[node].children.is_empty());
+        let Some(n) = self.nodes.remove(node) else {
+            return;
+        };
+        self.props.clear_row(n.row);
+        self.by_key.remove(&n.key);
+        if let Some(slot) = self.rows.get_mut(n.row.index()) {
+            *slot = None;
+        }
+        if self.root == Some(node) {
+            self.root = self
+                .nodes
+                .iter()
+                .min_by(|a, b| self.clients.cmp_pos(a.1.created, b.1.created))
+                .map(|(k, _)| k);
+        }
     }
 
     fn child_order(&self, a: NodeKey, b: NodeKey) -> Ordering {
@@ -146,10 +189,15 @@ impl SceneGraph {
         false
     }
 
-    /// Tombstones `node`: detached from its parent, marked deleted, props kept.
-    pub(crate) fn tombstone(&mut self, node: NodeKey) {
+    /// Tombstones `node` at `pos`: detached from its parent, marked deleted, props kept.
+    pub(crate) fn tombstone(&mut self, node: NodeKey, pos: Pos) {
         self.detach(node);
-        self.nodes[node].deleted = true;
+        self.nodes[node].removed = Some(pos);
+    }
+
+    /// Reverts [`SceneGraph::tombstone`] (the caller re-attaches the parent).
+    pub(crate) fn untombstone(&mut self, node: NodeKey) {
+        self.nodes[node].removed = None;
     }
 
     /// Interns a path.
@@ -178,12 +226,33 @@ impl SceneGraph {
     /// `deep` also checks the children order and acyclicity (O(n · depth)).
     pub fn dbg_check(&self, deep: bool) {
         assert_eq!(self.by_key.len(), self.nodes.len(), "by_key size");
-        assert_eq!(self.rows.len(), self.nodes.len(), "rows size");
+        assert_eq!(
+            self.rows.iter().flatten().count(),
+            self.nodes.len(),
+            "rows size"
+        );
+        if let Some(r) = self.root {
+            for (_, n) in &self.nodes {
+                assert_ne!(
+                    self.clients.cmp_pos(n.created, self.nodes[r].created),
+                    Ordering::Less,
+                    "{} was created before the root",
+                    n.key
+                );
+            }
+        } else {
+            assert!(self.nodes.is_empty(), "nodes but no root");
+        }
         for (id, n) in &self.nodes {
             assert_eq!(self.by_key.get(&n.key), Some(&id), "by_key of {}", n.key);
-            assert_eq!(self.rows.get(n.row.index()), Some(&id), "row of {}", n.key);
+            assert_eq!(
+                self.rows.get(n.row.index()),
+                Some(&Some(id)),
+                "row of {}",
+                n.key
+            );
             if let Some(p) = n.parent {
-                assert!(!n.deleted, "tombstone {} has a parent", n.key);
+                assert!(!n.deleted(), "tombstone {} has a parent", n.key);
                 assert!(
                     self.nodes[p].children.contains(&id),
                     "{} not in its parent's children",

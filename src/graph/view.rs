@@ -53,7 +53,7 @@ impl<'g> NodeRef<'g> {
 
     /// True for a tombstone.
     pub fn deleted(&self) -> bool {
-        self.node.deleted
+        self.node.deleted()
     }
 
     /// The `ts` of the message that created the node.
@@ -149,7 +149,7 @@ impl SceneGraph {
 
     /// Every node (tombstones included), in creation order.
     pub fn iter(&self) -> impl Iterator<Item = NodeRef<'_>> + '_ {
-        self.rows.iter().map(|&id| self.view(id))
+        self.rows.iter().flatten().map(|&id| self.view(id))
     }
 
     /// The canonical state as a JSON value.

@@ -1,0 +1,101 @@
+//! Per-cell op histories: for every (node key, path), the journaled ops that touch it,
+//! in position order. A late op is placed where its stamp says and only the cells it
+//! touches are recomputed from their histories ([`super::recompute`]).
+//!
+//! Invariants:
+//! - `cells[k][p]` is sorted by position and holds each [`OpRef`] at most once;
+//! - an op is listed under every cell [`touched`] names for it (an `object.remove` under
+//!   its path *and* each dotted prefix, since it may act on any of them);
+//! - property ops on a root key are listed under [`KeyId::ROOT`], not under a node: the
+//!   node they reach is whichever is the root at their position.
+
+use std::cmp::Ordering;
+
+use ahash::AHashMap;
+
+use super::journal::{Journal, OpRef};
+use crate::apply::object_remove_candidates;
+use crate::ids::{ClientTable, KeyId, PathId};
+use crate::op::{Op, OpKind};
+
+/// The node key an op's property effects land on, and the paths they may touch.
+pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
+    use OpKind::*;
+    let reserved = |k: &str| matches!(k, "key" | "tag" | "children" | "_crdt");
+    Some(match &op.kind {
+        NodeInsert(s) | NodeUpsert(s) | NodeInset(s) => {
+            (s.key.as_str(), s.props.keys().map(String::as_str).collect())
+        }
+        NodeRemove { .. } | NodeMove { .. } | MetaUndo { .. } | MetaRedo { .. } => return None,
+        ObjectMerge(m) | ObjectUpdate(m) if op.path == "." => (
+            op.key.as_str(),
+            m.keys()
+                .map(String::as_str)
+                .filter(|k| !reserved(k))
+                .collect(),
+        ),
+        ObjectRemove { field: None } => (
+            op.key.as_str(),
+            object_remove_candidates(&op.path).collect(),
+        ),
+        _ => (op.key.as_str(), vec![op.path.as_str()]),
+    })
+}
+
+/// Every cell's history.
+#[derive(Clone, Debug, Default)]
+pub struct CellIndex {
+    cells: AHashMap<KeyId, AHashMap<PathId, Vec<OpRef>>>,
+}
+
+impl CellIndex {
+    /// Lists `r` in the history of (`key`, `path`), in position order.
+    pub fn insert(
+        &mut self,
+        key: KeyId,
+        path: PathId,
+        r: OpRef,
+        journal: &Journal,
+        clients: &ClientTable,
+    ) {
+        let h = self.cells.entry(key).or_default().entry(path).or_default();
+        let pos = journal.pos(r);
+        // Fast path: in-order arrival appends.
+        match h.last() {
+            None => h.push(r),
+            Some(&last) if clients.cmp_pos(journal.pos(last), pos) == Ordering::Less => h.push(r),
+            Some(_) => {
+                let at =
+                    h.partition_point(|&x| clients.cmp_pos(journal.pos(x), pos) == Ordering::Less);
+                if h.get(at) != Some(&r) {
+                    h.insert(at, r);
+                }
+            }
+        }
+    }
+
+    /// The history of one cell (empty when never touched).
+    pub fn history(&self, key: KeyId, path: PathId) -> &[OpRef] {
+        self.cells
+            .get(&key)
+            .and_then(|m| m.get(&path))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every path with a history under `key`.
+    pub fn paths(&self, key: KeyId) -> Vec<PathId> {
+        self.cells
+            .get(&key)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Total number of listed op references (for memory reports).
+    pub fn len(&self) -> usize {
+        self.cells
+            .values()
+            .flat_map(|m| m.values())
+            .map(Vec::len)
+            .sum()
+    }
+}

@@ -1,0 +1,409 @@
+//! [`Replica`]: a scene graph that takes batches of messages in any order, with any
+//! duplicates, and always shows the state DESIGN.md §4 defines, without replaying the
+//! whole journal.
+//!
+//! A replica is graph + journal + per-cell histories + structural log:
+//!
+//! - messages newer than everything held (the common case) are applied in order, op by
+//!   op, exactly as the sequential model does, and indexed;
+//! - a *late* message (older than something held) is placed where its stamp says: its
+//!   node ops by undo-do-redo of the structural log ([`structure`]), its property ops
+//!   by recomputing just the cells they touch from their histories ([`recompute`]);
+//! - `meta.undo`/`meta.redo` flip a message's undo state, and the cells and node ops
+//!   of that message are recomputed the same way;
+//! - a node whose lifetime changes (a late insert makes waiting ops take effect, a late
+//!   remove cuts later ops off) has all its cells recomputed.
+//!
+//! Invariant: for every set S of messages, `Replica` fed S in any order, in any batch
+//! split, with any duplicates, has `to_json()` byte-identical to
+//! [`crate::apply_messages`] of S on an empty graph (tested in
+//! `tests/replica.rs` against that model).
+//!
+//! Not here yet: compaction, the sorted SIMD/rayon column passes (batches are applied
+//! op by op), a bumpalo decode arena.
+
+mod index;
+pub mod journal;
+mod recompute;
+mod structure;
+
+use std::cmp::Ordering;
+
+use ahash::{AHashMap, AHashSet};
+
+use crate::apply::{Ctx, apply_op};
+use crate::error::{RejectError, Warning};
+use crate::graph::SceneGraph;
+use crate::ids::{KeyId, KeyTable, PathId, Pos, Stamp};
+use crate::op::{Limits, Message};
+use crate::wire::{self, Format};
+use index::{CellIndex, touched};
+use journal::{Journal, OpRef};
+use structure::Structure;
+
+/// What one [`Replica::apply_batch`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchReport {
+    /// New messages accepted into the journal.
+    pub accepted: usize,
+    /// Messages ignored because their id was already held (or repeated in the batch).
+    pub duplicates: usize,
+    /// Messages rejected, with the reason; nothing of them was applied.
+    pub rejected: Vec<RejectError>,
+    /// Accepted messages that were older than something already held.
+    pub late: usize,
+    /// Held messages whose undo state flipped.
+    pub toggled: usize,
+    /// Cells recomputed from their histories.
+    pub recomputed_cells: usize,
+    /// Node ops undone and redone to place late node ops.
+    pub replayed_node_ops: usize,
+    /// Ops applied in order that did nothing, and why.
+    pub warnings: Vec<Warning>,
+}
+
+/// Sizes of a replica's parts, for memory reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaStats {
+    /// Messages in the journal.
+    pub messages: usize,
+    /// Op references in the per-cell histories.
+    pub indexed_ops: usize,
+    /// Node ops in the structural log.
+    pub node_ops: usize,
+    /// Nodes in the graph (tombstones included).
+    pub nodes: usize,
+}
+
+/// A scene replica: accepts messages in any order and converges (DESIGN.md §4).
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::replica::Replica;
+/// use vuer_rtc::op::{Message, Op};
+/// let m = |client: &str, lt, ops| Message {
+///     id: format!("{client}:{lt}"), client: client.into(), clock: Default::default(), lt, ts: 0.0, ops,
+/// };
+/// let insert = m("a", 1, vec![Op::node_insert("", "obj", "Mesh"), Op::number_set("obj", "hp", 100.0)]);
+/// let hit = m("b", 2, vec![Op::number_add("obj", "hp", -25.0)]);
+/// let mut r = Replica::new();
+/// r.apply_batch(&[hit.clone()]);         // waits: `obj` does not exist yet
+/// let report = r.apply_batch(&[insert, hit]);
+/// assert_eq!(report.duplicates, 1);
+/// assert_eq!(r.graph().node("obj").unwrap().get("hp").and_then(|v| v.as_number()), Some(75.0));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Replica {
+    graph: SceneGraph,
+    journal: Journal,
+    keys: KeyTable,
+    index: CellIndex,
+    structure: Structure,
+    frontier: Option<Stamp>,
+    limits: Limits,
+}
+
+impl Replica {
+    /// An empty replica with default [`Limits`].
+    pub fn new() -> Replica {
+        Replica::default()
+    }
+
+    /// An empty replica that decodes bytes with these limits.
+    pub fn with_limits(limits: Limits) -> Replica {
+        Replica {
+            limits,
+            ..Replica::default()
+        }
+    }
+
+    /// The visible scene.
+    pub fn graph(&self) -> &SceneGraph {
+        &self.graph
+    }
+
+    /// The journal of held messages.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Sizes of the journal, the indexes and the graph.
+    pub fn stats(&self) -> ReplicaStats {
+        ReplicaStats {
+            messages: self.journal.len(),
+            indexed_ops: self.index.len(),
+            node_ops: self.structure.len(),
+            nodes: self.graph.len(),
+        }
+    }
+
+    /// The canonical state JSON (see [`SceneGraph::to_json`]).
+    pub fn to_json(&self) -> String {
+        self.graph.to_json()
+    }
+
+    /// A 64-bit FNV-1a hash of [`Replica::to_json`]: equal on every replica with the
+    /// same messages, stable across processes and platforms.
+    pub fn state_hash(&self) -> u64 {
+        state_hash(&self.to_json())
+    }
+
+    /// Decodes `bytes` (an array of messages, or one) and applies every valid message;
+    /// each invalid one is reported in [`BatchReport::rejected`].
+    pub fn apply_bytes(&mut self, bytes: &[u8], format: Format) -> BatchReport {
+        match wire::decode_messages_lenient(bytes, format, &self.limits) {
+            Ok((msgs, errs)) => {
+                let mut report = self.apply_batch(&msgs);
+                report
+                    .rejected
+                    .extend(errs.into_iter().map(RejectError::from));
+                report
+            }
+            Err(e) => BatchReport {
+                rejected: vec![e.into()],
+                ..BatchReport::default()
+            },
+        }
+    }
+
+    /// Applies one message (see [`Replica::apply_batch`]).
+    pub fn apply_message(&mut self, msg: &Message) -> BatchReport {
+        self.apply_batch(std::slice::from_ref(msg))
+    }
+
+    /// Applies a batch of messages in any order. Messages already held are ignored; a
+    /// message reusing another's `(lt, client)` is rejected; the rest are journaled
+    /// and the state becomes that of the sequential model over everything held.
+    pub fn apply_batch(&mut self, msgs: &[Message]) -> BatchReport {
+        let mut report = BatchReport::default();
+
+        // 1. Dedupe and reject stamp conflicts.
+        let mut seen: AHashSet<&str> = AHashSet::new();
+        let mut stamps: AHashMap<Stamp, &str> = AHashMap::new();
+        let mut fresh: Vec<(&Message, Stamp)> = Vec::new();
+        for m in msgs {
+            if self.journal.contains(&m.id) || !seen.insert(m.id.as_str()) {
+                report.duplicates += 1;
+                continue;
+            }
+            let stamp = Stamp {
+                lt: m.lt,
+                client: self.graph.clients.intern(&m.client),
+            };
+            let other = self
+                .journal
+                .id_at(stamp)
+                .or_else(|| stamps.get(&stamp).copied());
+            if let Some(other) = other {
+                report.rejected.push(RejectError::StampInUse {
+                    msg_id: m.id.clone(),
+                    lt: m.lt,
+                    client: m.client.clone(),
+                    other: other.to_owned(),
+                });
+                continue;
+            }
+            stamps.insert(stamp, &m.id);
+            fresh.push((m, stamp));
+        }
+
+        // 2. Meta ops first, so new targets are journaled with their undo state.
+        let mut toggled: Vec<u32> = Vec::new();
+        for &(m, stamp) in &fresh {
+            toggled.extend(self.journal.note_meta(m, stamp, &self.graph.clients));
+        }
+        toggled.sort_unstable();
+        toggled.dedup();
+        report.toggled = toggled.len();
+
+        // 3. Journal in canonical order; split into late and in-order.
+        let clients = &self.graph.clients;
+        fresh.sort_by(|a, b| clients.cmp_stamps(a.1, b.1));
+        let frontier = self.frontier;
+        let mut late = Vec::new();
+        let mut tail = Vec::new();
+        for &(m, stamp) in &fresh {
+            let i = self.journal.push(m.clone(), stamp);
+            let clients = &self.graph.clients;
+            if frontier.is_some_and(|f| clients.cmp_stamps(stamp, f) == Ordering::Less) {
+                late.push(i);
+            } else {
+                tail.push(i);
+            }
+        }
+        if let Some(&(_, newest)) = fresh.last() {
+            let clients = &self.graph.clients;
+            if frontier.is_none_or(|f| clients.cmp_stamps(newest, f) == Ordering::Greater) {
+                self.frontier = Some(newest);
+            }
+        }
+        report.accepted = late.len() + tail.len();
+        report.late = late.len();
+
+        // 4. Late messages and undo flips: index, re-place node ops, recompute cells.
+        if !late.is_empty() || !toggled.is_empty() {
+            self.integrate_out_of_order(&late, &toggled, &mut report);
+        }
+
+        // 5. In-order messages: apply op by op, as the model does.
+        for i in tail {
+            self.apply_in_order(i, &mut report);
+        }
+        report
+    }
+
+    /// Lists each op of journal entry `i` in the cell index (and returns the cells).
+    fn index_message(&mut self, i: u32, dirty: Option<&mut AHashSet<(KeyId, PathId)>>) {
+        let mut cells = Vec::new();
+        for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
+            if let Some((key, paths)) = touched(op) {
+                let kid = self.keys.intern(key);
+                for p in paths {
+                    let pid = self.graph.path_id(p);
+                    cells.push((
+                        kid,
+                        pid,
+                        OpRef {
+                            msg: i,
+                            op: u32::try_from(k).unwrap_or(u32::MAX),
+                        },
+                    ));
+                }
+            }
+        }
+        for &(kid, pid, r) in &cells {
+            self.index
+                .insert(kid, pid, r, &self.journal, &self.graph.clients);
+        }
+        if let Some(d) = dirty {
+            d.extend(cells.into_iter().map(|(k, p, _)| (k, p)));
+        }
+    }
+
+    fn cells_of_message(&mut self, i: u32, out: &mut AHashSet<(KeyId, PathId)>) {
+        for op in &self.journal.entry(i).msg.ops {
+            if let Some((key, paths)) = touched(op) {
+                let kid = self.keys.intern(key);
+                for p in paths {
+                    out.insert((kid, self.graph.path_id(p)));
+                }
+            }
+        }
+    }
+
+    fn integrate_out_of_order(&mut self, late: &[u32], toggled: &[u32], report: &mut BatchReport) {
+        let mut dirty: AHashSet<(KeyId, PathId)> = AHashSet::new();
+        let mut first_struct: Option<usize> = None;
+        let note = |at: usize, first: &mut Option<usize>| {
+            *first = Some(first.map_or(at, |f| f.min(at)));
+        };
+        for &i in late {
+            self.index_message(i, Some(&mut dirty));
+            for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
+                if op.kind.is_node() {
+                    let r = OpRef {
+                        msg: i,
+                        op: u32::try_from(k).unwrap_or(u32::MAX),
+                    };
+                    let at = self.structure.insert(r, &self.journal, &self.graph);
+                    // Entries inserted earlier in this loop may have shifted: keep the min.
+                    note(at, &mut first_struct);
+                }
+            }
+        }
+        for &i in toggled {
+            self.cells_of_message(i, &mut dirty);
+            let stamp = self.journal.entry(i).stamp;
+            for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
+                if op.kind.is_node() {
+                    let at = self.structure.first_at_or_after(
+                        Pos::new(stamp, k),
+                        &self.journal,
+                        &self.graph,
+                    );
+                    note(at, &mut first_struct);
+                }
+            }
+        }
+        if let Some(from) = first_struct {
+            report.replayed_node_ops += self.structure.len() - from;
+            let changed = self
+                .structure
+                .replay_from(from, &mut self.graph, &self.journal);
+            for key in &changed.dirty {
+                let kid = self.keys.intern(key);
+                for p in self.index.paths(kid) {
+                    dirty.insert((kid, p));
+                }
+            }
+            if let Some(old_root) = changed.old_root {
+                let root_paths = self.index.paths(KeyId::ROOT);
+                let new_root = self.graph.root().map(|r| r.key().to_owned());
+                for key in [old_root, new_root].into_iter().flatten() {
+                    let kid = self.keys.intern(&key);
+                    for &p in &root_paths {
+                        dirty.insert((kid, p));
+                    }
+                }
+            }
+        }
+        // Group by node and recompute.
+        let mut by_key: AHashMap<KeyId, Vec<PathId>> = AHashMap::new();
+        for (k, p) in dirty {
+            by_key.entry(k).or_default().push(p);
+        }
+        let mut keys: Vec<_> = by_key.into_iter().collect();
+        keys.sort_unstable_by_key(|(k, _)| *k);
+        for (k, mut paths) in keys {
+            paths.sort_unstable();
+            report.recomputed_cells += recompute::recompute(
+                &mut self.graph,
+                &self.journal,
+                &self.index,
+                &mut self.keys,
+                k,
+                &paths,
+            );
+        }
+    }
+
+    fn apply_in_order(&mut self, i: u32, report: &mut BatchReport) {
+        self.index_message(i, None);
+        let entry = self.journal.entry(i);
+        let undone = entry.undone;
+        let (stamp, ts) = (entry.stamp, entry.msg.ts);
+        let n = entry.msg.ops.len();
+        for k in 0..n {
+            let r = OpRef {
+                msg: i,
+                op: u32::try_from(k).unwrap_or(u32::MAX),
+            };
+            let op = self.journal.op(r);
+            let mut effects = Vec::new();
+            if !undone {
+                let ctx = Ctx {
+                    pos: Pos::new(stamp, k),
+                    ts,
+                    write_props: true,
+                };
+                if let Some(reason) = apply_op(&mut self.graph, op, &ctx, &mut effects) {
+                    report.warnings.push(Warning {
+                        msg_id: self.journal.entry(i).msg.id.clone(),
+                        op_index: k,
+                        reason,
+                    });
+                }
+            }
+            if op.kind.is_node() {
+                self.structure.push(r, effects);
+            }
+        }
+    }
+}
+
+/// 64-bit FNV-1a of a string: a stable, dependency-free state fingerprint.
+pub fn state_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

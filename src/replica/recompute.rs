@@ -1,0 +1,171 @@
+//! Recomputing cells from their histories after a late op, an undo/redo, or a change of
+//! a node's lifetime.
+//!
+//! A cell's value is the fold, in position order, of the ops in its history that are
+//! not undone and fall inside its node's lifetime (`created ≤ pos < removed`). Instead
+//! of folding the whole history, the fold starts at the last *reset*: an op after which
+//! the cell no longer depends on what came before: the node's creation, an LWW `set`
+//! of the cell, or an `object.remove` of exactly that path. Inside one message only the
+//! first `set` of a cell wins, so the fold starts at the first reset of the last
+//! message that has one. An LWW cell whose newest op is a `set` costs O(1); other
+//! cells cost the ops since their last reset.
+//!
+//! `object.remove` of `a.b` acts on `a.b` or, failing that, on `a`: such cells are
+//! recomputed together as a *group*, from the node's creation.
+//!
+//! Invariant: after [`recompute`], each cell equals what the sequential model
+//! ([`crate::apply_messages`] on the same set of messages) gives.
+
+use std::cmp::Ordering;
+
+use ahash::AHashSet;
+
+use super::index::CellIndex;
+use super::journal::{Journal, OpRef};
+use crate::apply::{apply_props, object_remove_candidates};
+use crate::graph::SceneGraph;
+use crate::ids::{KeyId, KeyTable, NodeKey, PathId, Pos};
+use crate::op::OpKind;
+
+/// Expands `path` to every path an `object.remove` in the histories ties it to.
+fn group(
+    index: &CellIndex,
+    journal: &Journal,
+    graph: &mut SceneGraph,
+    keys: [KeyId; 2],
+    path: PathId,
+) -> Vec<PathId> {
+    let mut out = vec![path];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        i += 1;
+        for key in keys {
+            for &r in index.history(key, p) {
+                if let OpKind::ObjectRemove { field: None } = &journal.op(r).kind {
+                    let path = journal.op(r).path.clone();
+                    for c in object_remove_candidates(&path) {
+                        let id = graph.path_id(c);
+                        if !out.contains(&id) {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Recomputes the given cells of the node named `key` (the root for [`KeyId::ROOT`]).
+/// Returns how many cells were recomputed.
+pub fn recompute(
+    graph: &mut SceneGraph,
+    journal: &Journal,
+    index: &CellIndex,
+    keys: &mut KeyTable,
+    key: KeyId,
+    paths: &[PathId],
+) -> usize {
+    let node = if key == KeyId::ROOT {
+        graph.root
+    } else {
+        graph.node_id(keys.name(key))
+    };
+    let Some(node) = node else {
+        // The node does not exist: it has no cells (uncreate cleared them).
+        return 0;
+    };
+    let kid = keys.intern(graph.nodes[node].key.as_ref());
+    let is_root = graph.root == Some(node);
+    let hist_keys = if is_root {
+        [kid, KeyId::ROOT]
+    } else {
+        [kid, kid]
+    };
+    let mut done: AHashSet<PathId> = AHashSet::new();
+    let mut count = 0;
+    for &p in paths {
+        if done.contains(&p) {
+            continue;
+        }
+        let g = group(index, journal, graph, hist_keys, p);
+        done.extend(g.iter().copied());
+        count += g.len();
+        recompute_group(graph, journal, index, node, hist_keys, &g);
+    }
+    count
+}
+
+fn recompute_group(
+    graph: &mut SceneGraph,
+    journal: &Journal,
+    index: &CellIndex,
+    node: NodeKey,
+    hist_keys: [KeyId; 2],
+    paths: &[PathId],
+) {
+    let mut refs: Vec<OpRef> = Vec::new();
+    for &p in paths {
+        refs.extend_from_slice(index.history(hist_keys[0], p));
+        if hist_keys[1] != hist_keys[0] {
+            refs.extend_from_slice(index.history(hist_keys[1], p));
+        }
+    }
+    let clients = &graph.clients;
+    refs.sort_by(|&a, &b| clients.cmp_pos(journal.pos(a), journal.pos(b)));
+    refs.dedup();
+
+    let (created, removed) = {
+        let n = &graph.nodes[node];
+        (n.created, n.removed)
+    };
+    let alive = |pos: Pos| {
+        clients.cmp_pos(pos, created) != Ordering::Less
+            && removed.is_none_or(|rm| clients.cmp_pos(pos, rm) == Ordering::Less)
+    };
+    refs.retain(|&r| !journal.is_undone(r) && alive(journal.pos(r)));
+
+    let single = match paths {
+        [p] => Some(graph.paths.name(*p).to_owned()),
+        _ => None,
+    };
+    let is_reset = |r: OpRef| -> bool {
+        let pos = journal.pos(r);
+        if pos == created {
+            return true;
+        }
+        let Some(path) = &single else {
+            return false;
+        };
+        let op = journal.op(r);
+        &op.path == path
+            && (op.kind.is_lww() || matches!(op.kind, OpKind::ObjectRemove { field: None }))
+    };
+    let mut start = 0;
+    if let Some(last) = refs.iter().rposition(|&r| is_reset(r)) {
+        // Inside one message only the first `set` wins: start at the message's first reset.
+        let msg = refs[last].msg;
+        let first_of_msg = refs[..last]
+            .iter()
+            .rposition(|&r| r.msg != msg)
+            .map_or(0, |i| i + 1);
+        start = first_of_msg
+            + refs[first_of_msg..=last]
+                .iter()
+                .position(|&r| is_reset(r))
+                .unwrap_or(0);
+    }
+
+    for &p in paths {
+        graph.remove_cell(node, p);
+    }
+    let names: Vec<String> = paths
+        .iter()
+        .map(|&p| graph.paths.name(p).to_owned())
+        .collect();
+    let filter = |path: &str| names.iter().any(|n| n == path);
+    for &r in &refs[start..] {
+        apply_props(graph, node, journal.op(r), journal.pos(r), &filter);
+    }
+}
