@@ -5,7 +5,8 @@
 //! not undone and fall inside its node's lifetime (`created ≤ pos < removed`). Instead
 //! of folding the whole history, the fold starts at the last *reset*: an op after which
 //! the cell no longer depends on what came before: the node's creation, an LWW `set`
-//! of the cell, or an `object.remove` of exactly that path. Inside one message only the
+//! of the cell, a `node.inset` of it (also LWW), or an `object.remove` of exactly that
+//! path. Inside one message only the
 //! first `set` of a cell wins, so the fold starts at the first reset of the last
 //! message that has one. An LWW cell whose newest op is a `set` costs O(1); other
 //! cells cost the ops since their last reset.
@@ -24,7 +25,7 @@ use super::index::CellIndex;
 use super::journal::{Journal, OpRef};
 use crate::apply::{apply_props, object_remove_candidates};
 use crate::graph::SceneGraph;
-use crate::ids::{KeyId, KeyTable, NodeKey, PathId, Pos};
+use crate::ids::{KeyId, KeyTable, NodeKey, PathId};
 use crate::op::OpKind;
 
 /// Expands `path` to every path an `object.remove` in the histories ties it to.
@@ -105,46 +106,62 @@ fn recompute_group(
     hist_keys: [KeyId; 2],
     paths: &[PathId],
 ) {
-    let mut refs: Vec<OpRef> = Vec::new();
-    for &p in paths {
-        refs.extend_from_slice(index.history(hist_keys[0], p));
-        if hist_keys[1] != hist_keys[0] {
-            refs.extend_from_slice(index.history(hist_keys[1], p));
+    // One cell of a non-root node: its history is already sorted; fold it in place.
+    // Otherwise merge the histories involved.
+    let merged: Vec<OpRef>;
+    let refs: &[OpRef] = match paths {
+        [p] if hist_keys[0] == hist_keys[1] => index.history(hist_keys[0], *p),
+        _ => {
+            let mut v = Vec::new();
+            for &p in paths {
+                v.extend_from_slice(index.history(hist_keys[0], p));
+                if hist_keys[1] != hist_keys[0] {
+                    v.extend_from_slice(index.history(hist_keys[1], p));
+                }
+            }
+            let clients = &graph.clients;
+            v.sort_by(|&a, &b| clients.cmp_pos(journal.pos(a), journal.pos(b)));
+            v.dedup();
+            merged = v;
+            &merged
         }
-    }
-    let clients = &graph.clients;
-    refs.sort_by(|&a, &b| clients.cmp_pos(journal.pos(a), journal.pos(b)));
-    refs.dedup();
+    };
 
+    let clients = &graph.clients;
     let (created, removed) = {
         let n = &graph.nodes[node];
         (n.created, n.removed)
     };
-    let alive = |pos: Pos| {
-        clients.cmp_pos(pos, created) != Ordering::Less
+    let counts = |r: OpRef| {
+        let pos = journal.pos(r);
+        !journal.is_undone(r)
+            && clients.cmp_pos(pos, created) != Ordering::Less
             && removed.is_none_or(|rm| clients.cmp_pos(pos, rm) == Ordering::Less)
     };
-    refs.retain(|&r| !journal.is_undone(r) && alive(journal.pos(r)));
-
     let single = match paths {
-        [p] => Some(graph.paths.name(*p).to_owned()),
+        [p] => Some(graph.paths.name(*p)),
         _ => None,
     };
     let is_reset = |r: OpRef| -> bool {
-        let pos = journal.pos(r);
-        if pos == created {
+        if journal.pos(r) == created {
             return true;
         }
-        let Some(path) = &single else {
+        let Some(path) = single else {
             return false;
         };
+        // Ops whose write to the cell ignores its previous value and sets its stamp:
+        // LWW sets, `node.inset` props (LWW) and `object.remove` of exactly this path.
         let op = journal.op(r);
-        &op.path == path
-            && (op.kind.is_lww() || matches!(op.kind, OpKind::ObjectRemove { field: None }))
+        match &op.kind {
+            OpKind::NodeInset(spec) => spec.props.contains_key(path),
+            OpKind::ObjectRemove { field: None } => op.path == path,
+            k => k.is_lww() && op.path == path,
+        }
     };
+    // The fold starts at the last reset; inside one message only the first `set` wins,
+    // so at that message's first reset.
     let mut start = 0;
-    if let Some(last) = refs.iter().rposition(|&r| is_reset(r)) {
-        // Inside one message only the first `set` wins: start at the message's first reset.
+    if let Some(last) = refs.iter().rposition(|&r| counts(r) && is_reset(r)) {
         let msg = refs[last].msg;
         let first_of_msg = refs[..last]
             .iter()
@@ -153,9 +170,14 @@ fn recompute_group(
         start = first_of_msg
             + refs[first_of_msg..=last]
                 .iter()
-                .position(|&r| is_reset(r))
+                .position(|&r| counts(r) && is_reset(r))
                 .unwrap_or(0);
     }
+    let todo: Vec<OpRef> = refs[start..]
+        .iter()
+        .copied()
+        .filter(|&r| counts(r))
+        .collect();
 
     for &p in paths {
         graph.remove_cell(node, p);
@@ -165,7 +187,7 @@ fn recompute_group(
         .map(|&p| graph.paths.name(p).to_owned())
         .collect();
     let filter = |path: &str| names.iter().any(|n| n == path);
-    for &r in &refs[start..] {
+    for r in todo {
         apply_props(graph, node, journal.op(r), journal.pos(r), &filter);
     }
 }
