@@ -72,46 +72,80 @@ impl Interner {
 }
 
 /// Interns client names. Index 0 is reserved for [`ClientId::NONE`] (the empty name).
+///
+/// Keeps `rank[id]` = the position of the name among all interned names in byte order,
+/// so comparing two stamps never compares strings. Ranks are recomputed when a new
+/// client appears (rare) and are never stored elsewhere.
 #[derive(Clone, Debug)]
-pub struct ClientTable(Interner);
+pub struct ClientTable {
+    names: Interner,
+    // rank[a] < rank[b] ⇔ name(a) < name(b); rank[NONE] == 0.
+    rank: Vec<u32>,
+}
 
 impl Default for ClientTable {
     fn default() -> Self {
         let mut names = Interner::default();
         names.names.push("".into());
-        Self(names)
+        Self {
+            names,
+            rank: vec![0],
+        }
     }
 }
 
 impl ClientTable {
     /// The id of `name`, interning it on first sight.
     pub fn intern(&mut self, name: &str) -> ClientId {
-        ClientId(self.0.intern(name))
+        let before = self.names.names.len();
+        let id = self.names.intern(name);
+        if self.names.names.len() != before {
+            self.rerank();
+        }
+        ClientId(id)
+    }
+
+    fn rerank(&mut self) {
+        let mut order: Vec<usize> = (0..self.names.names.len()).collect();
+        order.sort_by(|&a, &b| self.names.names[a].cmp(&self.names.names[b]));
+        self.rank = vec![0; order.len()];
+        for (r, i) in order.into_iter().enumerate() {
+            self.rank[i] = u32::try_from(r).unwrap_or(u32::MAX);
+        }
     }
 
     /// The id of `name` if it was interned.
     pub fn get(&self, name: &str) -> Option<ClientId> {
-        self.0.get(name).map(ClientId)
+        self.names.get(name).map(ClientId)
     }
 
     /// The name behind `id` (`""` for [`ClientId::NONE`] or an unknown id).
     pub fn name(&self, id: ClientId) -> &str {
-        self.0.name(id.index())
+        self.names.name(id.index())
+    }
+
+    /// Number of interned clients (including [`ClientId::NONE`]).
+    pub fn len(&self) -> usize {
+        self.names.names.len()
+    }
+
+    /// True when only [`ClientId::NONE`] is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 1
     }
 
     /// Compares two op positions: by stamp, then by op index inside the message.
+    #[inline]
     pub fn cmp_pos(&self, a: Pos, b: Pos) -> Ordering {
         self.cmp_stamps(a.stamp, b.stamp).then(a.op.cmp(&b.op))
     }
 
     /// Compares two stamps in the total message order (DESIGN.md §4).
+    #[inline]
     pub fn cmp_stamps(&self, a: Stamp, b: Stamp) -> Ordering {
         a.lt.cmp(&b.lt).then_with(|| {
-            if a.client == b.client {
-                Ordering::Equal
-            } else {
-                self.name(a.client).cmp(self.name(b.client))
-            }
+            let r = |c: ClientId| self.rank.get(c.index()).copied().unwrap_or(u32::MAX);
+            r(a.client).cmp(&r(b.client))
         })
     }
 }

@@ -64,6 +64,7 @@ pub mod ids;
 pub mod op;
 pub mod replica;
 pub mod wire;
+pub mod workload;
 
 pub use apply::{
     ApplyReport, OpMeta, apply_message, apply_messages, apply_operation, create_empty_graph,

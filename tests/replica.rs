@@ -135,3 +135,34 @@ fn stamp_reuse_is_rejected() {
         rep.rejected[0]
     );
 }
+
+#[test]
+fn inset_then_set_in_one_message_after_a_late_insert() {
+    // Regression (found by `replicas_match_the_model`): the inset's LWW write must
+    // shadow the same message's later set when the cell is recomputed.
+    use vuer_rtc::op::{NodeSpec, Op, OpKind};
+    let ins = msg("Mia", 1, 1.0, vec![Op::node_insert("", "b", "G")]);
+    let inset = Op::new(
+        "a",
+        "children",
+        OpKind::NodeInset(NodeSpec {
+            key: "b".into(),
+            tag: None,
+            name: None,
+            children: vec![],
+            props: [("p".to_owned(), serde_json::json!(0))]
+                .into_iter()
+                .collect(),
+        }),
+    );
+    let both = msg(
+        "Mia",
+        2,
+        1.0,
+        vec![inset, Op::vector3_set("b", "p", [1.0, 1.0, 1.0])],
+    );
+    let mut r = Replica::new();
+    r.apply_message(&both);
+    r.apply_message(&ins);
+    assert_eq!(r.to_json(), state(&[ins, both]));
+}

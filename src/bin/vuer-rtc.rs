@@ -69,6 +69,19 @@ impl From<&LimitArgs> for Limits {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchMix {
+    Standard,
+    Vector3Set,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum BenchInput {
+    None,
+    Json,
+    Msgpack,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Replay a file of messages and print the resulting scene as canonical JSON.
@@ -93,6 +106,27 @@ enum Command {
         batch: Option<u64>,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Run a reproducible merge workload through a replica and print its throughput.
+    ///
+    /// The default is the standard workload: a 10,000-node scene, 1,000 clients,
+    /// 100,000 messages x 10 ops fed in batches of 1,000 in arrival order (~20% late).
+    Bench {
+        /// Edit messages (the standard workload has 100,000).
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Messages per batch.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
+        /// Op mix.
+        #[arg(long, value_enum, default_value = "standard")]
+        mix: BenchMix,
+        /// Fraction of edit messages followed by an undo.
+        #[arg(long, default_value_t = 0.0)]
+        undo: f64,
+        /// Feed pre-decoded messages (`none`) or encoded bytes.
+        #[arg(long, value_enum, default_value = "none")]
+        input: BenchInput,
     },
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
@@ -162,6 +196,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{out}").map_err(|e| format!("cannot write output: {e}"))?;
         }
+        Command::Bench {
+            messages,
+            batch,
+            mix,
+            undo,
+            input,
+        } => bench(messages, batch, mix, undo, input)?,
         Command::Convert {
             file,
             from,
@@ -187,4 +228,65 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn bench(
+    messages: usize,
+    batch: u64,
+    mix: BenchMix,
+    undo: f64,
+    input: BenchInput,
+) -> Result<(), String> {
+    use std::time::Instant;
+    use vuer_rtc::workload::{Mix, Workload};
+
+    let mut w = Workload::standard().with_messages(messages);
+    w.undo = undo;
+    w.mix = match mix {
+        BenchMix::Standard => Mix::Standard,
+        BenchMix::Vector3Set => Mix::Vector3Set,
+    };
+    let edits = w.edits();
+    let mut replica = Replica::new();
+    replica.apply_batch(&w.scene());
+    let size = usize::try_from(batch).unwrap_or(usize::MAX);
+    let batches: Vec<&[Message]> = edits.chunks(size).collect();
+    let format = match input {
+        BenchInput::Json => Some(Format::Json),
+        BenchInput::Msgpack => Some(Format::MessagePack),
+        BenchInput::None => None,
+    };
+    let encoded: Vec<Vec<u8>> = match format {
+        Some(f) => batches
+            .iter()
+            .map(|b| wire::encode_messages(b, f))
+            .collect(),
+        None => Vec::new(),
+    };
+    let ops: usize = edits.iter().map(|m| m.ops.len()).sum();
+    let (mut late, mut recomputed) = (0, 0);
+    let start = Instant::now();
+    for (i, b) in batches.iter().enumerate() {
+        let report = match format {
+            Some(f) => replica.apply_bytes(&encoded[i], f),
+            None => replica.apply_batch(b),
+        };
+        if let Some(e) = report.rejected.first() {
+            return Err(e.to_string());
+        }
+        late += report.late;
+        recomputed += report.recomputed_cells;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let stats = replica.stats();
+    println!(
+        "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages, {} indexed ops; state hash {:016x}",
+        edits.len(),
+        ops as f64 / secs,
+        late,
+        stats.messages,
+        stats.indexed_ops,
+        replica.state_hash()
+    );
+    Ok(())
 }

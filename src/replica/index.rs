@@ -11,7 +11,7 @@
 
 use std::cmp::Ordering;
 
-use ahash::AHashMap;
+use ahash::{AHashMap, AHashSet};
 
 use super::journal::{Journal, OpRef};
 use crate::apply::object_remove_candidates;
@@ -45,7 +45,11 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
 /// Every cell's history.
 #[derive(Clone, Debug, Default)]
 pub struct CellIndex {
-    cells: AHashMap<KeyId, AHashMap<PathId, Vec<OpRef>>>,
+    cells: AHashMap<(KeyId, PathId), Vec<OpRef>>,
+    // paths[k] lists every p with cells[(k, p)] present, once.
+    paths: AHashMap<KeyId, Vec<PathId>>,
+    // Cells whose history holds an `object.remove` that may act on another cell.
+    linked: AHashSet<(KeyId, PathId)>,
 }
 
 impl CellIndex {
@@ -58,7 +62,13 @@ impl CellIndex {
         journal: &Journal,
         clients: &ClientTable,
     ) {
-        let h = self.cells.entry(key).or_default().entry(path).or_default();
+        let h = self.cells.entry((key, path)).or_insert_with(|| {
+            self.paths.entry(key).or_default().push(path);
+            Vec::new()
+        });
+        if let OpKind::ObjectRemove { field: None } = journal.op(r).kind {
+            self.linked.insert((key, path));
+        }
         let pos = journal.pos(r);
         // Fast path: in-order arrival appends.
         match h.last() {
@@ -76,26 +86,22 @@ impl CellIndex {
 
     /// The history of one cell (empty when never touched).
     pub fn history(&self, key: KeyId, path: PathId) -> &[OpRef] {
-        self.cells
-            .get(&key)
-            .and_then(|m| m.get(&path))
-            .map_or(&[], Vec::as_slice)
+        self.cells.get(&(key, path)).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when the cell's history holds an `object.remove` (which may tie it to other
+    /// cells of the node).
+    pub fn is_linked(&self, key: KeyId, path: PathId) -> bool {
+        self.linked.contains(&(key, path))
     }
 
     /// Every path with a history under `key`.
     pub fn paths(&self, key: KeyId) -> Vec<PathId> {
-        self.cells
-            .get(&key)
-            .map(|m| m.keys().copied().collect())
-            .unwrap_or_default()
+        self.paths.get(&key).cloned().unwrap_or_default()
     }
 
     /// Total number of listed op references (for memory reports).
     pub fn len(&self) -> usize {
-        self.cells
-            .values()
-            .flat_map(|m| m.values())
-            .map(Vec::len)
-            .sum()
+        self.cells.values().map(Vec::len).sum()
     }
 }

@@ -42,6 +42,9 @@ fn group(
         let p = out[i];
         i += 1;
         for key in keys {
+            if !index.is_linked(key, p) {
+                continue;
+            }
             for &r in index.history(key, p) {
                 if let OpKind::ObjectRemove { field: None } = &journal.op(r).kind {
                     let path = journal.op(r).path.clone();
