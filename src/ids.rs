@@ -177,11 +177,17 @@ impl Stamp {
 pub struct KeyId(u32);
 
 impl KeyId {
+    /// The index of this key in its table.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
     /// The root keys (`""`, `"."`): property ops naming them target the root node.
     pub const ROOT: KeyId = KeyId(0);
 }
 
-/// Interns node key strings; `""` (and `"."`, mapped to it) is [`KeyId::ROOT`].
+/// Interns node key strings; `""` is [`KeyId::ROOT`] (callers map the root keys `""`
+/// and `"."` of property ops to it).
 #[derive(Clone, Debug)]
 pub struct KeyTable(Interner);
 
@@ -194,9 +200,14 @@ impl Default for KeyTable {
 }
 
 impl KeyTable {
-    /// The id of `key`, interning it on first sight (`"."` is the root, like `""`).
+    /// The id of `key`, interning it on first sight.
     pub fn intern(&mut self, key: &str) -> KeyId {
-        KeyId(self.0.intern(if key == "." { "" } else { key }))
+        KeyId(self.0.intern(key))
+    }
+
+    /// The id of `key` if it was interned.
+    pub fn get(&self, key: &str) -> Option<KeyId> {
+        self.0.get(key).map(KeyId)
     }
 
     /// The key behind `id`.

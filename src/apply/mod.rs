@@ -308,6 +308,49 @@ fn live_target(graph: &SceneGraph, key: &str) -> Result<NodeKey, WarningKind> {
     Ok(id)
 }
 
+/// What one single-cell op does to a cell holding `cur`.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing: an LWW write that lost to the cell's stamp.
+    Skip,
+    /// Write this value and stamp.
+    Write(Value, Stamp),
+    /// Nothing, for this reason.
+    Keep(WarningKind),
+}
+
+/// The single-cell step shared by the op-by-op path and the batched run fold: an LWW
+/// op writes only when its stamp is strictly greater than the cell's (or the cell is
+/// absent) and then takes the op's stamp; other ops keep the cell's stamp.
+pub(crate) fn step(
+    clients: &crate::ids::ClientTable,
+    path: &str,
+    kind: &OpKind,
+    stamp: Stamp,
+    cur: Option<(crate::column::ValueRef<'_>, Stamp)>,
+) -> Step {
+    let cur_stamp = cur.map_or(Stamp::ZERO, |(_, s)| s);
+    let lww = kind.is_lww();
+    if lww && cur.is_some() && clients.cmp_stamps(stamp, cur_stamp) != Ordering::Greater {
+        return Step::Skip;
+    }
+    match fold(kind, path, cur.map(|(v, _)| v)) {
+        Fold::Write(v) => Step::Write(v, if lww { stamp } else { cur_stamp }),
+        Fold::Keep(w) => Step::Keep(w),
+    }
+}
+
+/// True for the ops whose whole effect is one cell `(op.key, op.path)` (everything but
+/// node ops, meta ops, `object.remove`, and `object.merge`/`update` at `.`).
+pub(crate) fn is_single_cell(op: &Op) -> bool {
+    use OpKind::*;
+    match &op.kind {
+        ObjectMerge(_) | ObjectUpdate(_) => op.path != ".",
+        ObjectRemove { .. } => false,
+        k => !k.is_node() && !k.is_meta(),
+    }
+}
+
 /// Folds a single-cell op into (node, path), honouring LWW stamps.
 fn set_cell(
     graph: &mut SceneGraph,
@@ -317,19 +360,13 @@ fn set_cell(
     stamp: Stamp,
 ) -> Option<WarningKind> {
     let pid = graph.path_id(path);
-    let cur = graph.cell(node, pid);
-    let cur_stamp = cur.map_or(Stamp::ZERO, |(_, s)| s);
-    let lww = kind.is_lww();
-    if lww && cur.is_some() && graph.clients.cmp_stamps(stamp, cur_stamp) != Ordering::Greater {
-        // An older (or same-message) write loses: nothing to do, nothing to report.
-        return None;
-    }
-    match fold(kind, path, cur.map(|(v, _)| v)) {
-        Fold::Write(v) => {
-            graph.write(node, pid, v, if lww { stamp } else { cur_stamp });
+    match step(&graph.clients, path, kind, stamp, graph.cell(node, pid)) {
+        Step::Skip => None,
+        Step::Write(v, s) => {
+            graph.write(node, pid, v, s);
             None
         }
-        Fold::Keep(w) => Some(w),
+        Step::Keep(w) => Some(w),
     }
 }
 

@@ -1,7 +1,8 @@
 //! [`SceneGraph`]: nodes in a slotmap arena, their hierarchy, and their property columns.
 //!
 //! Invariants (checked by [`SceneGraph::dbg_check`]):
-//! - `by_key[node.key] == id` for every node, and `rows[node.row] == id`;
+//! - `by_kid[node.kid] == Some(id)` and `keys.name(node.kid) == node.key` for every
+//!   node, and `by_kid[k] == None` for every other key;
 //! - every node has at most one parent: `c ∈ p.children ⇔ c.parent == Some(p)`;
 //! - `children` is sorted by `(created_ts, key)` (the reference's order);
 //! - the parent links have no cycle;
@@ -16,16 +17,16 @@
 
 use std::cmp::Ordering;
 
-use ahash::AHashMap;
 use slotmap::SlotMap;
 
 use crate::column::{PropertyStore, Row, Value, ValueRef};
-use crate::ids::{ClientTable, NodeKey, PathId, PathTable, Pos, Stamp};
+use crate::ids::{ClientTable, KeyId, KeyTable, NodeKey, PathId, PathTable, Pos, Stamp};
 
 /// One node of the scene.
 #[derive(Clone, Debug)]
 pub struct Node {
     pub(crate) key: Box<str>,
+    pub(crate) kid: KeyId,
     pub(crate) tag: String,
     pub(crate) name: String,
     pub(crate) parent: Option<NodeKey>,
@@ -53,7 +54,10 @@ impl Node {
 #[derive(Clone, Debug, Default)]
 pub struct SceneGraph {
     pub(crate) nodes: SlotMap<NodeKey, Node>,
-    pub(crate) by_key: AHashMap<Box<str>, NodeKey>,
+    // Every node key ever named (by a node or an op), interned.
+    pub(crate) keys: KeyTable,
+    // by_kid[kid] == Some(node) for the node with that key.
+    pub(crate) by_kid: Vec<Option<NodeKey>>,
     // rows[node.row] == Some(node id); None for a row freed by `uncreate`.
     pub(crate) rows: Vec<Option<NodeKey>>,
     pub(crate) root: Option<NodeKey>,
@@ -70,7 +74,12 @@ impl SceneGraph {
 
     /// The arena id of a node key.
     pub fn node_id(&self, key: &str) -> Option<NodeKey> {
-        self.by_key.get(key).copied()
+        self.node_of(self.keys.get(key)?)
+    }
+
+    /// The arena id of the node with an interned key.
+    pub(crate) fn node_of(&self, kid: KeyId) -> Option<NodeKey> {
+        self.by_kid.get(kid.index()).copied().flatten()
     }
 
     /// Number of nodes, tombstones included.
@@ -110,8 +119,10 @@ impl SceneGraph {
         pos: Pos,
     ) -> NodeKey {
         let row = Row(u32::try_from(self.rows.len()).unwrap_or(u32::MAX));
+        let kid = self.keys.intern(key);
         let id = self.nodes.insert(Node {
             key: key.into(),
+            kid,
             tag,
             name,
             parent: None,
@@ -121,7 +132,10 @@ impl SceneGraph {
             created: pos,
             row,
         });
-        self.by_key.insert(key.into(), id);
+        if self.by_kid.len() <= kid.index() {
+            self.by_kid.resize(kid.index() + 1, None);
+        }
+        self.by_kid[kid.index()] = Some(id);
         self.rows.push(Some(id));
         let earlier =
             |r: NodeKey| self.clients.cmp_pos(self.nodes[r].created, pos) == Ordering::Less;
@@ -139,7 +153,9 @@ impl SceneGraph {
             return;
         };
         self.props.clear_row(n.row);
-        self.by_key.remove(&n.key);
+        if let Some(slot) = self.by_kid.get_mut(n.kid.index()) {
+            *slot = None;
+        }
         if let Some(slot) = self.rows.get_mut(n.row.index()) {
             *slot = None;
         }
@@ -225,7 +241,11 @@ impl SceneGraph {
     /// Walks every invariant of the module doc; panics with a description on violation.
     /// `deep` also checks the children order and acyclicity (O(n · depth)).
     pub fn dbg_check(&self, deep: bool) {
-        assert_eq!(self.by_key.len(), self.nodes.len(), "by_key size");
+        assert_eq!(
+            self.by_kid.iter().flatten().count(),
+            self.nodes.len(),
+            "by_kid size"
+        );
         assert_eq!(
             self.rows.iter().flatten().count(),
             self.nodes.len(),
@@ -244,7 +264,8 @@ impl SceneGraph {
             assert!(self.nodes.is_empty(), "nodes but no root");
         }
         for (id, n) in &self.nodes {
-            assert_eq!(self.by_key.get(&n.key), Some(&id), "by_key of {}", n.key);
+            assert_eq!(self.node_of(n.kid), Some(id), "by_kid of {}", n.key);
+            assert_eq!(self.keys.name(n.kid), &*n.key, "interned key of {}", n.key);
             assert_eq!(
                 self.rows.get(n.row.index()),
                 Some(&Some(id)),

@@ -18,9 +18,15 @@ use crate::apply::object_remove_candidates;
 use crate::ids::{ClientTable, KeyId, PathId};
 use crate::op::{Op, OpKind};
 
-/// The node key an op's property effects land on, and the paths they may touch.
+/// The node key an op's property effects land on (`""` for the root keys), and the
+/// paths they may touch.
 pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
     use OpKind::*;
+    let target = if crate::op::is_root_key(&op.key) {
+        ""
+    } else {
+        op.key.as_str()
+    };
     let reserved = |k: &str| matches!(k, "key" | "tag" | "children" | "_crdt");
     Some(match &op.kind {
         NodeInsert(s) | NodeUpsert(s) | NodeInset(s) => {
@@ -28,7 +34,7 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
         }
         NodeRemove { .. } | NodeMove { .. } | MetaUndo { .. } | MetaRedo { .. } => return None,
         ObjectMerge(m) | ObjectUpdate(m) if op.path == "." => (
-            op.key.as_str(),
+            target,
             m.keys()
                 .map(String::as_str)
                 .filter(|k| !reserved(k))

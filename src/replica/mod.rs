@@ -24,6 +24,7 @@
 
 mod index;
 pub mod journal;
+mod merge;
 mod recompute;
 mod structure;
 
@@ -31,10 +32,9 @@ use std::cmp::Ordering;
 
 use ahash::{AHashMap, AHashSet};
 
-use crate::apply::{Ctx, apply_op};
 use crate::error::{RejectError, Warning};
 use crate::graph::SceneGraph;
-use crate::ids::{KeyId, KeyTable, PathId, Pos, Stamp};
+use crate::ids::{KeyId, PathId, Pos, Stamp};
 use crate::op::{Limits, Message};
 use crate::wire::{self, Format};
 use index::{CellIndex, touched};
@@ -96,7 +96,6 @@ pub struct ReplicaStats {
 pub struct Replica {
     graph: SceneGraph,
     journal: Journal,
-    keys: KeyTable,
     index: CellIndex,
     structure: Structure,
     frontier: Option<Stamp>,
@@ -246,8 +245,8 @@ impl Replica {
         }
 
         // 5. In-order messages: apply op by op, as the model does.
-        for i in tail {
-            self.apply_in_order(i, &mut report);
+        if !tail.is_empty() {
+            self.apply_tail(&tail, &mut report);
         }
         report
     }
@@ -257,7 +256,7 @@ impl Replica {
         let mut cells = Vec::new();
         for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
             if let Some((key, paths)) = touched(op) {
-                let kid = self.keys.intern(key);
+                let kid = self.graph.keys.intern(key);
                 for p in paths {
                     let pid = self.graph.path_id(p);
                     cells.push((
@@ -283,7 +282,7 @@ impl Replica {
     fn cells_of_message(&mut self, i: u32, out: &mut AHashSet<(KeyId, PathId)>) {
         for op in &self.journal.entry(i).msg.ops {
             if let Some((key, paths)) = touched(op) {
-                let kid = self.keys.intern(key);
+                let kid = self.graph.keys.intern(key);
                 for p in paths {
                     out.insert((kid, self.graph.path_id(p)));
                 }
@@ -331,7 +330,7 @@ impl Replica {
                 .structure
                 .replay_from(from, &mut self.graph, &self.journal);
             for key in &changed.dirty {
-                let kid = self.keys.intern(key);
+                let kid = self.graph.keys.intern(key);
                 for p in self.index.paths(kid) {
                     dirty.insert((kid, p));
                 }
@@ -340,7 +339,7 @@ impl Replica {
                 let root_paths = self.index.paths(KeyId::ROOT);
                 let new_root = self.graph.root().map(|r| r.key().to_owned());
                 for key in [old_root, new_root].into_iter().flatten() {
-                    let kid = self.keys.intern(&key);
+                    let kid = self.graph.keys.intern(&key);
                     for &p in &root_paths {
                         dirty.insert((kid, p));
                     }
@@ -356,47 +355,8 @@ impl Replica {
         keys.sort_unstable_by_key(|(k, _)| *k);
         for (k, mut paths) in keys {
             paths.sort_unstable();
-            report.recomputed_cells += recompute::recompute(
-                &mut self.graph,
-                &self.journal,
-                &self.index,
-                &mut self.keys,
-                k,
-                &paths,
-            );
-        }
-    }
-
-    fn apply_in_order(&mut self, i: u32, report: &mut BatchReport) {
-        self.index_message(i, None);
-        let entry = self.journal.entry(i);
-        let undone = entry.undone;
-        let (stamp, ts) = (entry.stamp, entry.msg.ts);
-        let n = entry.msg.ops.len();
-        for k in 0..n {
-            let r = OpRef {
-                msg: i,
-                op: u32::try_from(k).unwrap_or(u32::MAX),
-            };
-            let op = self.journal.op(r);
-            let mut effects = Vec::new();
-            if !undone {
-                let ctx = Ctx {
-                    pos: Pos::new(stamp, k),
-                    ts,
-                    write_props: true,
-                };
-                if let Some(reason) = apply_op(&mut self.graph, op, &ctx, &mut effects) {
-                    report.warnings.push(Warning {
-                        msg_id: self.journal.entry(i).msg.id.clone(),
-                        op_index: k,
-                        reason,
-                    });
-                }
-            }
-            if op.kind.is_node() {
-                self.structure.push(r, effects);
-            }
+            report.recomputed_cells +=
+                recompute::recompute(&mut self.graph, &self.journal, &self.index, k, &paths);
         }
     }
 }

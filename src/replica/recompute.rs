@@ -25,7 +25,7 @@ use super::index::CellIndex;
 use super::journal::{Journal, OpRef};
 use crate::apply::{apply_props, object_remove_candidates};
 use crate::graph::SceneGraph;
-use crate::ids::{KeyId, KeyTable, NodeKey, PathId};
+use crate::ids::{KeyId, NodeKey, PathId};
 use crate::op::OpKind;
 
 /// Expands `path` to every path an `object.remove` in the histories ties it to.
@@ -67,20 +67,19 @@ pub fn recompute(
     graph: &mut SceneGraph,
     journal: &Journal,
     index: &CellIndex,
-    keys: &mut KeyTable,
     key: KeyId,
     paths: &[PathId],
 ) -> usize {
     let node = if key == KeyId::ROOT {
         graph.root
     } else {
-        graph.node_id(keys.name(key))
+        graph.node_of(key)
     };
     let Some(node) = node else {
         // The node does not exist: it has no cells (uncreate cleared them).
         return 0;
     };
-    let kid = keys.intern(graph.nodes[node].key.as_ref());
+    let kid = graph.nodes[node].kid;
     let is_root = graph.root == Some(node);
     let hist_keys = if is_root {
         [kid, KeyId::ROOT]

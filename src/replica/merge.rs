@@ -1,0 +1,206 @@
+//! The batched merge of in-order messages (newer than everything held).
+//!
+//! 1. **Structural pass**, in position order: node ops are applied (structure only) and
+//!    logged; every op is listed in its cells' histories.
+//! 2. **Single-cell ops** (typed property ops: everything but node, meta,
+//!    `object.remove` and `object.*` at `.`) whose node is alive at their position are
+//!    collected as `(path, row, op)` and stably sorted by `(path, row)`, which keeps
+//!    position order inside each cell's *run*.
+//! 3. **Run fold**: each run starts at its last reset (the first LWW write of the last
+//!    message that writes the cell: a run of `vector3.set` costs one write) and folds
+//!    the rest with [`step`], exactly the model's per-op semantics.
+//! 4. Cells touched by multi-cell ops (node props, `object.*` at `.`, `object.remove`)
+//!    are recomputed from their histories instead ([`super::recompute`]).
+//!
+//! Invariant: the result equals applying the messages one op at a time (the model);
+//! `tests/replica.rs` checks it against [`crate::apply_messages`].
+
+use ahash::AHashSet;
+
+use super::index::touched;
+use super::journal::OpRef;
+use super::{BatchReport, Replica, recompute};
+use crate::apply::{Ctx, Step, apply_op, is_single_cell, step};
+use crate::column::Row;
+use crate::error::{Warning, WarningKind};
+use crate::ids::{KeyId, PathId, Pos};
+use crate::op::is_root_key;
+
+impl Replica {
+    /// Applies journal entries `tail` (in canonical order, all newer than everything
+    /// else held) with the batched merge.
+    pub(super) fn apply_tail(&mut self, tail: &[u32], report: &mut BatchReport) {
+        let mut simple: Vec<(PathId, Row, OpRef)> = Vec::new();
+        let mut dirty: AHashSet<(KeyId, PathId)> = AHashSet::new();
+        let mut warnings: Vec<(OpRef, WarningKind)> = Vec::new();
+        let mut effects = Vec::new();
+
+        for &i in tail {
+            let (undone, stamp, ts, n) = {
+                let e = self.journal.entry(i);
+                (e.undone, e.stamp, e.msg.ts, e.msg.ops.len())
+            };
+            for k in 0..n {
+                let r = OpRef {
+                    msg: i,
+                    op: u32::try_from(k).unwrap_or(u32::MAX),
+                };
+                let op = self.journal.op(r);
+                let single = is_single_cell(op);
+                let mut cell = None;
+                if let Some((key, paths)) = touched(op) {
+                    let kid = self.graph.keys.intern(key);
+                    for p in paths {
+                        let pid = self.graph.path_id(p);
+                        self.index
+                            .insert(kid, pid, r, &self.journal, &self.graph.clients);
+                        if !undone && !single {
+                            dirty.insert((kid, pid));
+                        }
+                        cell = Some(pid);
+                    }
+                }
+                let pos = Pos::new(stamp, k);
+                if op.kind.is_node() {
+                    effects.clear();
+                    if !undone {
+                        let ctx = Ctx {
+                            pos,
+                            ts,
+                            write_props: false,
+                        };
+                        if let Some(w) = apply_op(&mut self.graph, op, &ctx, &mut effects) {
+                            warnings.push((r, w));
+                        }
+                    }
+                    self.structure.push(r, std::mem::take(&mut effects));
+                    continue;
+                }
+                if undone || !single {
+                    continue;
+                }
+                let Some(pid) = cell else { continue };
+                // The node the op reaches at its position: the structure applied so far
+                // is the model's structure at `pos`.
+                let node = if is_root_key(&op.key) {
+                    self.graph.root
+                } else {
+                    self.graph.node_id(&op.key)
+                };
+                match node {
+                    None => warnings.push((r, WarningKind::MissingNode(op.key.clone()))),
+                    Some(n) if self.graph.nodes[n].deleted() => {
+                        warnings.push((r, WarningKind::DeletedNode(op.key.clone())));
+                    }
+                    Some(n) => simple.push((pid, self.graph.nodes[n].row, r)),
+                }
+            }
+        }
+
+        // Cells that multi-cell ops touched are recomputed from history, not folded.
+        let mut dirty_rows: AHashSet<(PathId, Row)> = AHashSet::new();
+        for &(kid, pid) in &dirty {
+            let node = if kid == KeyId::ROOT {
+                self.graph.root
+            } else {
+                self.graph.node_of(kid)
+            };
+            if let Some(n) = node {
+                dirty_rows.insert((pid, self.graph.nodes[n].row));
+            }
+        }
+
+        simple.sort_by_key(|&(p, row, _)| (p, row));
+        let mut start = 0;
+        while start < simple.len() {
+            let (pid, row, _) = simple[start];
+            let end = start
+                + simple[start..]
+                    .iter()
+                    .take_while(|x| (x.0, x.1) == (pid, row))
+                    .count();
+            if !dirty_rows.contains(&(pid, row)) {
+                self.fold_run(pid, row, &simple[start..end], &mut warnings);
+            }
+            start = end;
+        }
+
+        let mut by_key: Vec<(KeyId, PathId)> = dirty.into_iter().collect();
+        by_key.sort_unstable();
+        let mut i = 0;
+        while i < by_key.len() {
+            let k = by_key[i].0;
+            let paths: Vec<PathId> = by_key[i..]
+                .iter()
+                .take_while(|x| x.0 == k)
+                .map(|x| x.1)
+                .collect();
+            i += paths.len();
+            report.recomputed_cells +=
+                recompute::recompute(&mut self.graph, &self.journal, &self.index, k, &paths);
+        }
+
+        let clients = &self.graph.clients;
+        let journal = &self.journal;
+        warnings.sort_by(|a, b| clients.cmp_pos(journal.pos(a.0), journal.pos(b.0)));
+        report
+            .warnings
+            .extend(warnings.into_iter().map(|(r, reason)| Warning {
+                msg_id: journal.entry(r.msg).msg.id.clone(),
+                op_index: r.op as usize,
+                reason,
+            }));
+    }
+
+    /// Folds one cell's run of single-cell ops (position order) into the cell.
+    fn fold_run(
+        &mut self,
+        pid: PathId,
+        row: Row,
+        run: &[(PathId, Row, OpRef)],
+        warnings: &mut Vec<(OpRef, WarningKind)>,
+    ) {
+        let journal = &self.journal;
+        // Start at the first LWW write of the last message that has one: everything
+        // before it is overwritten (in order, that write always beats the cell's stamp).
+        let is_reset = |r: OpRef| journal.op(r).kind.is_lww();
+        let mut from = 0;
+        if let Some(last) = run.iter().rposition(|x| is_reset(x.2)) {
+            let msg = run[last].2.msg;
+            let first = run[..last]
+                .iter()
+                .rposition(|x| x.2.msg != msg)
+                .map_or(0, |i| i + 1);
+            from = first
+                + run[first..=last]
+                    .iter()
+                    .position(|x| is_reset(x.2))
+                    .unwrap_or(0);
+        }
+        let path = self.graph.paths.name(pid).to_owned();
+        let props = &mut self.graph.props;
+        let clients = &self.graph.clients;
+        let mut cur = props.get(pid, row).map(|(v, s)| (v.to_owned(), s));
+        let mut changed = false;
+        for &(_, _, r) in &run[from..] {
+            let stamp = journal.entry(r.msg).stamp;
+            match step(
+                clients,
+                &path,
+                &journal.op(r).kind,
+                stamp,
+                cur.as_ref().map(|(v, s)| (v.as_ref(), *s)),
+            ) {
+                Step::Skip => {}
+                Step::Write(v, s) => {
+                    cur = Some((v, s));
+                    changed = true;
+                }
+                Step::Keep(w) => warnings.push((r, w)),
+            }
+        }
+        if changed && let Some((v, s)) = cur {
+            props.set(pid, row, v, s);
+        }
+    }
+}
