@@ -166,3 +166,32 @@ fn inset_then_set_in_one_message_after_a_late_insert() {
     r.apply_message(&ins);
     assert_eq!(r.to_json(), state(&[ins, both]));
 }
+
+#[test]
+fn thread_count_and_batch_split_do_not_change_a_single_bit() {
+    use vuer_rtc::workload::Workload;
+    let w = Workload::standard().with_messages(4_000);
+    let (scene, edits) = (w.scene(), w.edits());
+    let mut all = scene.clone();
+    all.extend(edits.iter().cloned());
+    let model = state(&all);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for batch in [700, 2_000] {
+            let json = pool.install(|| {
+                let mut r = Replica::new();
+                r.apply_batch(&scene);
+                for chunk in edits.chunks(batch) {
+                    let rep = r.apply_batch(chunk);
+                    assert!(rep.rejected.is_empty());
+                }
+                r.graph().dbg_check(false);
+                r.to_json()
+            });
+            assert_eq!(json, model, "threads {threads}, batches of {batch}");
+        }
+    }
+}

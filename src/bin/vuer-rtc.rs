@@ -104,6 +104,10 @@ enum Command {
         /// all at once). The output is the same for every N.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         batch: Option<u64>,
+        /// Worker threads for the merge (default: one per core). The output is the
+        /// same for every N.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -127,6 +131,9 @@ enum Command {
         /// Feed pre-decoded messages (`none`) or encoded bytes.
         #[arg(long, value_enum, default_value = "none")]
         input: BenchInput,
+        /// Worker threads for the merge (default: one per core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
     },
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
@@ -169,8 +176,9 @@ fn run(cli: Cli) -> Result<(), String> {
             pretty,
             warnings,
             batch,
+            threads,
             limits,
-        } => {
+        } => with_threads(threads, || {
             let messages = read_messages(&file, format, &limits)?;
             let size = batch.map_or(messages.len(), |b| usize::try_from(b).unwrap_or(usize::MAX));
             let mut replica = Replica::with_limits(Limits::from(&limits));
@@ -194,15 +202,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 graph.to_json()
             };
             let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{out}").map_err(|e| format!("cannot write output: {e}"))?;
-        }
+            writeln!(stdout, "{out}").map_err(|e| format!("cannot write output: {e}"))
+        })?,
         Command::Bench {
             messages,
             batch,
             mix,
             undo,
             input,
-        } => bench(messages, batch, mix, undo, input)?,
+            threads,
+        } => with_threads(threads, || bench(messages, batch, mix, undo, input))?,
         Command::Convert {
             file,
             from,
@@ -264,12 +273,17 @@ fn bench(
         None => Vec::new(),
     };
     let ops: usize = edits.iter().map(|m| m.ops.len()).sum();
+    // Pre-decoded input is handed over (moved), as a server hands over what it decoded.
+    let mut owned: Vec<Option<Vec<Message>>> = match format {
+        None => batches.iter().map(|b| Some(b.to_vec())).collect(),
+        Some(_) => Vec::new(),
+    };
     let (mut late, mut recomputed) = (0, 0);
     let start = Instant::now();
     for (i, b) in batches.iter().enumerate() {
         let report = match format {
             Some(f) => replica.apply_bytes(&encoded[i], f),
-            None => replica.apply_batch(b),
+            None => replica.apply_owned(owned[i].take().unwrap_or_else(|| b.to_vec())),
         };
         if let Some(e) = report.rejected.first() {
             return Err(e.to_string());
@@ -289,4 +303,19 @@ fn bench(
         replica.state_hash()
     );
     Ok(())
+}
+
+/// Runs `f` on a rayon pool of `threads` workers (the global pool when `None`).
+fn with_threads<T: Send>(
+    threads: Option<u64>,
+    f: impl FnOnce() -> Result<T, String> + Send,
+) -> Result<T, String> {
+    match threads {
+        None => f(),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::try_from(n).unwrap_or(1))
+            .build()
+            .map_err(|e| format!("cannot start {n} threads: {e}"))?
+            .install(f),
+    }
 }

@@ -197,7 +197,8 @@ impl PathColumn {
         self.dynamic.len()
     }
 
-    fn get(&self, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
+    /// The cell of `row` and its stamp.
+    pub fn get(&self, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
         if let Some(hit) = self.primary.get(row) {
             return Some(hit);
         }
@@ -207,7 +208,8 @@ impl PathColumn {
         self.dynamic.get(&row).map(|(v, s)| (v.as_ref(), *s))
     }
 
-    fn set(&mut self, row: Row, value: Value, stamp: Stamp) {
+    /// Writes the cell of `row` (typed column when the kind matches, else dynamic).
+    pub fn set(&mut self, row: Row, value: Value, stamp: Stamp) {
         if self.primary.kind().is_none() {
             self.primary = TypedColumn::empty_of(value.kind());
         }
@@ -268,6 +270,15 @@ impl PropertyStore {
         for c in &mut self.paths {
             c.take(row);
         }
+    }
+
+    /// Mutable access to the columns of paths `0..n` (creating missing ones), so that
+    /// distinct paths can be merged in parallel.
+    pub fn columns_mut(&mut self, n: usize) -> &mut [PathColumn] {
+        if self.paths.len() < n {
+            self.paths.resize_with(n, PathColumn::default);
+        }
+        &mut self.paths[..n]
     }
 
     /// The column of a path, if anything was ever written to it.

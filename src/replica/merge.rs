@@ -18,19 +18,21 @@
 use ahash::AHashSet;
 
 use super::index::touched;
-use super::journal::OpRef;
+use rayon::prelude::*;
+
+use super::journal::{Journal, OpRef};
 use super::{BatchReport, Replica, recompute};
 use crate::apply::{Ctx, Step, apply_op, is_single_cell, step};
-use crate::column::Row;
+use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
-use crate::ids::{KeyId, PathId, Pos};
+use crate::ids::{ClientTable, KeyId, PathId, Pos};
 use crate::op::is_root_key;
 
 impl Replica {
     /// Applies journal entries `tail` (in canonical order, all newer than everything
     /// else held) with the batched merge.
     pub(super) fn apply_tail(&mut self, tail: &[u32], report: &mut BatchReport) {
-        let mut simple: Vec<(PathId, Row, OpRef)> = Vec::new();
+        let mut simple: Vec<Placed> = Vec::new();
         let mut dirty: AHashSet<(KeyId, PathId)> = AHashSet::new();
         let mut warnings: Vec<(OpRef, WarningKind)> = Vec::new();
         let mut effects = Vec::new();
@@ -111,19 +113,7 @@ impl Replica {
         }
 
         simple.sort_by_key(|&(p, row, _)| (p, row));
-        let mut start = 0;
-        while start < simple.len() {
-            let (pid, row, _) = simple[start];
-            let end = start
-                + simple[start..]
-                    .iter()
-                    .take_while(|x| (x.0, x.1) == (pid, row))
-                    .count();
-            if !dirty_rows.contains(&(pid, row)) {
-                self.fold_run(pid, row, &simple[start..end], &mut warnings);
-            }
-            start = end;
-        }
+        warnings.extend(self.fold_runs(&simple, &dirty_rows));
 
         let mut by_key: Vec<(KeyId, PathId)> = dirty.into_iter().collect();
         by_key.sort_unstable();
@@ -152,55 +142,121 @@ impl Replica {
             }));
     }
 
-    /// Folds one cell's run of single-cell ops (position order) into the cell.
-    fn fold_run(
+    /// Folds every run of `simple` (sorted by `(path, row)`) whose cell is not in `skip`,
+    /// one rayon task per column. Returns the warnings.
+    fn fold_runs(
         &mut self,
-        pid: PathId,
-        row: Row,
-        run: &[(PathId, Row, OpRef)],
-        warnings: &mut Vec<(OpRef, WarningKind)>,
-    ) {
-        let journal = &self.journal;
-        // Start at the first LWW write of the last message that has one: everything
-        // before it is overwritten (in order, that write always beats the cell's stamp).
-        let is_reset = |r: OpRef| journal.op(r).kind.is_lww();
-        let mut from = 0;
-        if let Some(last) = run.iter().rposition(|x| is_reset(x.2)) {
-            let msg = run[last].2.msg;
-            let first = run[..last]
-                .iter()
-                .rposition(|x| x.2.msg != msg)
-                .map_or(0, |i| i + 1);
-            from = first
-                + run[first..=last]
-                    .iter()
-                    .position(|x| is_reset(x.2))
-                    .unwrap_or(0);
+        simple: &[(PathId, Row, OpRef)],
+        skip: &AHashSet<(PathId, Row)>,
+    ) -> Vec<(OpRef, WarningKind)> {
+        // Split `simple` into per-column slices.
+        let mut per_col: Vec<(PathId, &[Placed])> = Vec::new();
+        let mut i = 0;
+        while i < simple.len() {
+            let pid = simple[i].0;
+            let n = simple[i..].iter().take_while(|x| x.0 == pid).count();
+            per_col.push((pid, &simple[i..i + n]));
+            i += n;
         }
-        let path = self.graph.paths.name(pid).to_owned();
-        let props = &mut self.graph.props;
-        let clients = &self.graph.clients;
-        let mut cur = props.get(pid, row).map(|(v, s)| (v.to_owned(), s));
-        let mut changed = false;
-        for &(_, _, r) in &run[from..] {
-            let stamp = journal.entry(r.msg).stamp;
-            match step(
-                clients,
-                &path,
-                &journal.op(r).kind,
-                stamp,
-                cur.as_ref().map(|(v, s)| (v.as_ref(), *s)),
-            ) {
-                Step::Skip => {}
-                Step::Write(v, s) => {
-                    cur = Some((v, s));
-                    changed = true;
-                }
-                Step::Keep(w) => warnings.push((r, w)),
+        let Some(&(last, _)) = per_col.last() else {
+            return Vec::new();
+        };
+        let journal = &self.journal;
+        let graph = &mut self.graph;
+        let (clients, paths) = (&graph.clients, &graph.paths);
+        let columns = graph.props.columns_mut(last.index() + 1);
+        // Pair each touched column with its ops (both in path order).
+        let mut work: Vec<(&mut PathColumn, &str, &[Placed])> = Vec::new();
+        let mut next = per_col.into_iter().peekable();
+        for (idx, col) in columns.iter_mut().enumerate() {
+            if let Some(&(pid, ops)) = next.peek()
+                && pid.index() == idx
+            {
+                work.push((col, paths.name(pid), ops));
+                next.next();
             }
         }
-        if changed && let Some((v, s)) = cur {
-            props.set(pid, row, v, s);
+        let fold_column = |(col, path, ops): (&mut PathColumn, &str, &[Placed])| {
+            let mut warnings = Vec::new();
+            let mut i = 0;
+            while i < ops.len() {
+                let (pid, row, _) = ops[i];
+                let n = ops[i..].iter().take_while(|x| x.1 == row).count();
+                if !skip.contains(&(pid, row)) {
+                    fold_run(
+                        col,
+                        row,
+                        path,
+                        &ops[i..i + n],
+                        journal,
+                        clients,
+                        &mut warnings,
+                    );
+                }
+                i += n;
+            }
+            warnings
+        };
+        if simple.len() >= PARALLEL_MIN_OPS && work.len() > 1 {
+            work.into_par_iter().map(fold_column).flatten().collect()
+        } else {
+            work.into_iter().flat_map(fold_column).collect()
         }
+    }
+}
+
+/// A single-cell op placed in its cell: `(path, row, op)`.
+type Placed = (PathId, Row, OpRef);
+
+/// Below this many single-cell ops a batch is folded on the calling thread.
+const PARALLEL_MIN_OPS: usize = 4_096;
+
+/// Folds one cell's run of single-cell ops (position order) into the cell.
+fn fold_run(
+    col: &mut PathColumn,
+    row: Row,
+    path: &str,
+    run: &[Placed],
+    journal: &Journal,
+    clients: &ClientTable,
+    warnings: &mut Vec<(OpRef, WarningKind)>,
+) {
+    // Start at the first LWW write of the last message that has one: everything before
+    // it is overwritten (in order, that write always beats the cell's stamp).
+    let is_reset = |r: OpRef| journal.op(r).kind.is_lww();
+    let mut from = 0;
+    if let Some(last) = run.iter().rposition(|x| is_reset(x.2)) {
+        let msg = run[last].2.msg;
+        let first = run[..last]
+            .iter()
+            .rposition(|x| x.2.msg != msg)
+            .map_or(0, |i| i + 1);
+        from = first
+            + run[first..=last]
+                .iter()
+                .position(|x| is_reset(x.2))
+                .unwrap_or(0);
+    }
+    let mut cur = col.get(row).map(|(v, s)| (v.to_owned(), s));
+    let mut changed = false;
+    for &(_, _, r) in &run[from..] {
+        let stamp = journal.entry(r.msg).stamp;
+        match step(
+            clients,
+            path,
+            &journal.op(r).kind,
+            stamp,
+            cur.as_ref().map(|(v, s)| (v.as_ref(), *s)),
+        ) {
+            Step::Skip => {}
+            Step::Write(v, s) => {
+                cur = Some((v, s));
+                changed = true;
+            }
+            Step::Keep(w) => warnings.push((r, w)),
+        }
+    }
+    if changed && let Some((v, s)) = cur {
+        col.set(row, v, s);
     }
 }

@@ -152,7 +152,7 @@ impl Replica {
     pub fn apply_bytes(&mut self, bytes: &[u8], format: Format) -> BatchReport {
         match wire::decode_messages_lenient(bytes, format, &self.limits) {
             Ok((msgs, errs)) => {
-                let mut report = self.apply_batch(&msgs);
+                let mut report = self.apply_owned(msgs);
                 report
                     .rejected
                     .extend(errs.into_iter().map(RejectError::from));
@@ -170,18 +170,36 @@ impl Replica {
         self.apply_batch(std::slice::from_ref(msg))
     }
 
-    /// Applies a batch of messages in any order. Messages already held are ignored; a
-    /// message reusing another's `(lt, client)` is rejected; the rest are journaled
+    /// Applies a batch of messages in any order (cloning the ones it keeps; see
+    /// [`Replica::apply_owned`] to hand them over). Messages already held are ignored;
+    /// a message reusing another's `(lt, client)` is rejected; the rest are journaled
     /// and the state becomes that of the sequential model over everything held.
     pub fn apply_batch(&mut self, msgs: &[Message]) -> BatchReport {
+        let mut keep = Vec::with_capacity(msgs.len());
+        let mut report = BatchReport::default();
+        let mut seen: AHashSet<&str> = AHashSet::new();
+        for m in msgs {
+            if self.journal.contains(&m.id) || !seen.insert(m.id.as_str()) {
+                report.duplicates += 1;
+            } else {
+                keep.push(m.clone());
+            }
+        }
+        let mut r = self.apply_owned(keep);
+        r.duplicates += report.duplicates;
+        r
+    }
+
+    /// [`Replica::apply_batch`] for messages the caller hands over (no copies).
+    pub fn apply_owned(&mut self, msgs: Vec<Message>) -> BatchReport {
         let mut report = BatchReport::default();
 
         // 1. Dedupe and reject stamp conflicts.
-        let mut seen: AHashSet<&str> = AHashSet::new();
-        let mut stamps: AHashMap<Stamp, &str> = AHashMap::new();
-        let mut fresh: Vec<(&Message, Stamp)> = Vec::new();
+        let mut seen: AHashSet<String> = AHashSet::new();
+        let mut stamps: AHashMap<Stamp, String> = AHashMap::new();
+        let mut fresh: Vec<(Message, Stamp)> = Vec::with_capacity(msgs.len());
         for m in msgs {
-            if self.journal.contains(&m.id) || !seen.insert(m.id.as_str()) {
+            if self.journal.contains(&m.id) || seen.contains(m.id.as_str()) {
                 report.duplicates += 1;
                 continue;
             }
@@ -192,24 +210,26 @@ impl Replica {
             let other = self
                 .journal
                 .id_at(stamp)
-                .or_else(|| stamps.get(&stamp).copied());
+                .map(str::to_owned)
+                .or_else(|| stamps.get(&stamp).cloned());
             if let Some(other) = other {
                 report.rejected.push(RejectError::StampInUse {
                     msg_id: m.id.clone(),
                     lt: m.lt,
                     client: m.client.clone(),
-                    other: other.to_owned(),
+                    other,
                 });
                 continue;
             }
-            stamps.insert(stamp, &m.id);
+            seen.insert(m.id.clone());
+            stamps.insert(stamp, m.id.clone());
             fresh.push((m, stamp));
         }
 
         // 2. Meta ops first, so new targets are journaled with their undo state.
         let mut toggled: Vec<u32> = Vec::new();
-        for &(m, stamp) in &fresh {
-            toggled.extend(self.journal.note_meta(m, stamp, &self.graph.clients));
+        for (m, stamp) in &fresh {
+            toggled.extend(self.journal.note_meta(m, *stamp, &self.graph.clients));
         }
         toggled.sort_unstable();
         toggled.dedup();
@@ -221,8 +241,9 @@ impl Replica {
         let frontier = self.frontier;
         let mut late = Vec::new();
         let mut tail = Vec::new();
-        for &(m, stamp) in &fresh {
-            let i = self.journal.push(m.clone(), stamp);
+        let newest = fresh.last().map(|f| f.1);
+        for (m, stamp) in fresh {
+            let i = self.journal.push(m, stamp);
             let clients = &self.graph.clients;
             if frontier.is_some_and(|f| clients.cmp_stamps(stamp, f) == Ordering::Less) {
                 late.push(i);
@@ -230,7 +251,7 @@ impl Replica {
                 tail.push(i);
             }
         }
-        if let Some(&(_, newest)) = fresh.last() {
+        if let Some(newest) = newest {
             let clients = &self.graph.clients;
             if frontier.is_none_or(|f| clients.cmp_stamps(newest, f) == Ordering::Greater) {
                 self.frontier = Some(newest);
