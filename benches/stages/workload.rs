@@ -38,35 +38,7 @@ pub const CLIENTS: usize = 100;
 
 const SEED: u64 = 0x5EED_0F7E_5CE4_E5B1;
 
-/// splitmix64 (Steele, Lea & Flood 2014): a tiny, seedable, dependency-free PRNG.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator with a fixed seed.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (modulo bias is irrelevant here).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `[-1, 1)`, with 24 bits so it is exact in `f32`.
-    pub fn unit_f32(&mut self) -> f32 {
-        let bits = (self.next_u64() >> 40) as u32; // 24 bits
-        (bits as f32 / (1u32 << 23) as f32) - 1.0
-    }
-}
+pub use vuer_rtc::workload::SplitMix64;
 
 fn node_key(k: usize) -> String {
     format!("n{k}")
