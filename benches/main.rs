@@ -6,6 +6,7 @@
 //! | [`stages::graph_apply`] | `graph_apply/apply_messages/10k`,              |
 //! |                         | `graph_apply/apply_message_seq/10k`            |
 //! | [`stages::snapshot`]    | `snapshot/to_json/1k`                          |
+//! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
 //!
 //! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
@@ -23,6 +24,7 @@
 mod stages {
     pub mod decode;
     pub mod graph_apply;
+    pub mod kernels;
     pub mod replica;
     pub mod snapshot;
     pub mod workload;
@@ -32,5 +34,6 @@ criterion::criterion_main!(
     stages::decode::benches,
     stages::graph_apply::benches,
     stages::snapshot::benches,
-    stages::replica::benches
+    stages::replica::benches,
+    stages::kernels::benches
 );

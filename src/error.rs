@@ -102,8 +102,9 @@ pub enum DecodeError {
 }
 
 /// A valid op that did nothing, or only part of what it asked (the first reason is
-/// reported). Deterministic: every replica reports the same warnings for the same
-/// canonical history.
+/// reported). The sequential model ([`crate::apply_messages`]) reports the same warnings
+/// for the same set of messages; a [`crate::Replica`] reports those of the ops it
+/// applies in order (see [`crate::replica`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// The message id.

@@ -4,9 +4,9 @@
 //! scene, 1,000 clients, 100,000 messages × 10 ops (half `vector3.set` on `position`, a
 //! quarter `number.add` on `health`, a quarter `quaternion.multiply` on `rotation`),
 //! in arrival order with realistic Lamport interleaving: each client stamps a message
-//! with one more than the highest Lamport time it has *seen*, and about a fifth of the
-//! messages are sent by clients that lag behind (they have not seen the last 1–2,000
-//! messages yet), so about 20 % of the ops land late.
+//! with one more than the highest Lamport time it has *seen*, and 40 % of the messages
+//! are sent by clients that lag behind (they have not seen the last 1–2,000 messages
+//! yet), so that about 20 % of the messages land late in batches of 1,000.
 //!
 //! Invariants: the same [`Workload`] always produces the same messages (seeded
 //! splitmix64, no global state); ids are `client:lt` and `(lt, client)` pairs are unique.

@@ -8,15 +8,15 @@ mod support;
 
 // The public conformance cases, in file order and shuffled/duplicated.
 mod conformance;
-// Proptest: random histories, shuffled/duplicated/split deliveries → identical state.
+// Proptest: random histories, shuffled/duplicated deliveries → identical state.
 mod convergence;
 // Malformed input never panics and never half-applies.
 mod decode_garbage;
 // Op semantics through the public API (races, cycles, missing nodes, spellings).
 mod ops;
-// The `vuer-rtc` binary: replay output, exit codes, error lines.
-// Replica: any delivery order and batch split gives the model's state.
-mod cli;
+// Replica: any delivery order, batch split and thread count gives the model's state.
 mod replica;
+// The `vuer-rtc` binary: replay output, exit codes, error lines.
+mod cli;
 // Every Rust file opens with a `//!` module doc.
 mod tidy;

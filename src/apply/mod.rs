@@ -377,7 +377,7 @@ enum Merge {
 }
 
 /// The keys `object.merge`/`object.update` at `.` never write.
-fn is_reserved_prop(k: &str) -> bool {
+pub(crate) fn is_reserved_prop(k: &str) -> bool {
     matches!(k, "key" | "tag" | "children" | "_crdt")
 }
 

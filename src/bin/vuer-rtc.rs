@@ -97,7 +97,7 @@ enum Command {
         /// Indent the output.
         #[arg(long)]
         pretty: bool,
-        /// Print ops that did nothing (and why) on stderr.
+        /// Print every op that did nothing (and why) on stderr, in canonical order.
         #[arg(long)]
         warnings: bool,
         /// Feed the messages to the replica in file order, in batches of N (default:
@@ -182,16 +182,17 @@ fn run(cli: Cli) -> Result<(), String> {
             let messages = read_messages(&file, format, &limits)?;
             let size = batch.map_or(messages.len(), |b| usize::try_from(b).unwrap_or(usize::MAX));
             let mut replica = Replica::with_limits(Limits::from(&limits));
-            let mut found = Vec::new();
             for chunk in messages.chunks(size.max(1)) {
                 let report = replica.apply_batch(chunk);
                 if let Some(e) = report.rejected.first() {
                     return Err(e.to_string());
                 }
-                found.extend(report.warnings);
             }
             if warnings {
-                for w in &found {
+                // The sequential model lists every op that did nothing, whatever the
+                // delivery order (the replica reports only ops it applied in order).
+                let mut model = vuer_rtc::create_empty_graph();
+                for w in vuer_rtc::apply_messages(&mut model, &messages).warnings {
                     eprintln!("warning: {w}");
                 }
             }

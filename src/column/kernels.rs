@@ -3,8 +3,10 @@
 //! Each vector/quaternion kernel has a scalar twin (`*_scalar`) and a `wide` `f32x4`
 //! twin (`*_simd`) with the same operation order lane by lane and no fused
 //! multiply-add, so the two agree bit for bit (tested below, NaN and −0.0 included) and
-//! every replica computes the same bits. The unsuffixed names are what the engine calls
-//! (the SIMD twins). Euler angles are turned into a quaternion in `f64` (trigonometry)
+//! every replica computes the same bits. The unsuffixed names are what the engine calls:
+//! whichever twin measured faster (`cargo bench --bench main -- kernels/`): the SIMD
+//! `quat_mul`, the scalar vector kernels (packing three lanes costs more than it saves).
+//! Euler angles are turned into a quaternion in `f64` (trigonometry)
 //! and rounded to `f32` once.
 //!
 //! Formulas follow the reference (`vuer_rtc.operations.dispatcher`): Hamilton product
@@ -19,13 +21,13 @@ use wide::f32x4;
 /// Component-wise `a + b` (the engine's kernel).
 #[inline]
 pub fn vec3_add(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
-    vec3_add_simd(a, b)
+    vec3_add_scalar(a, b)
 }
 
 /// Component-wise `a × b` (the engine's kernel).
 #[inline]
 pub fn vec3_mul(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
-    vec3_mul_simd(a, b)
+    vec3_mul_scalar(a, b)
 }
 
 /// Hamilton product `a × b` of `[x, y, z, w]` quaternions (the engine's kernel).
@@ -37,7 +39,7 @@ pub fn quat_mul(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
 /// Rotates `v` by `q` (`q · v · q⁻¹` with the conjugate as inverse; not normalised).
 #[inline]
 pub fn vec3_apply_quat(v: [f32; 3], q: [f32; 4]) -> [f32; 3] {
-    vec3_apply_quat_simd(v, q)
+    vec3_apply_quat_scalar(v, q)
 }
 
 /// Scalar twin of [`vec3_add`].

@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use ahash::{AHashMap, AHashSet};
 
 use super::journal::{Journal, OpRef};
-use crate::apply::object_remove_candidates;
+use crate::apply::{is_reserved_prop, object_remove_candidates};
 use crate::ids::{ClientTable, KeyId, PathId};
 use crate::op::{Op, OpKind};
 
@@ -27,7 +27,6 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
     } else {
         op.key.as_str()
     };
-    let reserved = |k: &str| matches!(k, "key" | "tag" | "children" | "_crdt");
     Some(match &op.kind {
         NodeInsert(s) | NodeUpsert(s) | NodeInset(s) => {
             (s.key.as_str(), s.props.keys().map(String::as_str).collect())
@@ -37,7 +36,7 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
             target,
             m.keys()
                 .map(String::as_str)
-                .filter(|k| !reserved(k))
+                .filter(|k| !is_reserved_prop(k))
                 .collect(),
         ),
         ObjectRemove { field: None } => (

@@ -19,8 +19,12 @@
 //! [`crate::apply_messages`] of S on an empty graph (tested in
 //! `tests/replica.rs` against that model).
 //!
-//! Not here yet: compaction, the sorted SIMD/rayon column passes (batches are applied
-//! op by op), a bumpalo decode arena.
+//! In-order messages go through the batched merge of [`merge`] (structural pass, runs
+//! sorted by `(path, row)`, rayon across columns). Warnings are reported for ops applied
+//! in order; ops placed by recompute report none (the sequential model,
+//! [`crate::apply_messages`], gives the complete, delivery-independent list).
+//!
+//! Not here yet: compaction and client-clock tracking, a bumpalo decode arena.
 
 mod index;
 pub mod journal;
