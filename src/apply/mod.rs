@@ -26,7 +26,7 @@ use crate::batch;
 use crate::column::Value;
 use crate::error::{Warning, WarningKind};
 use crate::graph::SceneGraph;
-use crate::ids::{NodeKey, Pos, Stamp};
+use crate::ids::{NodeKey, PathId, Pos, Stamp};
 use crate::op::{Json, Message, NodeSpec, Op, OpKind, is_root_key};
 use fold::{Fold, deep_merge, fold};
 
@@ -244,22 +244,26 @@ pub(crate) fn apply_op(
         } => move_node(graph, node, new_parent, effects),
         MetaUndo { .. } | MetaRedo { .. } => None,
         _ => match live_target(graph, &op.key) {
-            Ok(node) => apply_props(graph, node, op, ctx.pos, &|_| true),
+            Ok(node) => {
+                let pid = graph.path_id(&op.path);
+                apply_props(graph, node, op, pid, ctx.pos, &|_| true)
+            }
             Err(w) => Some(w),
         },
     }
 }
 
-/// Applies the property part of `op` (at `pos`) to `node`, touching only the paths
-/// `cells` accepts. No liveness check: the caller knows the node was alive at `pos`.
+/// Applies the property part of `op` (at `pos`; `pid` is its interned `path`) to `node`,
+/// touching only the paths `cells` accepts. No liveness check: the caller knows the node was alive at `pos`.
 /// For `node.insert`/`upsert`/`inset` this writes the node's initial properties when
 /// `pos` is the node's creation, and merges/sets them otherwise.
 pub(crate) fn apply_props(
     graph: &mut SceneGraph,
     node: NodeKey,
     op: &Op,
+    pid: PathId,
     pos: Pos,
-    cells: &dyn Fn(&str) -> bool,
+    cells: &dyn Fn(PathId) -> bool,
 ) -> Option<WarningKind> {
     use OpKind::*;
     let stamp = pos.stamp;
@@ -287,7 +291,7 @@ pub(crate) fn apply_props(
             object_remove(graph, node, &op.path, field.as_deref(), cells);
             None
         }
-        kind if cells(&op.path) => set_cell(graph, node, &op.path, kind, stamp),
+        kind if cells(pid) => set_cell(graph, node, pid, kind, stamp),
         _ => None,
     }
 }
@@ -355,11 +359,11 @@ pub(crate) fn is_single_cell(op: &Op) -> bool {
 fn set_cell(
     graph: &mut SceneGraph,
     node: NodeKey,
-    path: &str,
+    pid: PathId,
     kind: &OpKind,
     stamp: Stamp,
 ) -> Option<WarningKind> {
-    let pid = graph.path_id(path);
+    let path = graph.paths.name(pid);
     match step(&graph.clients, path, kind, stamp, graph.cell(node, pid)) {
         Step::Skip => None,
         Step::Write(v, s) => {
@@ -387,13 +391,16 @@ fn merge_into_node(
     node: NodeKey,
     m: &serde_json::Map<String, Json>,
     how: Merge,
-    cells: &dyn Fn(&str) -> bool,
+    cells: &dyn Fn(PathId) -> bool,
 ) {
     for (k, v) in m {
-        if is_reserved_prop(k) || !cells(k) {
+        if is_reserved_prop(k) {
             continue;
         }
         let pid = graph.path_id(k);
+        if !cells(pid) {
+            continue;
+        }
         let cur = graph.cell(node, pid);
         let stamp = cur.map_or(Stamp::ZERO, |(_, s)| s);
         let new = match (how, cur.and_then(|(c, _)| c.as_object()), v) {
@@ -422,16 +429,16 @@ fn object_remove(
     node: NodeKey,
     path: &str,
     field: Option<&str>,
-    cells: &dyn Fn(&str) -> bool,
+    cells: &dyn Fn(PathId) -> bool,
 ) {
     if let Some(field) = field {
-        if cells(path) {
+        if graph.paths.get(path).is_some_and(cells) {
             remove_nested(graph, node, path, &[field]);
         }
         return;
     }
     for prop in object_remove_candidates(path) {
-        if !cells(prop) {
+        if !graph.paths.get(prop).is_some_and(cells) {
             continue;
         }
         if prop.len() == path.len() {
@@ -571,13 +578,13 @@ fn node_props(
     mode: Mode,
     creating: bool,
     stamp: Stamp,
-    cells: &dyn Fn(&str) -> bool,
+    cells: &dyn Fn(PathId) -> bool,
 ) {
     match (creating, mode) {
         (true, _) => {
             for (k, v) in &spec.props {
-                if cells(k) {
-                    let pid = graph.path_id(k);
+                let pid = graph.path_id(k);
+                if cells(pid) {
                     graph.write(id, pid, Value::from_json(v.clone()), Stamp::ZERO);
                 }
             }
@@ -593,10 +600,10 @@ fn node_props(
         }
         (false, Mode::Inset) => {
             for (k, v) in &spec.props {
-                if !cells(k) {
+                let pid = graph.path_id(k);
+                if !cells(pid) {
                     continue;
                 }
-                let pid = graph.path_id(k);
                 let cur = graph.cell(id, pid).map(|(_, s)| s);
                 if cur.is_none_or(|s| graph.clients.cmp_stamps(stamp, s) == Ordering::Greater) {
                     graph.write(id, pid, Value::from_json(v.clone()), stamp);

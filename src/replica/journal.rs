@@ -10,7 +10,7 @@
 
 use ahash::AHashMap;
 
-use crate::ids::{ClientTable, Pos, Stamp};
+use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
 use crate::op::{Message, Op, OpKind};
 
 /// A reference to one op of one journaled message.
@@ -31,6 +31,9 @@ pub struct Entry {
     pub stamp: Stamp,
     /// True while the message is undone.
     pub undone: bool,
+    /// Per op: the interned target key (for property ops; [`KeyId::ROOT`] for the root
+    /// keys, the new node's key for `node.insert`-likes) and the interned `path`.
+    pub ids: Vec<(KeyId, PathId)>,
 }
 
 /// The newest meta op seen for one target id.
@@ -95,14 +98,24 @@ impl Journal {
         self.entries[r.msg as usize].undone
     }
 
-    /// Appends a message (the caller checked id and stamp are new). Its undo state
-    /// comes from the meta ops seen so far.
-    pub fn push(&mut self, msg: Message, stamp: Stamp) -> u32 {
+    /// The interned target key and path of a referenced op.
+    pub fn ids(&self, r: OpRef) -> (KeyId, PathId) {
+        self.entries[r.msg as usize].ids[r.op as usize]
+    }
+
+    /// Appends a message (the caller checked id and stamp are new) with the interned
+    /// ids of its ops. Its undo state comes from the meta ops seen so far.
+    pub fn push(&mut self, msg: Message, stamp: Stamp, ids: Vec<(KeyId, PathId)>) -> u32 {
         let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         let undone = self.meta.get(msg.id.as_str()).is_some_and(|m| m.undo);
         self.by_id.insert(msg.id.as_str().into(), i);
         self.by_stamp.insert(stamp, i);
-        self.entries.push(Entry { msg, stamp, undone });
+        self.entries.push(Entry {
+            msg,
+            stamp,
+            undone,
+            ids,
+        });
         i
     }
 

@@ -26,7 +26,6 @@ use crate::apply::{Ctx, Step, apply_op, is_single_cell, step};
 use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
 use crate::ids::{ClientTable, KeyId, PathId, Pos};
-use crate::op::is_root_key;
 
 impl Replica {
     /// Applies journal entries `tail` (in canonical order, all newer than everything
@@ -49,17 +48,19 @@ impl Replica {
                 };
                 let op = self.journal.op(r);
                 let single = is_single_cell(op);
-                let mut cell = None;
-                if let Some((key, paths)) = touched(op) {
+                let (kid, pid) = self.journal.entry(i).ids[k];
+                if single {
+                    self.index
+                        .insert(kid, pid, r, &self.journal, &self.graph.clients);
+                } else if let Some((key, paths)) = touched(op) {
                     let kid = self.graph.keys.intern(key);
                     for p in paths {
                         let pid = self.graph.path_id(p);
                         self.index
                             .insert(kid, pid, r, &self.journal, &self.graph.clients);
-                        if !undone && !single {
+                        if !undone {
                             dirty.insert((kid, pid));
                         }
-                        cell = Some(pid);
                     }
                 }
                 let pos = Pos::new(stamp, k);
@@ -81,13 +82,12 @@ impl Replica {
                 if undone || !single {
                     continue;
                 }
-                let Some(pid) = cell else { continue };
                 // The node the op reaches at its position: the structure applied so far
                 // is the model's structure at `pos`.
-                let node = if is_root_key(&op.key) {
+                let node = if kid == KeyId::ROOT {
                     self.graph.root
                 } else {
-                    self.graph.node_id(&op.key)
+                    self.graph.node_of(kid)
                 };
                 match node {
                     None => warnings.push((r, WarningKind::MissingNode(op.key.clone()))),

@@ -36,6 +36,7 @@ use std::cmp::Ordering;
 
 use ahash::{AHashMap, AHashSet};
 
+use crate::apply::is_single_cell;
 use crate::error::{RejectError, Warning};
 use crate::graph::SceneGraph;
 use crate::ids::{KeyId, PathId, Pos, Stamp};
@@ -247,7 +248,8 @@ impl Replica {
         let mut tail = Vec::new();
         let newest = fresh.last().map(|f| f.1);
         for (m, stamp) in fresh {
-            let i = self.journal.push(m, stamp);
+            let ids = m.ops.iter().map(|op| self.op_ids(op)).collect();
+            let i = self.journal.push(m, stamp, ids);
             let clients = &self.graph.clients;
             if frontier.is_some_and(|f| clients.cmp_stamps(stamp, f) == Ordering::Less) {
                 late.push(i);
@@ -276,11 +278,33 @@ impl Replica {
         report
     }
 
+    /// The interned target key and path of an op (see [`journal::Entry::ids`]).
+    fn op_ids(&mut self, op: &crate::op::Op) -> (KeyId, PathId) {
+        use crate::op::OpKind::*;
+        let key = match &op.kind {
+            NodeInsert(s) | NodeUpsert(s) | NodeInset(s) => self.graph.keys.intern(&s.key),
+            NodeRemove { .. } | NodeMove { .. } | MetaUndo { .. } | MetaRedo { .. } => KeyId::ROOT,
+            _ if crate::op::is_root_key(&op.key) => KeyId::ROOT,
+            _ => self.graph.keys.intern(&op.key),
+        };
+        (key, self.graph.path_id(&op.path))
+    }
+
     /// Lists each op of journal entry `i` in the cell index (and returns the cells).
     fn index_message(&mut self, i: u32, dirty: Option<&mut AHashSet<(KeyId, PathId)>>) {
         let mut cells = Vec::new();
         for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
-            if let Some((key, paths)) = touched(op) {
+            if is_single_cell(op) {
+                let (kid, pid) = self.journal.entry(i).ids[k];
+                cells.push((
+                    kid,
+                    pid,
+                    OpRef {
+                        msg: i,
+                        op: u32::try_from(k).unwrap_or(u32::MAX),
+                    },
+                ));
+            } else if let Some((key, paths)) = touched(op) {
                 let kid = self.graph.keys.intern(key);
                 for p in paths {
                     let pid = self.graph.path_id(p);
@@ -305,8 +329,10 @@ impl Replica {
     }
 
     fn cells_of_message(&mut self, i: u32, out: &mut AHashSet<(KeyId, PathId)>) {
-        for op in &self.journal.entry(i).msg.ops {
-            if let Some((key, paths)) = touched(op) {
+        for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
+            if is_single_cell(op) {
+                out.insert(self.journal.entry(i).ids[k]);
+            } else if let Some((key, paths)) = touched(op) {
                 let kid = self.graph.keys.intern(key);
                 for p in paths {
                     out.insert((kid, self.graph.path_id(p)));

@@ -184,12 +184,15 @@ fn recompute_group(
     for &p in paths {
         graph.remove_cell(node, p);
     }
-    let names: Vec<String> = paths
-        .iter()
-        .map(|&p| graph.paths.name(p).to_owned())
-        .collect();
-    let filter = |path: &str| names.iter().any(|n| n == path);
+    let filter = |p: PathId| paths.contains(&p);
     for r in todo {
-        apply_props(graph, node, journal.op(r), journal.pos(r), &filter);
+        apply_props(
+            graph,
+            node,
+            journal.op(r),
+            journal.ids(r).1,
+            journal.pos(r),
+            &filter,
+        );
     }
 }
