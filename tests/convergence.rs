@@ -3,7 +3,7 @@
 //! racing on one key), any delivery order with any duplicates gives a byte-identical
 //! `to_json()`, and the wire round trip (JSON and MessagePack) changes nothing.
 //!
-//! Scale with `PROPTEST_CASES` (default 256 here; CI keeps the default).
+//! Seeded; scale with `PROPTEST_CASES` and `PROPTEST_RNG_SEED` (see `support::proptest_config`).
 
 use proptest::prelude::*;
 use serde_json::json;
@@ -196,11 +196,7 @@ pub fn state(msgs: &[Message]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::support::proptest_config(256))]
 
     #[test]
     fn delivery_order_and_duplicates_do_not_matter(msgs in history(), seed in any::<u64>()) {

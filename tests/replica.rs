@@ -3,7 +3,7 @@
 //! to three replicas in different random orders, batch splits and duplicates must give
 //! the model's state (`apply_messages` of the whole set), byte for byte.
 //!
-//! Scale with `PROPTEST_CASES`.
+//! Seeded; scale with `PROPTEST_CASES` and `PROPTEST_RNG_SEED` (see `support::proptest_config`).
 
 use proptest::prelude::*;
 use vuer_rtc::op::Message;
@@ -30,11 +30,7 @@ fn feed(msgs: &[Message], seed: u64) -> Replica {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::support::proptest_config(256))]
 
     #[test]
     fn replicas_match_the_model(msgs in history(), seeds in any::<[u64; 3]>()) {

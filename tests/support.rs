@@ -91,3 +91,26 @@ pub fn msg(client: &str, lt: u64, ts: f64, ops: Vec<Op>) -> Message {
         ops,
     }
 }
+
+/// The proptest configuration of the property suites: seeded (reproducible in CI) and
+/// scaled by environment variables for long runs:
+/// - `PROPTEST_CASES=N` (default `cases`);
+/// - `PROPTEST_RNG_SEED=N` for another fixed seed, or `random` for a fresh one.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cases);
+    let rng_seed = match std::env::var("PROPTEST_RNG_SEED").ok().as_deref() {
+        Some("random") => RngSeed::Random,
+        Some(s) => RngSeed::Fixed(s.parse().unwrap_or(0x5EED)),
+        None => RngSeed::Fixed(0x5EED),
+    };
+    Config {
+        cases,
+        rng_seed,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
