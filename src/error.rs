@@ -195,4 +195,18 @@ pub enum RejectError {
         /// The message that holds the stamp.
         other: String,
     },
+    /// The message is older than the replica's compacted base (its client was evicted
+    /// after the compaction horizon): it can no longer be placed in order. The client
+    /// must resync and send its edits again as new messages.
+    #[error(
+        "message {msg_id:?} (lt {lt}) is older than the compacted base (lt <= {through}): resync the client"
+    )]
+    Compacted {
+        /// The rejected message.
+        msg_id: String,
+        /// Its Lamport time.
+        lt: u64,
+        /// The Lamport time the replica compacted through.
+        through: u64,
+    },
 }

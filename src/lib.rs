@@ -71,4 +71,4 @@ pub use apply::{
 };
 pub use graph::{NodeRef, SceneGraph};
 pub use op::{Message, Op, OpKind};
-pub use replica::{BatchReport, Replica, ReplicaStats};
+pub use replica::{BatchReport, CompactReport, Replica, ReplicaStats};

@@ -144,6 +144,8 @@ impl Workload {
         // history[i] = the highest lt sent after i messages.
         let mut history: Vec<u64> = vec![first_lt];
         let mut client_lt = vec![0u64; self.clients];
+        // Each client numbers its messages in its own clock entry.
+        let mut client_seq = vec![0u64; self.clients];
         let mut out = Vec::with_capacity(self.messages);
         let mut sent: Vec<(String, usize)> = Vec::new();
         for i in 0..self.messages {
@@ -179,10 +181,11 @@ impl Workload {
             }
             let id = format!("{client}:{lt}");
             sent.push((id.clone(), out.len()));
+            client_seq[c] += 1;
             out.push(Message {
                 id,
                 client: client.clone(),
-                clock: BTreeMap::new(),
+                clock: BTreeMap::from([(client.clone(), client_seq[c])]),
                 lt,
                 ts: i as f64 * 0.001,
                 ops,
@@ -193,10 +196,11 @@ impl Workload {
                 let lt = client_lt[c].max(history[history.len() - 1]) + 1;
                 client_lt[c] = lt;
                 history.push(lt);
+                client_seq[c] += 1;
                 out.push(Message {
                     id: format!("{client}:{lt}"),
-                    client,
-                    clock: BTreeMap::new(),
+                    client: client.clone(),
+                    clock: BTreeMap::from([(client, client_seq[c])]),
                     lt,
                     ts: i as f64 * 0.001,
                     ops: vec![Op::meta_undo(target.clone())],

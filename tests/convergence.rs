@@ -13,7 +13,7 @@ use vuer_rtc::{apply_messages, create_empty_graph};
 
 const KEYS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 const PATHS: [&str; 4] = ["p", "q", "transform.position", "tags"];
-const CLIENTS: [&str; 4] = ["Mia", "alice", "bob", "c-1"];
+pub const CLIENTS: [&str; 4] = ["Mia", "alice", "bob", "c-1"];
 
 fn key() -> impl Strategy<Value = String> {
     prop::sample::select(&KEYS[..]).prop_map(str::to_owned)
@@ -181,10 +181,23 @@ pub fn history() -> impl Strategy<Value = Vec<Message>> {
     )
     .prop_map(|raw| {
         let mut seen = std::collections::HashSet::new();
-        raw.into_iter()
+        let mut msgs: Vec<Message> = raw
+            .into_iter()
             .filter(|(c, lt, _, _)| seen.insert((c.to_string(), *lt)))
             .map(|(c, lt, ts, ops)| crate::support::msg(c, lt, ts, ops))
-            .collect()
+            .collect();
+        // Each client numbers its messages in its own clock entry, in Lamport order,
+        // as a real client does (compaction relies on it).
+        let mut order: Vec<usize> = (0..msgs.len()).collect();
+        order.sort_by_key(|&i| msgs[i].lt);
+        let mut next: std::collections::HashMap<String, u64> = Default::default();
+        for i in order {
+            let n = next.entry(msgs[i].client.clone()).or_insert(0);
+            *n += 1;
+            let client = msgs[i].client.clone();
+            msgs[i].clock.insert(client, *n);
+        }
+        msgs
     })
 }
 

@@ -12,11 +12,18 @@ use vuer_rtc::replica::Replica;
 use crate::convergence::{history, state};
 use crate::support::{Rng, msg, shuffled_with_duplicates};
 
-/// Feeds `msgs` to a fresh replica in random batches.
-fn feed(msgs: &[Message], seed: u64) -> Replica {
+/// Feeds `msgs` to a fresh replica in random batches, compacting after some of them
+/// when `compact` is set.
+fn feed(msgs: &[Message], seed: u64, compact: bool) -> Replica {
     let mut rng = Rng(seed);
     let order = shuffled_with_duplicates(msgs, seed);
     let mut r = Replica::new();
+    if compact {
+        // The server knows its sessions: compaction waits for each of them.
+        for c in crate::convergence::CLIENTS {
+            r.register_client(c);
+        }
+    }
     let mut i = 0;
     while i < order.len() {
         let n = 1 + rng.below(4);
@@ -24,6 +31,10 @@ fn feed(msgs: &[Message], seed: u64) -> Replica {
         let report = r.apply_batch(&order[i..end]);
         assert!(report.rejected.is_empty(), "{:?}", report.rejected);
         r.graph().dbg_check(true);
+        if compact && rng.below(2) == 0 {
+            r.compact();
+            r.graph().dbg_check(true);
+        }
         i = end;
     }
     r
@@ -36,8 +47,29 @@ proptest! {
     fn replicas_match_the_model(msgs in history(), seeds in any::<[u64; 3]>()) {
         let model = state(&msgs);
         for seed in seeds {
-            let r = feed(&msgs, seed);
+            let r = feed(&msgs, seed, false);
             prop_assert_eq!(r.to_json(), model.clone(), "seed {}", seed);
+        }
+    }
+
+    #[test]
+    fn compaction_at_any_point_keeps_the_model_state(msgs in history(), seeds in any::<[u64; 2]>()) {
+        // Undo of a compacted message does nothing (documented), so this property is
+        // about histories without meta ops.
+        let msgs: Vec<Message> = msgs
+            .into_iter()
+            .map(|mut m| {
+                m.ops.retain(|op| !op.kind.is_meta());
+                m
+            })
+            .collect();
+        let model = state(&msgs);
+        for seed in seeds {
+            let mut r = feed(&msgs, seed, true);
+            prop_assert_eq!(r.to_json(), model.clone(), "seed {}", seed);
+            // Once everything has arrived, compaction keeps the state too.
+            r.compact();
+            prop_assert_eq!(r.to_json(), model.clone(), "seed {} after a final compaction", seed);
         }
     }
 }
@@ -190,4 +222,113 @@ fn thread_count_and_batch_split_do_not_change_a_single_bit() {
             assert_eq!(json, model, "threads {threads}, batches of {batch}");
         }
     }
+}
+
+#[test]
+fn compaction_evicts_silent_clients_and_rejects_their_very_late_messages() {
+    use vuer_rtc::error::RejectError;
+    use vuer_rtc::op::Op;
+    let with_seq = |client: &str, lt: u64, seq: u64, ops| {
+        let mut m = msg(client, lt, 1.0, ops);
+        m.clock.insert(client.into(), seq);
+        m
+    };
+    let mut r = Replica::new();
+    r.set_horizon(10);
+    r.register_client("late");
+    r.apply_message(&with_seq(
+        "a",
+        1,
+        1,
+        vec![
+            Op::node_insert("", "n", "Mesh"),
+            Op::number_set("n", "x", 1.0),
+        ],
+    ));
+    for lt in 2..30 {
+        r.apply_message(&with_seq("a", lt, lt, vec![Op::number_add("n", "x", 1.0)]));
+    }
+    // `b` is active: its first message (lt 25) bounds what is stable.
+    r.apply_message(&with_seq("b", 25, 1, vec![Op::number_add("n", "x", 0.0)]));
+    // `late` is known but silent: it holds compaction back until the horizon evicts it.
+    let rep = r.compact();
+    assert!(rep.messages > 0, "{rep:?}");
+    let through = r.compacted_through().unwrap();
+    assert_eq!(through, 25);
+    assert!(r.stats().messages < 29);
+    assert_eq!(
+        r.graph().node("n").unwrap().get("x").unwrap().as_number(),
+        Some(29.0)
+    );
+
+    // A copy of a compacted message is a duplicate, not a new edit.
+    let copy = with_seq("a", 2, 2, vec![Op::number_add("n", "x", 1.0)]);
+    let rep = r.apply_message(&copy);
+    assert_eq!((rep.duplicates, rep.accepted), (1, 0));
+    // The evicted client's very late message cannot be placed any more.
+    let rep = r.apply_message(&with_seq(
+        "late",
+        3,
+        1,
+        vec![Op::number_add("n", "x", 100.0)],
+    ));
+    assert!(
+        matches!(rep.rejected[..], [RejectError::Compacted { .. }]),
+        "{:?}",
+        rep.rejected
+    );
+    assert_eq!(
+        r.graph().node("n").unwrap().get("x").unwrap().as_number(),
+        Some(29.0)
+    );
+    // A late message above the compacted base still lands where its stamp says.
+    let rep = r.apply_message(&with_seq(
+        "b",
+        27,
+        2,
+        vec![Op::number_multiply("n", "x", 2.0)],
+    ));
+    assert_eq!(rep.late, 1);
+    let mut all: Vec<Message> = vec![with_seq(
+        "a",
+        1,
+        1,
+        vec![
+            Op::node_insert("", "n", "Mesh"),
+            Op::number_set("n", "x", 1.0),
+        ],
+    )];
+    all.extend((2..30).map(|lt| with_seq("a", lt, lt, vec![Op::number_add("n", "x", 1.0)])));
+    all.push(with_seq("b", 25, 1, vec![Op::number_add("n", "x", 0.0)]));
+    all.push(with_seq(
+        "b",
+        27,
+        2,
+        vec![Op::number_multiply("n", "x", 2.0)],
+    ));
+    assert_eq!(r.to_json(), state(&all));
+}
+
+#[test]
+fn compaction_keeps_the_journal_bounded_on_a_stream() {
+    use vuer_rtc::workload::Workload;
+    // 20,000 messages from 1,000 clients in batches of 1,000, compacting after each:
+    // the journal stays far below the stream length and the state is the model's.
+    // (`vuer-rtc bench --messages 1000000 --compact-every 1 --horizon 5000` streams 1M.)
+    let w = Workload::standard().with_messages(20_000);
+    let (scene, edits) = (w.scene(), w.edits());
+    let mut r = Replica::new();
+    r.set_horizon(5_000);
+    r.apply_batch(&scene);
+    let mut peak = 0;
+    for chunk in edits.chunks(1_000) {
+        assert!(r.apply_batch(chunk).rejected.is_empty());
+        peak = peak.max(r.stats().messages);
+        r.compact();
+    }
+    assert!(peak < 12_000, "peak journal {peak}");
+    assert!(r.stats().messages < 8_000, "journal {}", r.stats().messages);
+    let mut all = scene;
+    all.extend(edits);
+    assert_eq!(r.to_json(), state(&all));
 }

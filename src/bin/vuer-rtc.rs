@@ -134,6 +134,12 @@ enum Command {
         /// Worker threads for the merge (default: one per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         threads: Option<u64>,
+        /// Compact after every N batches (0: never) and report the peak journal size.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        compact_every: u64,
+        /// Compaction horizon in Lamport ticks (clients silent longer are evicted).
+        #[arg(long, default_value_t = vuer_rtc::replica::DEFAULT_HORIZON)]
+        horizon: u64,
     },
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
@@ -212,7 +218,11 @@ fn run(cli: Cli) -> Result<(), String> {
             undo,
             input,
             threads,
-        } => with_threads(threads, || bench(messages, batch, mix, undo, input))?,
+            compact_every,
+            horizon,
+        } => with_threads(threads, || {
+            bench(messages, batch, mix, undo, input, (compact_every, horizon))
+        })?,
         Command::Convert {
             file,
             from,
@@ -246,6 +256,7 @@ fn bench(
     mix: BenchMix,
     undo: f64,
     input: BenchInput,
+    (compact_every, horizon): (u64, u64),
 ) -> Result<(), String> {
     use std::time::Instant;
     use vuer_rtc::workload::{Mix, Workload};
@@ -258,6 +269,7 @@ fn bench(
     };
     let edits = w.edits();
     let mut replica = Replica::new();
+    replica.set_horizon(horizon);
     replica.apply_batch(&w.scene());
     let size = usize::try_from(batch).unwrap_or(usize::MAX);
     let batches: Vec<&[Message]> = edits.chunks(size).collect();
@@ -279,7 +291,7 @@ fn bench(
         None => batches.iter().map(|b| Some(b.to_vec())).collect(),
         Some(_) => Vec::new(),
     };
-    let (mut late, mut recomputed) = (0, 0);
+    let (mut late, mut recomputed, mut peak, mut compacted) = (0, 0, 0, 0);
     let start = Instant::now();
     for (i, b) in batches.iter().enumerate() {
         let report = match format {
@@ -291,11 +303,15 @@ fn bench(
         }
         late += report.late;
         recomputed += report.recomputed_cells;
+        peak = peak.max(replica.stats().messages);
+        if compact_every > 0 && (i as u64 + 1).is_multiple_of(compact_every) {
+            compacted += replica.compact().messages;
+        }
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = replica.stats();
     println!(
-        "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages, {} indexed ops; state hash {:016x}",
+        "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages (peak {peak}, {compacted} compacted), {} indexed ops; state hash {:016x}",
         edits.len(),
         ops as f64 / secs,
         late,

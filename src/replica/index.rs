@@ -15,7 +15,8 @@ use ahash::{AHashMap, AHashSet};
 
 use super::journal::{Journal, OpRef};
 use crate::apply::{is_reserved_prop, object_remove_candidates};
-use crate::ids::{ClientTable, KeyId, PathId};
+use crate::column::Value;
+use crate::ids::{ClientTable, KeyId, PathId, Stamp};
 use crate::op::{Op, OpKind};
 
 /// The node key an op's property effects land on (`""` for the root keys), and the
@@ -55,6 +56,9 @@ pub struct CellIndex {
     paths: AHashMap<KeyId, Vec<PathId>>,
     // Cells whose history holds an `object.remove` that may act on another cell.
     linked: AHashSet<(KeyId, PathId)>,
+    // The value (None = absent) of a node's cell at the compaction point, for cells
+    // whose history was cut there. Keyed by the node's own key, never ROOT.
+    bases: AHashMap<(KeyId, PathId), Option<(Value, Stamp)>>,
 }
 
 impl CellIndex {
@@ -103,6 +107,37 @@ impl CellIndex {
     /// Every path with a history under `key`.
     pub fn paths(&self, key: KeyId) -> Vec<PathId> {
         self.paths.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// The cell's value at the compaction point: `None` when its history was never cut
+    /// (it starts absent at the node's creation), `Some(None)` when it was absent.
+    pub fn base(&self, key: KeyId, path: PathId) -> Option<Option<&(Value, Stamp)>> {
+        self.bases.get(&(key, path)).map(Option::as_ref)
+    }
+
+    /// Records the cell's value at the compaction point.
+    pub fn set_base(&mut self, key: KeyId, path: PathId, base: Option<(Value, Stamp)>) {
+        self.bases.insert((key, path), base);
+    }
+
+    /// Takes a cell's history out (to be put back with [`CellIndex::put`]).
+    pub fn take(&mut self, key: KeyId, path: PathId) -> Vec<OpRef> {
+        self.cells
+            .get_mut(&(key, path))
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Puts a (sorted) history back.
+    pub fn put(&mut self, key: KeyId, path: PathId, h: Vec<OpRef>) {
+        if let Some(slot) = self.cells.get_mut(&(key, path)) {
+            *slot = h;
+        }
+    }
+
+    /// Number of cells with a base value.
+    pub fn bases_len(&self) -> usize {
+        self.bases.len()
     }
 
     /// Total number of listed op references (for memory reports).

@@ -6,11 +6,18 @@
 //!   rejected: the total order would be ambiguous);
 //! - `entries[i].undone` ⇔ the newest meta op (by position) targeting `entries[i]` is a
 //!   `meta.undo` (the undo rule of DESIGN.md §4), kept up to date by [`Journal::note_meta`];
-//! - entries are never reordered: an [`OpRef`] stays valid for the journal's lifetime.
+//! - a slot is reused only after compaction removed its message *and* every [`OpRef`]
+//!   to it: a live reference always names the message it was made for;
+//! - per client, `prefix` is the longest run of sequence numbers `1..=prefix` (the
+//!   client's own `clock` counter) received so far, and `prefix_lt` the Lamport time of
+//!   message `prefix`: every message of that client not yet received has a greater
+//!   Lamport time (a client's clock only grows). This is what makes a message stable.
+
+use std::collections::BTreeMap;
 
 use ahash::AHashMap;
 
-use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
+use crate::ids::{ClientId, ClientTable, KeyId, PathId, Pos, Stamp};
 use crate::op::{Message, Op, OpKind};
 
 /// A reference to one op of one journaled message.
@@ -43,24 +50,126 @@ struct MetaState {
     undo: bool,
 }
 
+/// What the journal knows of one client's message sequence.
+#[derive(Clone, Debug, Default)]
+struct ClientLog {
+    // Sequence numbers 1..=prefix all received; prefix_lt is the lt of message `prefix`.
+    prefix: u64,
+    prefix_lt: u64,
+    // Received sequence numbers beyond the prefix, with their Lamport times.
+    ahead: BTreeMap<u64, u64>,
+    // Highest Lamport time received from the client.
+    last_lt: u64,
+    // True once a message of the client came without its own `clock` counter.
+    untracked: bool,
+}
+
 /// Every uncompacted message, by arrival, with an id index and the undo state.
 #[derive(Clone, Debug, Default)]
 pub struct Journal {
     pub(crate) entries: Vec<Entry>,
+    // Slots whose message was compacted away, ready for reuse.
+    free: Vec<u32>,
     by_id: AHashMap<Box<str>, u32>,
     by_stamp: AHashMap<Stamp, u32>,
     meta: AHashMap<Box<str>, MetaState>,
+    clients: AHashMap<ClientId, ClientLog>,
 }
 
 impl Journal {
     /// Number of journaled messages.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() - self.free.len()
     }
 
     /// True when the journal is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// The slots of every journaled message.
+    pub fn live(&self) -> impl Iterator<Item = u32> + '_ {
+        let free: ahash::AHashSet<u32> = self.free.iter().copied().collect();
+        (0..u32::try_from(self.entries.len()).unwrap_or(u32::MAX))
+            .filter(move |i| !free.contains(i))
+    }
+
+    /// Records that `client` sent message number `seq` (its own `clock` counter, if the
+    /// message carried one) at Lamport time `lt`.
+    pub fn note_client(&mut self, client: ClientId, seq: Option<u64>, lt: u64) {
+        let log = self.clients.entry(client).or_default();
+        log.last_lt = log.last_lt.max(lt);
+        let Some(seq) = seq else {
+            log.untracked = true;
+            return;
+        };
+        if seq > log.prefix {
+            log.ahead.insert(seq, lt);
+        }
+        while let Some(lt) = log.ahead.remove(&(log.prefix + 1)) {
+            log.prefix += 1;
+            log.prefix_lt = lt;
+        }
+    }
+
+    /// Makes `client` known (with nothing received yet), so it holds compaction back
+    /// until its messages arrive or it is evicted; `lt` counts as its last activity.
+    pub fn know_client(&mut self, client: ClientId, lt: u64) {
+        self.clients.entry(client).or_insert(ClientLog {
+            last_lt: lt,
+            ..ClientLog::default()
+        });
+    }
+
+    /// True when `client`'s message number `seq` was received before (it may have been
+    /// compacted away since).
+    pub fn seen_seq(&self, client: ClientId, seq: u64) -> bool {
+        self.clients
+            .get(&client)
+            .is_some_and(|l| seq <= l.prefix || l.ahead.contains_key(&seq))
+    }
+
+    /// The greatest Lamport time `s` such that no message with `lt ≤ s` can still arrive
+    /// from a client heard from within `horizon` Lamport ticks of `frontier`: the least
+    /// `prefix_lt` over those clients. `None` while one of them sends no `clock` counter.
+    /// Clients silent longer than the horizon are evicted: they no longer hold it back.
+    pub fn stable_lt(&self, frontier: u64, horizon: u64) -> Option<u64> {
+        let mut s = frontier;
+        for log in self.clients.values() {
+            if log.last_lt.saturating_add(horizon) < frontier {
+                continue;
+            }
+            if log.untracked {
+                return None;
+            }
+            s = s.min(log.prefix_lt);
+        }
+        Some(s)
+    }
+
+    /// Removes the message in slot `i` (compaction); the caller has removed every
+    /// reference to it. Its id is forgotten: [`Journal::seen_seq`] recognises copies.
+    pub fn remove(&mut self, i: u32) {
+        let e = std::mem::replace(
+            &mut self.entries[i as usize],
+            Entry {
+                msg: Message {
+                    id: String::new(),
+                    client: String::new(),
+                    clock: BTreeMap::new(),
+                    lt: 0,
+                    ts: 0.0,
+                    ops: Vec::new(),
+                },
+                stamp: Stamp::ZERO,
+                undone: true,
+                ids: Vec::new(),
+            },
+        );
+        self.by_id.remove(e.msg.id.as_str());
+        self.by_stamp.remove(&e.stamp);
+        self.meta.remove(e.msg.id.as_str());
+        self.free.push(i);
     }
 
     /// True when a message with this id is journaled.
@@ -106,16 +215,27 @@ impl Journal {
     /// Appends a message (the caller checked id and stamp are new) with the interned
     /// ids of its ops. Its undo state comes from the meta ops seen so far.
     pub fn push(&mut self, msg: Message, stamp: Stamp, ids: Vec<(KeyId, PathId)>) -> u32 {
-        let i = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         let undone = self.meta.get(msg.id.as_str()).is_some_and(|m| m.undo);
-        self.by_id.insert(msg.id.as_str().into(), i);
-        self.by_stamp.insert(stamp, i);
-        self.entries.push(Entry {
+        self.note_client(stamp.client, msg.clock.get(&msg.client).copied(), msg.lt);
+        let entry = Entry {
             msg,
             stamp,
             undone,
             ids,
-        });
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = entry;
+                i
+            }
+            None => {
+                self.entries.push(entry);
+                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let e = &self.entries[i as usize];
+        self.by_id.insert(e.msg.id.as_str().into(), i);
+        self.by_stamp.insert(e.stamp, i);
         i
     }
 

@@ -26,6 +26,7 @@
 //!
 //! Not here yet: compaction and client-clock tracking, a bumpalo decode arena.
 
+mod compact;
 mod index;
 pub mod journal;
 mod merge;
@@ -45,6 +46,8 @@ use crate::wire::{self, Format};
 use index::{CellIndex, touched};
 use journal::{Journal, OpRef};
 use structure::Structure;
+
+pub use compact::CompactReport;
 
 /// What one [`Replica::apply_batch`] did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -78,6 +81,8 @@ pub struct ReplicaStats {
     pub node_ops: usize,
     /// Nodes in the graph (tombstones included).
     pub nodes: usize,
+    /// Cells holding a compaction base.
+    pub bases: usize,
 }
 
 /// A scene replica: accepts messages in any order and converges (DESIGN.md §4).
@@ -97,7 +102,7 @@ pub struct ReplicaStats {
 /// assert_eq!(report.duplicates, 1);
 /// assert_eq!(r.graph().node("obj").unwrap().get("hp").and_then(|v| v.as_number()), Some(75.0));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Replica {
     graph: SceneGraph,
     journal: Journal,
@@ -105,10 +110,32 @@ pub struct Replica {
     structure: Structure,
     frontier: Option<Stamp>,
     limits: Limits,
+    // Clients silent for more than this many Lamport ticks do not hold compaction back.
+    horizon: u64,
+    // The Lamport time compacted through, if any.
+    compacted_through: Option<u64>,
+}
+
+/// The default compaction horizon, in Lamport ticks.
+pub const DEFAULT_HORIZON: u64 = 100_000;
+
+impl Default for Replica {
+    fn default() -> Self {
+        Replica {
+            graph: SceneGraph::default(),
+            journal: Journal::default(),
+            index: CellIndex::default(),
+            structure: Structure::default(),
+            frontier: None,
+            limits: Limits::default(),
+            horizon: DEFAULT_HORIZON,
+            compacted_through: None,
+        }
+    }
 }
 
 impl Replica {
-    /// An empty replica with default [`Limits`].
+    /// An empty replica with default [`Limits`] and compaction horizon.
     pub fn new() -> Replica {
         Replica::default()
     }
@@ -119,6 +146,29 @@ impl Replica {
             limits,
             ..Replica::default()
         }
+    }
+
+    /// Sets the compaction horizon: clients whose newest message is more than `ticks`
+    /// Lamport ticks behind the newest message held are evicted, so they no longer hold
+    /// [`Replica::compact`] back (see [`compact`]'s module doc for what their very late
+    /// messages then get).
+    pub fn set_horizon(&mut self, ticks: u64) {
+        self.horizon = ticks;
+    }
+
+    /// Declares a client that takes part in the scene (e.g. a session that just
+    /// connected), so compaction waits for its messages until it is evicted by the
+    /// horizon. Clients named in a received message's `clock` are declared
+    /// automatically.
+    pub fn register_client(&mut self, name: &str) {
+        let id = self.graph.clients.intern(name);
+        let lt = self.frontier.map_or(0, |f| f.lt);
+        self.journal.know_client(id, lt);
+    }
+
+    /// The Lamport time the replica compacted through, if it compacted.
+    pub fn compacted_through(&self) -> Option<u64> {
+        self.compacted_through
     }
 
     /// The visible scene.
@@ -138,6 +188,7 @@ impl Replica {
             indexed_ops: self.index.len(),
             node_ops: self.structure.len(),
             nodes: self.graph.len(),
+            bases: self.index.bases_len(),
         }
     }
 
@@ -212,6 +263,23 @@ impl Replica {
                 lt: m.lt,
                 client: self.graph.clients.intern(&m.client),
             };
+            // A copy of a message compacted away: its client counter was seen.
+            if let Some(&seq) = m.clock.get(&m.client)
+                && self.journal.seen_seq(stamp.client, seq)
+            {
+                report.duplicates += 1;
+                continue;
+            }
+            if let Some(through) = self.compacted_through
+                && m.lt <= through
+            {
+                report.rejected.push(RejectError::Compacted {
+                    msg_id: m.id.clone(),
+                    lt: m.lt,
+                    through,
+                });
+                continue;
+            }
             let other = self
                 .journal
                 .id_at(stamp)
@@ -248,6 +316,12 @@ impl Replica {
         let mut tail = Vec::new();
         let newest = fresh.last().map(|f| f.1);
         for (m, stamp) in fresh {
+            for name in m.clock.keys() {
+                if name != &m.client {
+                    let id = self.graph.clients.intern(name);
+                    self.journal.know_client(id, m.lt);
+                }
+            }
             let ids = m.ops.iter().map(|op| self.op_ids(op)).collect();
             let i = self.journal.push(m, stamp, ids);
             let clients = &self.graph.clients;

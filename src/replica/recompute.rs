@@ -163,7 +163,8 @@ fn recompute_group(
     // The fold starts at the last reset; inside one message only the first `set` wins,
     // so at that message's first reset.
     let mut start = 0;
-    if let Some(last) = refs.iter().rposition(|&r| counts(r) && is_reset(r)) {
+    let last_reset = refs.iter().rposition(|&r| counts(r) && is_reset(r));
+    if let Some(last) = last_reset {
         let msg = refs[last].msg;
         let first_of_msg = refs[..last]
             .iter()
@@ -181,8 +182,16 @@ fn recompute_group(
         .filter(|&r| counts(r))
         .collect();
 
+    // Without a reset the fold starts from the cell's value at the compaction point (or
+    // absent, at the node's creation).
+    let kid = graph.nodes[node].kid;
     for &p in paths {
-        graph.remove_cell(node, p);
+        match (last_reset, index.base(kid, p)) {
+            (None, Some(Some((v, st)))) => graph.write(node, p, v.clone(), *st),
+            _ => {
+                graph.remove_cell(node, p);
+            }
+        }
     }
     let filter = |p: PathId| paths.contains(&p);
     for r in todo {

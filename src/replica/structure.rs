@@ -75,6 +75,15 @@ impl Structure {
         self.entries.len()
     }
 
+    /// Drops the entries of messages with `lt ≤ s` (compaction: they can no longer be
+    /// undone, since nothing older can arrive). They form a prefix of the log.
+    pub fn drop_through(&mut self, s: u64, journal: &Journal) {
+        let n = self
+            .entries
+            .partition_point(|e| journal.entry(e.r.msg).stamp.lt <= s);
+        self.entries.drain(..n);
+    }
+
     /// Appends an op applied in order, with its effects.
     pub fn push(&mut self, r: OpRef, effects: Vec<Effect>) {
         self.entries.push(StructEntry { r, effects });
