@@ -15,7 +15,7 @@ use crate::support::{Rng, msg, shuffled_with_duplicates};
 /// Feeds `msgs` to a fresh replica in random batches, compacting after some of them
 /// when `compact` is set.
 fn feed(msgs: &[Message], seed: u64, compact: bool) -> Replica {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let order = shuffled_with_duplicates(msgs, seed);
     let mut r = Replica::new();
     if compact {

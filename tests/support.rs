@@ -2,21 +2,18 @@
 
 use serde_json::Value as Json;
 use vuer_rtc::op::{Message, Op};
+use vuer_rtc::workload::SplitMix64;
 
-/// A small seeded PRNG (splitmix64) for reproducible shuffles.
-pub struct Rng(pub u64);
+/// The crate's seeded PRNG, with a shuffle for reproducible delivery orders.
+pub struct Rng(SplitMix64);
 
 impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    pub fn new(seed: u64) -> Rng {
+        Rng(SplitMix64::new(seed))
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.0.below(n)
     }
 
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
@@ -29,7 +26,7 @@ impl Rng {
 
 /// Shuffles `msgs` and inserts duplicates of about a fifth of them.
 pub fn shuffled_with_duplicates(msgs: &[Message], seed: u64) -> Vec<Message> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut out = msgs.to_vec();
     for _ in 0..msgs.len().div_ceil(5) {
         if !msgs.is_empty() {

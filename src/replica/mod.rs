@@ -364,55 +364,41 @@ impl Replica {
         (key, self.graph.path_id(&op.path))
     }
 
-    /// Lists each op of journal entry `i` in the cell index (and returns the cells).
-    fn index_message(&mut self, i: u32, dirty: Option<&mut AHashSet<(KeyId, PathId)>>) {
+    /// Every cell the ops of journal entry `i` touch, with the op.
+    fn cells_of(&mut self, i: u32) -> Vec<(KeyId, PathId, OpRef)> {
         let mut cells = Vec::new();
-        for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
+        let n = self.journal.entry(i).msg.ops.len();
+        for k in 0..n {
+            let r = OpRef {
+                msg: i,
+                op: u32::try_from(k).unwrap_or(u32::MAX),
+            };
+            let op = self.journal.op(r);
             if is_single_cell(op) {
-                let (kid, pid) = self.journal.entry(i).ids[k];
-                cells.push((
-                    kid,
-                    pid,
-                    OpRef {
-                        msg: i,
-                        op: u32::try_from(k).unwrap_or(u32::MAX),
-                    },
-                ));
+                let (kid, pid) = self.journal.ids(r);
+                cells.push((kid, pid, r));
             } else if let Some((key, paths)) = touched(op) {
                 let kid = self.graph.keys.intern(key);
                 for p in paths {
-                    let pid = self.graph.path_id(p);
-                    cells.push((
-                        kid,
-                        pid,
-                        OpRef {
-                            msg: i,
-                            op: u32::try_from(k).unwrap_or(u32::MAX),
-                        },
-                    ));
+                    cells.push((kid, self.graph.path_id(p), r));
                 }
             }
         }
-        for &(kid, pid, r) in &cells {
+        cells
+    }
+
+    /// Lists each op of journal entry `i` in the cell index, adding its cells to `dirty`.
+    fn index_message(&mut self, i: u32, dirty: &mut AHashSet<(KeyId, PathId)>) {
+        for (kid, pid, r) in self.cells_of(i) {
             self.index
                 .insert(kid, pid, r, &self.journal, &self.graph.clients);
-        }
-        if let Some(d) = dirty {
-            d.extend(cells.into_iter().map(|(k, p, _)| (k, p)));
+            dirty.insert((kid, pid));
         }
     }
 
+    /// Adds the cells the ops of journal entry `i` touch to `out`.
     fn cells_of_message(&mut self, i: u32, out: &mut AHashSet<(KeyId, PathId)>) {
-        for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
-            if is_single_cell(op) {
-                out.insert(self.journal.entry(i).ids[k]);
-            } else if let Some((key, paths)) = touched(op) {
-                let kid = self.graph.keys.intern(key);
-                for p in paths {
-                    out.insert((kid, self.graph.path_id(p)));
-                }
-            }
-        }
+        out.extend(self.cells_of(i).into_iter().map(|(k, p, _)| (k, p)));
     }
 
     fn integrate_out_of_order(&mut self, late: &[u32], toggled: &[u32], report: &mut BatchReport) {
@@ -422,7 +408,7 @@ impl Replica {
             *first = Some(first.map_or(at, |f| f.min(at)));
         };
         for &i in late {
-            self.index_message(i, Some(&mut dirty));
+            self.index_message(i, &mut dirty);
             for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
                 if op.kind.is_node() {
                     let r = OpRef {
