@@ -1,0 +1,72 @@
+//! Instruction counts (iai-callgrind, valgrind) for the merge kernel: stable on a noisy
+//! machine, so a change in them is a change in the code.
+//!
+//! - `merge_batch`: one batch of 1,000 standard-workload messages (10,000 ops) applied
+//!   to a replica that already holds the 10,000-node scene and 2,000 earlier messages
+//!   (so some of the batch lands late);
+//! - `quat_mul_{scalar,simd}`, `apply_quat_scalar`: 1,000 chained kernel calls.
+//!
+//! Setup (building the replica and the batch) runs outside the measured function.
+//!
+//! Reproduce: `cargo install iai-callgrind-runner --version 0.16.1` once, then
+//! `cargo bench --bench iai`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(missing_docs, reason = "the iai-callgrind macros generate undocumented modules")]
+
+use std::hint::black_box;
+
+use iai_callgrind::{library_benchmark, library_benchmark_group, main};
+use vuer_rtc::Replica;
+use vuer_rtc::column::kernels::{quat_mul_scalar, quat_mul_simd, vec3_apply_quat_scalar};
+use vuer_rtc::op::Message;
+use vuer_rtc::workload::{SplitMix64, Workload};
+
+fn warm_replica_and_batch() -> (Replica, Vec<Message>) {
+    let w = Workload::standard().with_messages(3_000);
+    let edits = w.edits();
+    let mut r = Replica::new();
+    r.apply_batch(&w.scene());
+    r.apply_batch(&edits[..2_000]);
+    (r, edits[2_000..].to_vec())
+}
+
+fn quats() -> Vec<[f32; 4]> {
+    let mut rng = SplitMix64::new(7);
+    (0..1_000)
+        .map(|_| [rng.unit_f32(), rng.unit_f32(), rng.unit_f32(), rng.unit_f32()])
+        .collect()
+}
+
+#[library_benchmark]
+#[bench::standard_1k(warm_replica_and_batch())]
+fn merge_batch((mut r, batch): (Replica, Vec<Message>)) -> Replica {
+    let report = r.apply_owned(black_box(batch));
+    assert!(report.rejected.is_empty());
+    r
+}
+
+#[library_benchmark]
+#[bench::chain_1k(quats())]
+fn quat_mul_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 4] {
+    qs.iter().fold([0.0, 0.0, 0.0, 1.0], |acc, q| quat_mul_scalar(acc, black_box(*q)))
+}
+
+#[library_benchmark]
+#[bench::chain_1k(quats())]
+fn quat_mul_simd_chain(qs: Vec<[f32; 4]>) -> [f32; 4] {
+    qs.iter().fold([0.0, 0.0, 0.0, 1.0], |acc, q| quat_mul_simd(acc, black_box(*q)))
+}
+
+#[library_benchmark]
+#[bench::chain_1k(quats())]
+fn apply_quat_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 3] {
+    qs.iter().fold([1.0, 0.0, 0.0], |acc, q| vec3_apply_quat_scalar(acc, black_box(*q)))
+}
+
+library_benchmark_group!(
+    name = merge;
+    benchmarks = merge_batch, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
+);
+
+main!(library_benchmark_groups = merge);
