@@ -12,7 +12,10 @@
 //! `cargo bench --bench iai`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
-#![allow(missing_docs, reason = "the iai-callgrind macros generate undocumented modules")]
+#![allow(
+    missing_docs,
+    reason = "the iai-callgrind macros generate undocumented modules"
+)]
 
 use std::hint::black_box;
 
@@ -34,7 +37,14 @@ fn warm_replica_and_batch() -> (Replica, Vec<Message>) {
 fn quats() -> Vec<[f32; 4]> {
     let mut rng = SplitMix64::new(7);
     (0..1_000)
-        .map(|_| [rng.unit_f32(), rng.unit_f32(), rng.unit_f32(), rng.unit_f32()])
+        .map(|_| {
+            [
+                rng.unit_f32(),
+                rng.unit_f32(),
+                rng.unit_f32(),
+                rng.unit_f32(),
+            ]
+        })
         .collect()
 }
 
@@ -49,19 +59,25 @@ fn merge_batch((mut r, batch): (Replica, Vec<Message>)) -> Replica {
 #[library_benchmark]
 #[bench::chain_1k(quats())]
 fn quat_mul_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 4] {
-    qs.iter().fold([0.0, 0.0, 0.0, 1.0], |acc, q| quat_mul_scalar(acc, black_box(*q)))
+    qs.iter().fold([0.0, 0.0, 0.0, 1.0], |acc, q| {
+        quat_mul_scalar(acc, black_box(*q))
+    })
 }
 
 #[library_benchmark]
 #[bench::chain_1k(quats())]
 fn quat_mul_simd_chain(qs: Vec<[f32; 4]>) -> [f32; 4] {
-    qs.iter().fold([0.0, 0.0, 0.0, 1.0], |acc, q| quat_mul_simd(acc, black_box(*q)))
+    qs.iter().fold([0.0, 0.0, 0.0, 1.0], |acc, q| {
+        quat_mul_simd(acc, black_box(*q))
+    })
 }
 
 #[library_benchmark]
 #[bench::chain_1k(quats())]
 fn apply_quat_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 3] {
-    qs.iter().fold([1.0, 0.0, 0.0], |acc, q| vec3_apply_quat_scalar(acc, black_box(*q)))
+    qs.iter().fold([1.0, 0.0, 0.0], |acc, q| {
+        vec3_apply_quat_scalar(acc, black_box(*q))
+    })
 }
 
 library_benchmark_group!(

@@ -105,13 +105,25 @@ impl ClientTable {
         ClientId(id)
     }
 
+    /// Gives the newest interned name its rank: a binary search for its place, then the
+    /// ranks at or after it move up by one (O(clients) integer work, no string sort).
     fn rerank(&mut self) {
-        let mut order: Vec<usize> = (0..self.names.names.len()).collect();
-        order.sort_by(|&a, &b| self.names.names[a].cmp(&self.names.names[b]));
-        self.rank = vec![0; order.len()];
-        for (r, i) in order.into_iter().enumerate() {
-            self.rank[i] = u32::try_from(r).unwrap_or(u32::MAX);
+        let new = self.names.names.len() - 1;
+        let names = &self.names.names;
+        let rank = &self.rank;
+        // Ids ordered by rank, i.e. by name.
+        let mut by_rank = vec![0usize; rank.len()];
+        for (id, &r) in rank.iter().enumerate() {
+            by_rank[r as usize] = id;
         }
+        let at = by_rank.partition_point(|&id| names[id] < names[new]);
+        let at = u32::try_from(at).unwrap_or(u32::MAX);
+        for r in &mut self.rank {
+            if *r >= at {
+                *r += 1;
+            }
+        }
+        self.rank.push(at);
     }
 
     /// The id of `name` if it was interned.
@@ -330,6 +342,30 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    #[test]
+    fn ranks_follow_string_order_whatever_the_arrival_order() {
+        let names = [
+            "c-20", "alice", "Mia", "c-1f", "ZZ-top", "c-1", "carol", "bob", "a", "",
+        ];
+        let mut t = ClientTable::default();
+        let ids: Vec<ClientId> = names.iter().map(|n| t.intern(n)).collect();
+        for (i, a) in names.iter().enumerate() {
+            for (j, b) in names.iter().enumerate() {
+                let (sa, sb) = (
+                    Stamp {
+                        lt: 1,
+                        client: ids[i],
+                    },
+                    Stamp {
+                        lt: 1,
+                        client: ids[j],
+                    },
+                );
+                assert_eq!(t.cmp_stamps(sa, sb), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]
