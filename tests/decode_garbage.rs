@@ -186,3 +186,47 @@ proptest! {
         let _ = decode(&mp, Format::MessagePack);
     }
 }
+
+#[test]
+fn replica_rejects_bad_messages_whole_and_keeps_the_good_ones() {
+    use vuer_rtc::Replica;
+    let mixed = br#"[
+      {"id": "a:1", "client": "a", "lt": 1, "ops": [{"ot": "node.insert", "key": "", "path": "children", "value": {"key": "n", "tag": "Mesh"}}]},
+      {"id": "a:2", "client": "a", "lt": 2, "ops": [{"ot": "number.set", "key": "n", "path": "x", "value": 1},
+                                                {"ot": "vector3.set", "key": "n", "path": "p", "value": "up"}]},
+      {"id": "a:3", "client": "a", "lt": 3, "ops": [{"ot": "number.add", "key": "n", "path": "y", "value": 2}]}
+    ]"#;
+    let mut r = Replica::new();
+    let rep = r.apply_bytes(mixed, Format::Json);
+    assert_eq!(rep.accepted, 2);
+    assert_eq!(rep.rejected.len(), 1);
+    let e = rep.rejected[0].to_string();
+    assert!(e.contains("\"a:2\"") && e.contains("op #1"), "{e}");
+    // Nothing of the rejected message applied: its valid first op is not there.
+    let n = r.graph().node("n").unwrap();
+    assert_eq!(n.get("x"), None);
+    assert_eq!(n.get("y").and_then(|v| v.as_number()), Some(2.0));
+}
+
+proptest! {
+    #![proptest_config(crate::support::proptest_config(256))]
+
+    #[test]
+    fn garbage_never_changes_a_replica(bytes in prop::collection::vec(any::<u8>(), 0..200), flip in 0usize..GOOD.len()) {
+        use vuer_rtc::Replica;
+        let mut r = Replica::new();
+        r.apply_bytes(GOOD.as_bytes(), Format::Json);
+        let before = r.to_json();
+        let rep = r.apply_bytes(&bytes, Format::Json);
+        prop_assert_eq!(rep.accepted, 0);
+        prop_assert_eq!(r.to_json(), before.clone());
+        let rep = r.apply_bytes(&bytes, Format::MessagePack);
+        prop_assert_eq!(rep.accepted, 0);
+        prop_assert_eq!(r.to_json(), before.clone());
+        // A bit-flipped copy of already-held messages either fails or is a duplicate
+        // or a new valid message; it never panics.
+        let mut b = GOOD.as_bytes().to_vec();
+        b[flip] ^= 0x20;
+        let _ = r.apply_bytes(&b, Format::Json);
+    }
+}

@@ -250,54 +250,60 @@ impl Replica {
     pub fn apply_owned(&mut self, msgs: Vec<Message>) -> BatchReport {
         let mut report = BatchReport::default();
 
-        // 1. Dedupe and reject stamp conflicts.
-        let mut seen: AHashSet<String> = AHashSet::new();
-        let mut stamps: AHashMap<Stamp, String> = AHashMap::new();
-        let mut fresh: Vec<(Message, Stamp)> = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            if self.journal.contains(&m.id) || seen.contains(m.id.as_str()) {
-                report.duplicates += 1;
-                continue;
-            }
-            let stamp = Stamp {
-                lt: m.lt,
-                client: self.graph.clients.intern(&m.client),
-            };
-            // A copy of a message compacted away: its client counter was seen.
-            if let Some(&seq) = m.clock.get(&m.client)
-                && self.journal.seen_seq(stamp.client, seq)
-            {
-                report.duplicates += 1;
-                continue;
-            }
-            if let Some(through) = self.compacted_through
-                && m.lt <= through
-            {
-                report.rejected.push(RejectError::Compacted {
-                    msg_id: m.id.clone(),
+        // 1. Dedupe and reject stamp conflicts (borrowing, then moving the keepers).
+        let mut keep: Vec<Option<Stamp>> = vec![None; msgs.len()];
+        {
+            let mut seen: AHashSet<&str> = AHashSet::with_capacity(msgs.len());
+            let mut stamps: AHashMap<Stamp, &str> = AHashMap::with_capacity(msgs.len());
+            for (slot, m) in keep.iter_mut().zip(&msgs) {
+                if self.journal.contains(&m.id) || seen.contains(m.id.as_str()) {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let stamp = Stamp {
                     lt: m.lt,
-                    through,
-                });
-                continue;
+                    client: self.graph.clients.intern(&m.client),
+                };
+                // A copy of a message compacted away: its client counter was seen.
+                if let Some(&seq) = m.clock.get(&m.client)
+                    && self.journal.seen_seq(stamp.client, seq)
+                {
+                    report.duplicates += 1;
+                    continue;
+                }
+                if let Some(through) = self.compacted_through
+                    && m.lt <= through
+                {
+                    report.rejected.push(RejectError::Compacted {
+                        msg_id: m.id.clone(),
+                        lt: m.lt,
+                        through,
+                    });
+                    continue;
+                }
+                let other = self
+                    .journal
+                    .id_at(stamp)
+                    .or_else(|| stamps.get(&stamp).copied());
+                if let Some(other) = other {
+                    report.rejected.push(RejectError::StampInUse {
+                        msg_id: m.id.clone(),
+                        lt: m.lt,
+                        client: m.client.clone(),
+                        other: other.to_owned(),
+                    });
+                    continue;
+                }
+                seen.insert(&m.id);
+                stamps.insert(stamp, &m.id);
+                *slot = Some(stamp);
             }
-            let other = self
-                .journal
-                .id_at(stamp)
-                .map(str::to_owned)
-                .or_else(|| stamps.get(&stamp).cloned());
-            if let Some(other) = other {
-                report.rejected.push(RejectError::StampInUse {
-                    msg_id: m.id.clone(),
-                    lt: m.lt,
-                    client: m.client.clone(),
-                    other,
-                });
-                continue;
-            }
-            seen.insert(m.id.clone());
-            stamps.insert(stamp, m.id.clone());
-            fresh.push((m, stamp));
         }
+        let mut fresh: Vec<(Message, Stamp)> = msgs
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(m, k)| k.map(|stamp| (m, stamp)))
+            .collect();
 
         // 2. Meta ops first, so new targets are journaled with their undo state.
         let mut toggled: Vec<u32> = Vec::new();
