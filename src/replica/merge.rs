@@ -112,7 +112,19 @@ impl Replica {
             }
         }
 
-        simple.sort_by_key(|&(p, row, _)| (p, row));
+        // Stable by construction: `simple` is in position order, so sorting on
+        // (path, row, index) with the unstable (faster) sort keeps each run in order.
+        let mut keyed: Vec<(u64, u32)> = simple
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, row, _))| {
+                let key = (u64::from(u32::try_from(p.index()).unwrap_or(u32::MAX)) << 32)
+                    | u64::from(row.0);
+                (key, u32::try_from(i).unwrap_or(u32::MAX))
+            })
+            .collect();
+        keyed.sort_unstable();
+        let simple: Vec<Placed> = keyed.into_iter().map(|(_, i)| simple[i as usize]).collect();
         warnings.extend(self.fold_runs(&simple, &dirty_rows));
 
         let mut by_key: Vec<(KeyId, PathId)> = dirty.into_iter().collect();
