@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DecodeError, DecodeResult};
-use crate::op::parse::{describe, ot_of, parse_op};
+use crate::op::parse::{describe, ot_of, parse_op_taking};
 use crate::op::{Json, Limits, Message, OpFields};
 
 /// A wire encoding.
@@ -191,14 +191,14 @@ fn validate_message(index: usize, raw: RawMessage, lim: &Limits) -> DecodeResult
         ));
     }
     let mut ops = Vec::with_capacity(raw_ops.len());
-    for (op_index, f) in raw_ops.iter().enumerate() {
-        match parse_op(f, lim) {
+    for (op_index, mut f) in raw_ops.into_iter().enumerate() {
+        match parse_op_taking(&mut f, lim) {
             Ok(op) => ops.push(op),
             Err(reason) => {
                 return Err(DecodeError::Op {
                     msg_id: id,
                     op_index,
-                    ot: ot_of(f),
+                    ot: ot_of(&f),
                     reason,
                 });
             }

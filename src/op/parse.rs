@@ -297,14 +297,46 @@ pub fn ot_of(f: &OpFields) -> Option<String> {
 
 /// Validates one op. The error carries the op's `ot` when it was readable.
 pub fn parse_op(f: &OpFields, lim: &Limits) -> R<Op> {
+    parse_op_taking(&mut f.clone(), lim)
+}
+
+fn take_string(v: Option<Json>, field: &'static str, lim: &Limits) -> R<Option<String>> {
+    match v {
+        None => Ok(None),
+        Some(Json::String(s)) if s.len() > lim.max_string_bytes => Err(OpError::TooLarge {
+            field,
+            what: "string length in bytes",
+            limit: lim.max_string_bytes,
+        }),
+        Some(Json::String(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong(field, "a string", &other)),
+    }
+}
+
+/// [`parse_op`] that moves `key` and `path` out of `f` instead of copying them (the
+/// rest of `f`, `ot` included, stays for error reporting).
+pub fn parse_op_taking(f: &mut OpFields, lim: &Limits) -> R<Op> {
+    let key = take_string(f.key.take(), "key", lim)?.unwrap_or_default();
+    let path_given = take_string(f.path.take(), "path", lim)?;
+    let kind = parse_kind(f, &key, lim)?;
+    // Property ops need a path; node and meta ops do not. `object.update`/`merge`
+    // default to `.` (the node's own properties), as in the reference.
+    let path = match path_given {
+        Some(p) => p,
+        None if kind.is_node() || kind.is_meta() => String::new(),
+        None if matches!(kind, OpKind::ObjectMerge(_) | OpKind::ObjectUpdate(_)) => ".".into(),
+        None => return Err(OpError::MissingField("path")),
+    };
+    Ok(Op { key, path, kind })
+}
+
+fn parse_kind(f: &OpFields, key: &str, lim: &Limits) -> R<OpKind> {
     use OpKind::*;
     let ot = match &f.ot {
         None => return Err(OpError::MissingOt),
         Some(Json::String(s)) => s.as_str(),
         Some(other) => return Err(wrong("ot", "a string \"dtype.verb\"", other)),
     };
-    let key = opt_string(&f.key, "key", lim)?.unwrap_or_default();
-    let path_given = opt_string(&f.path, "path", lim)?;
     let v = &f.value;
     let num = || number(req(v, "value")?, "value");
     let vec3 = || floats::<3>(req(v, "value")?, "value", "an array of 3 finite numbers");
@@ -419,8 +451,8 @@ pub fn parse_op(f: &OpFields, lim: &Limits) -> R<Op> {
                 form: NodeOpForm::Nested,
             },
             Some(other) => return Err(wrong("value", "the key of the node to remove", other)),
-            None if !super::is_root_key(&key) => NodeRemove {
-                node: key.clone(),
+            None if !super::is_root_key(key) => NodeRemove {
+                node: key.to_owned(),
                 form: NodeOpForm::Flat,
             },
             None => return Err(OpError::MissingField("value (the node to remove)")),
@@ -443,11 +475,11 @@ pub fn parse_op(f: &OpFields, lim: &Limits) -> R<Op> {
                 return Err(wrong("value", "an object {nodeKey, newParent}", other));
             }
             (None, Some(to)) => {
-                if super::is_root_key(&key) {
+                if super::is_root_key(key) {
                     return Err(OpError::MissingField("key (the node to move)"));
                 }
                 NodeMove {
-                    node: key.clone(),
+                    node: key.to_owned(),
                     new_parent: string(to, "to", lim)?,
                     to_path: opt_string(&f.to_path, "toPath", lim)?,
                     form: NodeOpForm::Flat,
@@ -466,15 +498,7 @@ pub fn parse_op(f: &OpFields, lim: &Limits) -> R<Op> {
         }
         other => return Err(OpError::UnknownOt(other.to_owned())),
     };
-    // Property ops need a path; node and meta ops do not. `object.update`/`merge`
-    // default to `.` (the node's own properties), as in the reference.
-    let path = match path_given {
-        Some(p) => p,
-        None if kind.is_node() || kind.is_meta() => String::new(),
-        None if matches!(kind, ObjectMerge(_) | ObjectUpdate(_)) => ".".into(),
-        None => return Err(OpError::MissingField("path")),
-    };
-    Ok(Op { key, path, kind })
+    Ok(kind)
 }
 
 #[cfg(test)]
