@@ -101,3 +101,23 @@ fn malformed_input_exits_nonzero_with_one_line() {
     assert_ne!(code, 0);
     assert!(err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn workload_output_replays() {
+    let out = bin()
+        .args(["workload", "--messages", "50", "--nodes", "200"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let msgs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        msgs.len(),
+        2 + 50,
+        "2 scene messages of 100 inserts, then 50 edits"
+    );
+    let p = tmp("workload.json", &out.stdout);
+    let (code, state, err) = replay(&["--batch", "7", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(v["nodes"].as_object().unwrap().len(), 200);
+}

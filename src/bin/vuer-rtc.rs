@@ -141,6 +141,19 @@ enum Command {
         #[arg(long, default_value_t = vuer_rtc::replica::DEFAULT_HORIZON)]
         horizon: u64,
     },
+    /// Print a reproducible workload (the scene's messages, then the edits in arrival
+    /// order) as one JSON array, e.g. to run the same workload through another engine.
+    Workload {
+        /// Edit messages (the standard workload has 100,000).
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Nodes in the scene (the standard workload has 10,000).
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        /// Op mix.
+        #[arg(long, value_enum, default_value = "standard")]
+        mix: BenchMix,
+    },
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
         /// The messages file; `-` reads stdin.
@@ -223,6 +236,24 @@ fn run(cli: Cli) -> Result<(), String> {
         } => with_threads(threads, || {
             bench(messages, batch, mix, undo, input, (compact_every, horizon))
         })?,
+        Command::Workload {
+            messages,
+            nodes,
+            mix,
+        } => {
+            let mut w = vuer_rtc::workload::Workload::standard().with_messages(messages);
+            w.nodes = nodes;
+            w.mix = match mix {
+                BenchMix::Standard => vuer_rtc::workload::Mix::Standard,
+                BenchMix::Vector3Set => vuer_rtc::workload::Mix::Vector3Set,
+            };
+            let mut all = w.scene();
+            all.extend(w.edits());
+            std::io::stdout()
+                .lock()
+                .write_all(&wire::encode_messages(&all, Format::Json))
+                .map_err(|e| format!("cannot write output: {e}"))?;
+        }
         Command::Convert {
             file,
             from,
