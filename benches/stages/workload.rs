@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use vuer_rtc::op::{Json, Message, Op};
+use vuer_rtc::op::{Message, Op};
 use vuer_rtc::{SceneGraph, apply_messages, create_empty_graph};
 
 /// Nodes in the scene.
@@ -44,37 +44,14 @@ fn node_key(k: usize) -> String {
     format!("n{k}")
 }
 
-/// The 10 messages that insert the 1,000-node scene.
+/// The 10 messages that insert the 1,000-node scene: the library's
+/// [`vuer_rtc::workload::Workload::scene`] with [`NODES`] nodes.
 pub fn insert_messages() -> Vec<Message> {
-    let per_msg = NODES / INSERT_MESSAGES;
-    (0..INSERT_MESSAGES)
-        .map(|m| {
-            let ops = (m * per_msg..(m + 1) * per_msg)
-                .map(|k| {
-                    let parent = if k == 0 {
-                        String::new()
-                    } else {
-                        node_key((k - 1) / 10)
-                    };
-                    let props = BTreeMap::from([
-                        ("position".to_owned(), Json::from(vec![0, 0, 0])),
-                        ("rotation".to_owned(), Json::from(vec![0, 0, 0, 1])),
-                        ("health".to_owned(), Json::from(100)),
-                    ]);
-                    Op::node_insert_with(parent, node_key(k), "Mesh", props)
-                })
-                .collect();
-            let lt = m as u64 + 1;
-            Message {
-                id: format!("author:{lt}"),
-                client: "author".to_owned(),
-                clock: BTreeMap::new(),
-                lt,
-                ts: lt as f64,
-                ops,
-            }
-        })
-        .collect()
+    let mut w = vuer_rtc::workload::Workload::standard();
+    w.nodes = NODES;
+    let msgs = w.scene();
+    debug_assert_eq!(msgs.len(), INSERT_MESSAGES);
+    msgs
 }
 
 /// The 10,000 × 10 edit mix, in (interleaved) file order.
