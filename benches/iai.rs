@@ -17,6 +17,10 @@
     reason = "the iai-callgrind macros generate undocumented modules"
 )]
 
+// The same allocator as the `vuer-rtc` binary, so the numbers match `vuer-rtc bench`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};

@@ -19,6 +19,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
 
+// The same allocator as the `vuer-rtc` binary, so the numbers match `vuer-rtc bench`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // The stage modules live in `benches/stages/`, not next to this file: Cargo would turn
 // every `benches/*.rs` into a bench target of its own.
 mod stages {

@@ -25,10 +25,6 @@
 //! Copies of compacted messages are recognised by their `clock` counter and dropped as
 //! duplicates. `meta.undo`/`meta.redo` of a compacted message do nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use ahash::AHashSet;
-
 use super::journal::OpRef;
 use super::{Replica, recompute};
 use crate::ids::{KeyId, PathId};
@@ -61,7 +57,7 @@ impl Replica {
         let stable: Vec<u32> = self
             .journal
             .live()
-            .filter(|&i| self.journal.entry(i).stamp.lt <= s)
+            .filter(|&i| self.journal.stamp(i).lt <= s)
             .collect();
         report.through = Some(s);
         self.compacted_through = Some(s);
@@ -69,19 +65,29 @@ impl Replica {
             return report;
         }
 
-        // 1. Cells the stable ops touch, by the node they belong to.
-        let mut cells: AHashSet<(KeyId, PathId)> = AHashSet::new();
+        // 1. Cells the stable ops touch (sorted, once each), grouped by the node they
+        //    belong to (ROOT-listed cells belong to the root).
+        let mut cells: Vec<(KeyId, PathId)> = Vec::new();
         for &i in &stable {
-            self.cells_of_message(i, &mut cells);
+            cells.extend(self.cells_of(i).into_iter().map(|(k, p, _)| (k, p)));
         }
+        cells.sort_unstable();
+        cells.dedup();
         let root_kid = self.graph.root.map(|r| self.graph.nodes[r].kid);
-        let mut by_node: BTreeMap<KeyId, BTreeSet<PathId>> = BTreeMap::new();
-        for &(k, p) in &cells {
-            let real = if k == KeyId::ROOT { root_kid } else { Some(k) };
-            if let Some(r) = real
-                && self.graph.node_of(r).is_some()
-            {
-                by_node.entry(r).or_default().insert(p);
+        let mut owned: Vec<(KeyId, PathId)> = cells
+            .iter()
+            .filter_map(|&(k, p)| {
+                let real = if k == KeyId::ROOT { root_kid? } else { k };
+                self.graph.node_of(real).map(|_| (real, p))
+            })
+            .collect();
+        owned.sort_unstable();
+        owned.dedup();
+        let mut by_node: Vec<(KeyId, Vec<PathId>)> = Vec::new();
+        for (k, p) in owned {
+            match by_node.last_mut() {
+                Some((last, paths)) if *last == k => paths.push(p),
+                _ => by_node.push((k, vec![p])),
             }
         }
         // `object.remove` ties cells of a node together: take the whole node then.
@@ -91,21 +97,52 @@ impl Replica {
                 .any(|&p| self.index.is_linked(*kid, p) || self.index.is_linked(KeyId::ROOT, p))
             {
                 paths.extend(self.index.paths(*kid));
+                paths.sort_unstable();
+                paths.dedup();
             }
         }
 
-        // 2. Bases: recompute each node's cells with histories cut at S, read them off,
-        //    put the rest of the histories back and recompute again.
-        let is_stable =
-            |journal: &super::journal::Journal, r: OpRef| journal.entry(r.msg).stamp.lt <= s;
-        for (&kid, paths) in &by_node {
-            let paths: Vec<PathId> = paths.iter().copied().collect();
+        // 2. Bases: a cell's value at S. A foldable history (single-cell ops) folds its
+        //    stable prefix without touching the graph; otherwise recompute the node's
+        //    cells with histories cut at S, read them off, put the rest of the
+        //    histories back and recompute again.
+        let is_stable = |journal: &super::journal::Journal, r: OpRef| journal.stamp(r.msg).lt <= s;
+        for (kid, paths) in &by_node {
+            let kid = *kid;
+            // Cells with a foldable history: fold the stable prefix, nothing to undo.
+            if Some(kid) != root_kid
+                && !paths.iter().any(|&p| self.index.is_linked(kid, p))
+                && let Some(node) = self.graph.node_of(kid)
+            {
+                let bases: Option<Vec<_>> = paths
+                    .iter()
+                    .map(|&p| {
+                        let h = self.index.history(kid, p);
+                        let cut = h.partition_point(|&r| is_stable(&self.journal, r));
+                        let base = recompute::fold_cell(
+                            &self.graph,
+                            &self.journal,
+                            &self.index,
+                            node,
+                            p,
+                            &h[..cut],
+                        )?;
+                        Some((p, base))
+                    })
+                    .collect();
+                if let Some(bases) = bases {
+                    for (p, base) in bases {
+                        self.index.set_base(kid, p, base);
+                    }
+                    continue;
+                }
+            }
             let mut hist_keys = vec![kid];
             if Some(kid) == root_kid {
                 hist_keys.push(KeyId::ROOT);
             }
             let mut saved = Vec::new();
-            for &p in &paths {
+            for &p in paths {
                 for &hk in &hist_keys {
                     let h = self.index.take(hk, p);
                     let cut = h.partition_point(|&r| is_stable(&self.journal, r));
@@ -113,28 +150,27 @@ impl Replica {
                     saved.push((hk, p, h[cut..].to_vec()));
                 }
             }
-            recompute::recompute(&mut self.graph, &self.journal, &self.index, kid, &paths);
+            recompute::recompute(&mut self.graph, &self.journal, &self.index, kid, paths);
             let Some(node) = self.graph.node_of(kid) else {
                 continue;
             };
-            for &p in &paths {
+            for &p in paths {
                 let base = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
                 self.index.set_base(kid, p, base);
             }
             for (hk, p, rest) in saved {
                 self.index.put(hk, p, rest);
             }
-            recompute::recompute(&mut self.graph, &self.journal, &self.index, kid, &paths);
+            recompute::recompute(&mut self.graph, &self.journal, &self.index, kid, paths);
         }
 
         // 3. Drop the stable ops everywhere, then the messages.
+        // Histories are in position order, so the stable ops are a prefix.
         for &(k, p) in &cells {
-            let h = self.index.take(k, p);
-            let rest: Vec<OpRef> = h
-                .into_iter()
-                .filter(|&r| !is_stable(&self.journal, r))
-                .collect();
-            self.index.put(k, p, rest);
+            let mut h = self.index.take(k, p);
+            let cut = h.partition_point(|&r| is_stable(&self.journal, r));
+            h.drain(..cut);
+            self.index.put(k, p, h);
         }
         report.cells = cells.len();
         self.structure.drop_through(s, &self.journal);

@@ -4,7 +4,9 @@
 //! - `entries[by_id[id]].msg.id == id`; an id appears at most once;
 //! - no two entries share a stamp `(lt, client)` (a second message with a used stamp is
 //!   rejected: the total order would be ambiguous);
-//! - `entries[i].undone` ⇔ the newest meta op (by position) targeting `entries[i]` is a
+//! - `heads[i]` holds the stamp and undo state of `entries[i]` (a dense side array:
+//!   ordering and undo checks touch 16 bytes per message, not the message);
+//! - `heads[i].undone` ⇔ the newest meta op (by position) targeting `entries[i]` is a
 //!   `meta.undo` (the undo rule of DESIGN.md §4), kept up to date by [`Journal::note_meta`];
 //! - a slot is reused only after compaction removed its message *and* every [`OpRef`]
 //!   to it: a live reference always names the message it was made for;
@@ -34,13 +36,18 @@ pub struct OpRef {
 pub struct Entry {
     /// The message.
     pub msg: Message,
-    /// Its interned stamp.
-    pub stamp: Stamp,
-    /// True while the message is undone.
-    pub undone: bool,
     /// Per op: the interned target key (for property ops; [`KeyId::ROOT`] for the root
     /// keys, the new node's key for `node.insert`-likes) and the interned `path`.
     pub ids: Vec<(KeyId, PathId)>,
+}
+
+/// The hot part of an entry: what ordering and undo checks read.
+#[derive(Clone, Copy, Debug)]
+pub struct Head {
+    /// The message's interned stamp.
+    pub stamp: Stamp,
+    /// True while the message is undone.
+    pub undone: bool,
 }
 
 /// The newest meta op seen for one target id.
@@ -68,6 +75,7 @@ struct ClientLog {
 #[derive(Clone, Debug, Default)]
 pub struct Journal {
     pub(crate) entries: Vec<Entry>,
+    heads: Vec<Head>,
     // Slots whose message was compacted away, ready for reuse.
     free: Vec<u32>,
     by_id: AHashMap<Box<str>, u32>,
@@ -161,13 +169,18 @@ impl Journal {
                     ts: 0.0,
                     ops: Vec::new(),
                 },
-                stamp: Stamp::ZERO,
-                undone: true,
                 ids: Vec::new(),
             },
         );
+        let head = std::mem::replace(
+            &mut self.heads[i as usize],
+            Head {
+                stamp: Stamp::ZERO,
+                undone: true,
+            },
+        );
         self.by_id.remove(e.msg.id.as_str());
-        self.by_stamp.remove(&e.stamp);
+        self.by_stamp.remove(&head.stamp);
         self.meta.remove(e.msg.id.as_str());
         self.free.push(i);
     }
@@ -189,6 +202,16 @@ impl Journal {
         &self.entries[i as usize]
     }
 
+    /// The stamp and undo state of the message at `i`.
+    pub fn head(&self, i: u32) -> Head {
+        self.heads[i as usize]
+    }
+
+    /// The stamp of the message at `i`.
+    pub fn stamp(&self, i: u32) -> Stamp {
+        self.heads[i as usize].stamp
+    }
+
     /// The op behind a reference.
     pub fn op(&self, r: OpRef) -> &Op {
         &self.entries[r.msg as usize].msg.ops[r.op as usize]
@@ -197,14 +220,14 @@ impl Journal {
     /// The position of a referenced op.
     pub fn pos(&self, r: OpRef) -> Pos {
         Pos {
-            stamp: self.entries[r.msg as usize].stamp,
+            stamp: self.heads[r.msg as usize].stamp,
             op: r.op,
         }
     }
 
     /// True when the referenced op's message is undone.
     pub fn is_undone(&self, r: OpRef) -> bool {
-        self.entries[r.msg as usize].undone
+        self.heads[r.msg as usize].undone
     }
 
     /// The interned target key and path of a referenced op.
@@ -217,25 +240,23 @@ impl Journal {
     pub fn push(&mut self, msg: Message, stamp: Stamp, ids: Vec<(KeyId, PathId)>) -> u32 {
         let undone = self.meta.get(msg.id.as_str()).is_some_and(|m| m.undo);
         self.note_client(stamp.client, msg.clock.get(&msg.client).copied(), msg.lt);
-        let entry = Entry {
-            msg,
-            stamp,
-            undone,
-            ids,
-        };
+        let entry = Entry { msg, ids };
+        let head = Head { stamp, undone };
         let i = match self.free.pop() {
             Some(i) => {
                 self.entries[i as usize] = entry;
+                self.heads[i as usize] = head;
                 i
             }
             None => {
                 self.entries.push(entry);
+                self.heads.push(head);
                 u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        let e = &self.entries[i as usize];
-        self.by_id.insert(e.msg.id.as_str().into(), i);
-        self.by_stamp.insert(e.stamp, i);
+        self.by_id
+            .insert(self.entries[i as usize].msg.id.as_str().into(), i);
+        self.by_stamp.insert(stamp, i);
         i
     }
 
@@ -260,7 +281,7 @@ impl Journal {
             self.meta
                 .insert(target.as_str().into(), MetaState { pos, undo });
             if let Some(&t) = self.by_id.get(target.as_str()) {
-                let e = &mut self.entries[t as usize];
+                let e = &mut self.heads[t as usize];
                 if e.undone != undo {
                     e.undone = undo;
                     if let Some(k) = flipped.iter().position(|&x| x == t) {

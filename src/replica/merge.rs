@@ -38,8 +38,8 @@ impl Replica {
 
         for &i in tail {
             let (undone, stamp, ts, n) = {
-                let e = self.journal.entry(i);
-                (e.undone, e.stamp, e.msg.ts, e.msg.ops.len())
+                let (e, h) = (self.journal.entry(i), self.journal.head(i));
+                (h.undone, h.stamp, e.msg.ts, e.msg.ops.len())
             };
             for k in 0..n {
                 let r = OpRef {
@@ -252,7 +252,7 @@ fn fold_run(
     let mut cur = col.get(row).map(|(v, s)| (v.to_owned(), s));
     let mut changed = false;
     for &(_, _, r) in &run[from..] {
-        let stamp = journal.entry(r.msg).stamp;
+        let stamp = journal.stamp(r.msg);
         match step(
             clients,
             path,

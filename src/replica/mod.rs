@@ -429,7 +429,7 @@ impl Replica {
         }
         for &i in toggled {
             self.cells_of_message(i, &mut dirty);
-            let stamp = self.journal.entry(i).stamp;
+            let stamp = self.journal.stamp(i);
             for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
                 if op.kind.is_node() {
                     let at = self.structure.first_at_or_after(

@@ -23,9 +23,10 @@ use ahash::AHashSet;
 
 use super::index::CellIndex;
 use super::journal::{Journal, OpRef};
-use crate::apply::{apply_props, object_remove_candidates};
+use crate::apply::{Step, apply_props, is_single_cell, object_remove_candidates, step};
+use crate::column::Value;
 use crate::graph::SceneGraph;
-use crate::ids::{KeyId, NodeKey, PathId};
+use crate::ids::{KeyId, NodeKey, PathId, Stamp};
 use crate::op::OpKind;
 
 /// Expands `path` to every path an `object.remove` in the histories ties it to.
@@ -86,9 +87,18 @@ pub fn recompute(
     } else {
         [kid, kid]
     };
-    let mut done: AHashSet<PathId> = AHashSet::new();
     let mut count = 0;
+    // Cells of a non-root node untied to others: the typed single-cell fold.
+    let mut rest = Vec::new();
     for &p in paths {
+        if !is_root && !index.is_linked(kid, p) && recompute_cell(graph, journal, index, node, p) {
+            count += 1;
+        } else {
+            rest.push(p);
+        }
+    }
+    let mut done: AHashSet<PathId> = AHashSet::new();
+    for &p in &rest {
         if done.contains(&p) {
             continue;
         }
@@ -98,6 +108,126 @@ pub fn recompute(
         recompute_group(graph, journal, index, node, hist_keys, &g);
     }
     count
+}
+
+/// Recomputes one cell of a non-root node whose history is made of single-cell ops (and
+/// the node's creation) from its last reset with the typed [`step`], writing the cell
+/// once. Returns false, touching nothing, when the history needs the general path.
+fn recompute_cell(
+    graph: &mut SceneGraph,
+    journal: &Journal,
+    index: &CellIndex,
+    node: NodeKey,
+    p: PathId,
+) -> bool {
+    let kid = graph.nodes[node].kid;
+    match fold_cell(graph, journal, index, node, p, index.history(kid, p)) {
+        None => false,
+        Some(Some((v, s))) => {
+            graph.write(node, p, v, s);
+            true
+        }
+        Some(None) => {
+            graph.remove_cell(node, p);
+            true
+        }
+    }
+}
+
+/// The value (`None`: absent) that cell `p` of `node` (not the root) gets from its base
+/// and the ops `refs` (a prefix of its history, in position order), folded from the
+/// last reset. `None` when an op needs the general path (see [`recompute_cell`]).
+pub(super) fn fold_cell(
+    graph: &SceneGraph,
+    journal: &Journal,
+    index: &CellIndex,
+    node: NodeKey,
+    p: PathId,
+    refs: &[OpRef],
+) -> Option<Option<(Value, Stamp)>> {
+    let n = &graph.nodes[node];
+    let (kid, created, removed) = (n.kid, n.created, n.removed);
+    let clients = &graph.clients;
+    let counts = |r: OpRef| {
+        let pos = journal.pos(r);
+        !journal.is_undone(r)
+            && clients.cmp_pos(pos, created) != Ordering::Less
+            && removed.is_none_or(|rm| clients.cmp_pos(pos, rm) == Ordering::Less)
+    };
+    // Only single-cell ops and the creation qualify; the creation and LWW sets reset.
+    enum Class {
+        Reset,
+        Fold,
+        Other,
+    }
+    let class = |r: OpRef| {
+        if journal.pos(r) == created {
+            return Class::Reset;
+        }
+        let op = journal.op(r);
+        match &op.kind {
+            OpKind::NodeInsert(_) => Class::Fold, // no effect on an existing node
+            _ if !is_single_cell(op) => Class::Other,
+            k if k.is_lww() => Class::Reset,
+            _ => Class::Fold,
+        }
+    };
+    // The last reset, then the first reset of its message (only the first `set` of a
+    // message wins).
+    let mut last_reset = None;
+    for (i, &r) in refs.iter().enumerate().rev() {
+        if !counts(r) {
+            continue;
+        }
+        match class(r) {
+            Class::Reset => {
+                last_reset = Some(i);
+                break;
+            }
+            Class::Fold => {}
+            Class::Other => return None,
+        }
+    }
+    let mut start = 0;
+    if let Some(last) = last_reset {
+        let msg = refs[last].msg;
+        let first_of_msg = refs[..last]
+            .iter()
+            .rposition(|&r| r.msg != msg)
+            .map_or(0, |i| i + 1);
+        start = (first_of_msg..=last)
+            .find(|&i| counts(refs[i]) && matches!(class(refs[i]), Class::Reset))
+            .unwrap_or(last);
+    }
+    let mut cur: Option<(Value, Stamp)> = match (last_reset, index.base(kid, p)) {
+        (None, Some(Some((v, st)))) => Some((v.clone(), *st)),
+        _ => None,
+    };
+    let path = graph.paths.name(p);
+    for &r in &refs[start..] {
+        if !counts(r) {
+            continue;
+        }
+        let pos = journal.pos(r);
+        let op = journal.op(r);
+        match &op.kind {
+            OpKind::NodeInsert(spec) | OpKind::NodeUpsert(spec) | OpKind::NodeInset(spec) => {
+                // Only the creation is foldable here: it writes the initial value.
+                if pos == created
+                    && let Some(v) = spec.props.get(path)
+                {
+                    cur = Some((Value::from_json(v.clone()), Stamp::ZERO));
+                }
+            }
+            kind => {
+                let now = cur.as_ref().map(|(v, s)| (v.as_ref(), *s));
+                if let Step::Write(v, s) = step(clients, path, kind, pos.stamp, now) {
+                    cur = Some((v, s));
+                }
+            }
+        }
+    }
+    Some(cur)
 }
 
 fn recompute_group(

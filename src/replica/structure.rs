@@ -80,7 +80,7 @@ impl Structure {
     pub fn drop_through(&mut self, s: u64, journal: &Journal) {
         let n = self
             .entries
-            .partition_point(|e| journal.entry(e.r.msg).stamp.lt <= s);
+            .partition_point(|e| journal.stamp(e.r.msg).lt <= s);
         self.entries.drain(..n);
     }
 
@@ -137,13 +137,13 @@ impl Structure {
             }
         }
         for e in tail.iter_mut() {
-            let entry = journal.entry(e.r.msg);
-            if entry.undone {
+            let head = journal.head(e.r.msg);
+            if head.undone {
                 continue;
             }
             let ctx = Ctx {
                 pos: journal.pos(e.r),
-                ts: entry.msg.ts,
+                ts: journal.entry(e.r.msg).msg.ts,
                 write_props: false,
             };
             apply_op(graph, journal.op(e.r), &ctx, &mut e.effects);
