@@ -16,13 +16,16 @@
 //! input re-read as a generic value to pinpoint the failing message and op.
 //! This module knows no merge rule. Read [`crate::batch`] next.
 
+mod raw;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DecodeError, DecodeResult};
-use crate::op::parse::{describe, ot_of, parse_op_taking};
+use crate::op::parse::describe;
 use crate::op::{Json, Limits, Message, OpFields};
+use raw::WireOp;
 
 /// A wire encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -47,7 +50,7 @@ impl Format {
 /// reported by [`validate_message`] with context.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct RawMessage {
+struct RawMessage<'a> {
     id: Option<Json>,
     #[serde(alias = "sessionId")]
     client: Option<Json>,
@@ -56,7 +59,8 @@ struct RawMessage {
     lt: Option<Json>,
     #[serde(alias = "timestamp")]
     ts: Option<Json>,
-    ops: Option<Vec<OpFields>>,
+    #[serde(borrow)]
+    ops: Option<Vec<WireOp<'a>>>,
 }
 
 /// The compressed output shape of a message.
@@ -91,7 +95,7 @@ fn msg_err(index: usize, id: Option<&str>, reason: impl Into<String>) -> DecodeE
     }
 }
 
-fn validate_message(index: usize, raw: RawMessage, lim: &Limits) -> DecodeResult<Message> {
+fn validate_message(index: usize, raw: RawMessage<'_>, lim: &Limits) -> DecodeResult<Message> {
     let id = match &raw.id {
         Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s.clone(),
         Some(Json::String(s)) if s.is_empty() => {
@@ -191,14 +195,14 @@ fn validate_message(index: usize, raw: RawMessage, lim: &Limits) -> DecodeResult
         ));
     }
     let mut ops = Vec::with_capacity(raw_ops.len());
-    for (op_index, mut f) in raw_ops.into_iter().enumerate() {
-        match parse_op_taking(&mut f, lim) {
+    for (op_index, f) in raw_ops.into_iter().enumerate() {
+        match f.into_op(lim) {
             Ok(op) => ops.push(op),
-            Err(reason) => {
+            Err((ot, reason)) => {
                 return Err(DecodeError::Op {
                     msg_id: id,
                     op_index,
-                    ot: ot_of(&f),
+                    ot,
                     reason,
                 });
             }
@@ -284,7 +288,7 @@ fn locate_error(bytes: &[u8], format: Format, original: String) -> DecodeError {
     }
 }
 
-fn decode_raw(bytes: &[u8], format: Format) -> DecodeResult<Vec<RawMessage>> {
+fn decode_raw(bytes: &[u8], format: Format) -> DecodeResult<Vec<RawMessage<'_>>> {
     // Peek at the first value marker instead of an untagged enum, which would buffer
     // the whole input.
     let is_array = match format {
