@@ -19,7 +19,7 @@
 //! - [`op`]: the typed op model, one [`op::OpKind`] variant per `dtype.verb`.
 //! - [`wire`]: codecs; both field spellings in, the compressed one out.
 //! - [`batch`]: the canonical order of a set of messages.
-//! - [`column`]: struct-of-arrays property columns with per-cell stamps.
+//! - [`column`](mod@column): struct-of-arrays property columns with per-cell stamps.
 //! - [`graph`]: the hierarchy and the read API.
 //! - [`apply`]: what each op does.
 //!

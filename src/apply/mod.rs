@@ -15,7 +15,7 @@
 //!   nothing; `node.move` never creates a cycle; `node.remove`/`node.move` act on the
 //!   node's *actual* parent (`op.key` is informational).
 //!
-//! Single-cell semantics live in [`fold`]; this file resolves nodes, stamps and the
+//! Single-cell semantics live in [`fold`](mod@fold); this file resolves nodes, stamps and the
 //! multi-cell ops (node ops, `object.*` at path `.`, `object.remove`).
 
 pub mod fold;

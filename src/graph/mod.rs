@@ -2,7 +2,7 @@
 //! read API ([`NodeRef`], canonical JSON).
 //!
 //! Owns node lifecycle and the one-parent, acyclic hierarchy (invariants in
-//! [`scene`]). Properties are stored in [`crate::column`] columns, indexed by each
+//! `scene`). Properties are stored in [`crate::column`] columns, indexed by each
 //! node's row. Node keys are interned to [`NodeKey`](crate::ids::NodeKey)s that never
 //! leave the process.
 //!

@@ -7,8 +7,8 @@
 //! - messages newer than everything held (the common case) are applied in order, op by
 //!   op, exactly as the sequential model does, and indexed;
 //! - a *late* message (older than something held) is placed where its stamp says: its
-//!   node ops by undo-do-redo of the structural log ([`structure`]), its property ops
-//!   by recomputing just the cells they touch from their histories ([`recompute`]);
+//!   node ops by undo-do-redo of the structural log (`structure.rs`), its property ops
+//!   by recomputing just the cells they touch from their histories (`recompute.rs`);
 //! - `meta.undo`/`meta.redo` flip a message's undo state, and the cells and node ops
 //!   of that message are recomputed the same way;
 //! - a node whose lifetime changes (a late insert makes waiting ops take effect, a late
@@ -19,12 +19,14 @@
 //! [`crate::apply_messages`] of S on an empty graph (tested in
 //! `tests/replica.rs` against that model).
 //!
-//! In-order messages go through the batched merge of [`merge`] (structural pass, runs
+//! In-order messages go through the batched merge of `merge.rs` (structural pass, runs
 //! sorted by `(path, row)`, rayon across columns). Warnings are reported for ops applied
 //! in order; ops placed by recompute report none (the sequential model,
 //! [`crate::apply_messages`], gives the complete, delivery-independent list).
 //!
-//! Not here yet: compaction and client-clock tracking, a bumpalo decode arena.
+//! Compaction (`compact.rs`) folds the stable prefix of the journal into per-cell bases.
+//! Not here yet: compact op records (the journal holds decoded [`Message`]s with their
+//! strings).
 
 mod compact;
 mod index;
@@ -150,7 +152,7 @@ impl Replica {
 
     /// Sets the compaction horizon: clients whose newest message is more than `ticks`
     /// Lamport ticks behind the newest message held are evicted, so they no longer hold
-    /// [`Replica::compact`] back (see [`compact`]'s module doc for what their very late
+    /// [`Replica::compact`] back (see `compact.rs`'s module doc for what their very late
     /// messages then get).
     pub fn set_horizon(&mut self, ticks: u64) {
         self.horizon = ticks;
