@@ -63,6 +63,7 @@ pub mod graph;
 pub mod ids;
 pub mod op;
 pub mod replica;
+pub mod store;
 pub mod wire;
 pub mod workload;
 
