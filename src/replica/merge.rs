@@ -236,19 +236,10 @@ fn fold_run(
     // Start at the first LWW write of the last message that has one: everything before
     // it is overwritten (in order, that write always beats the cell's stamp).
     let is_reset = |r: OpRef| journal.op(r).kind.is_lww();
-    let mut from = 0;
-    if let Some(last) = run.iter().rposition(|x| is_reset(x.2)) {
-        let msg = run[last].2.msg;
-        let first = run[..last]
-            .iter()
-            .rposition(|x| x.2.msg != msg)
-            .map_or(0, |i| i + 1);
-        from = first
-            + run[first..=last]
-                .iter()
-                .position(|x| is_reset(x.2))
-                .unwrap_or(0);
-    }
+    let from = match run.iter().rposition(|x| is_reset(x.2)) {
+        None => 0,
+        Some(last) => recompute::fold_start(run, last, |x| x.2, is_reset),
+    };
     let mut cur = col.get(row).map(|(v, s)| (v.to_owned(), s));
     let mut changed = false;
     for &(_, _, r) in &run[from..] {

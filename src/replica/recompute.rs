@@ -62,6 +62,25 @@ fn group(
     out
 }
 
+/// Where a fold over `items` (ops in position order; `op` reads each one's reference)
+/// starts, given `last`, the index of its last reset: at the *first* reset of that
+/// op's message, since inside one message only the first `set` of a cell wins.
+pub(super) fn fold_start<T>(
+    items: &[T],
+    last: usize,
+    op: impl Fn(&T) -> OpRef,
+    is_reset: impl Fn(OpRef) -> bool,
+) -> usize {
+    let msg = op(&items[last]).msg;
+    let first_of_msg = items[..last]
+        .iter()
+        .rposition(|x| op(x).msg != msg)
+        .map_or(0, |i| i + 1);
+    (first_of_msg..=last)
+        .find(|&i| is_reset(op(&items[i])))
+        .unwrap_or(last)
+}
+
 /// Recomputes the given cells of the node named `key` (the root for [`KeyId::ROOT`]).
 /// Returns how many cells were recomputed.
 pub fn recompute(
@@ -188,17 +207,14 @@ pub(super) fn fold_cell(
             Class::Other => return None,
         }
     }
-    let mut start = 0;
-    if let Some(last) = last_reset {
-        let msg = refs[last].msg;
-        let first_of_msg = refs[..last]
-            .iter()
-            .rposition(|&r| r.msg != msg)
-            .map_or(0, |i| i + 1);
-        start = (first_of_msg..=last)
-            .find(|&i| counts(refs[i]) && matches!(class(refs[i]), Class::Reset))
-            .unwrap_or(last);
-    }
+    let start = last_reset.map_or(0, |last| {
+        fold_start(
+            refs,
+            last,
+            |&r| r,
+            |r| counts(r) && matches!(class(r), Class::Reset),
+        )
+    });
     let mut cur: Option<(Value, Stamp)> = match (last_reset, index.base(kid, p)) {
         (None, Some(Some((v, st)))) => Some((v.clone(), *st)),
         _ => None,
@@ -292,20 +308,10 @@ fn recompute_group(
     };
     // The fold starts at the last reset; inside one message only the first `set` wins,
     // so at that message's first reset.
-    let mut start = 0;
     let last_reset = refs.iter().rposition(|&r| counts(r) && is_reset(r));
-    if let Some(last) = last_reset {
-        let msg = refs[last].msg;
-        let first_of_msg = refs[..last]
-            .iter()
-            .rposition(|&r| r.msg != msg)
-            .map_or(0, |i| i + 1);
-        start = first_of_msg
-            + refs[first_of_msg..=last]
-                .iter()
-                .position(|&r| counts(r) && is_reset(r))
-                .unwrap_or(0);
-    }
+    let start = last_reset.map_or(0, |last| {
+        fold_start(refs, last, |&r| r, |r| counts(r) && is_reset(r))
+    });
     let todo: Vec<OpRef> = refs[start..]
         .iter()
         .copied()
