@@ -147,8 +147,8 @@ fn prop_kind() -> impl Strategy<Value = OpKind> {
     ]
 }
 
-fn op(targets: Vec<String>) -> impl Strategy<Value = Op> {
-    let target = prop::sample::select(targets);
+/// A random op of any kind but `meta.*` (what a client may put in its edit buffer).
+pub fn edit_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (key(), path(), prop_kind()).prop_map(|(k, p, kind)| Op::new(k, p, kind)),
         1 => (key(), object()).prop_map(|(k, m)| Op::new(k, ".", OpKind::ObjectMerge(m))),
@@ -159,6 +159,13 @@ fn op(targets: Vec<String>) -> impl Strategy<Value = Op> {
         1 => (key(), spec()).prop_map(|(parent, s)| Op::new(parent, "children", OpKind::NodeInset(s))),
         1 => (key(), key()).prop_map(|(p, n)| Op::new(p, "children", OpKind::NodeRemove { node: n, form: NodeOpForm::Nested })),
         3 => (key(), key(), key()).prop_map(|(old, n, np)| Op::node_move(old, n, np)),
+    ]
+}
+
+fn op(targets: Vec<String>) -> impl Strategy<Value = Op> {
+    let target = prop::sample::select(targets);
+    prop_oneof![
+        24 => edit_op(),
         1 => target.clone().prop_map(Op::meta_undo),
         1 => target.prop_map(Op::meta_redo),
     ]

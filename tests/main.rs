@@ -16,6 +16,8 @@ mod decode_garbage;
 mod ops;
 // Replica: any delivery order, batch split and thread count gives the model's state.
 mod replica;
+// GraphStore: the guide's examples, multi-store convergence with undo, offline, compaction.
+mod store;
 // The `vuer-rtc` binary: replay output, exit codes, error lines.
 mod cli;
 // Every Rust file opens with a `//!` module doc.

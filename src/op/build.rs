@@ -54,6 +54,46 @@ impl Op {
         super::parse::parse_op(&fields, &super::Limits::default())
     }
 
+    /// Checks what the typed constructors leave to the caller: every float of the
+    /// payload is finite (the wire has no NaN or ∞, so such an op could not be sent).
+    ///
+    /// # Errors
+    /// [`OpError::Invalid`] naming the field.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::op::Op;
+    /// assert!(Op::number_add("n", "x", 1.0).validate().is_ok());
+    /// assert!(Op::vector3_set("n", "p", [f32::NAN, 0.0, 0.0]).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), OpError> {
+        use OpKind::*;
+        let finite3 = |v: &[f32; 3]| v.iter().all(|x| x.is_finite());
+        let finite4 = |v: &[f32; 4]| v.iter().all(|x| x.is_finite());
+        let (ok, field) = match &self.kind {
+            NumberSet(x) | NumberAdd(x) | NumberMultiply(x) | NumberMin(x) | NumberMax(x) => {
+                (x.is_finite(), "value")
+            }
+            ColorBlend { alpha, .. } => (alpha.is_finite(), "alpha"),
+            Vector3Set(v) | Vector3Add(v) | Vector3Multiply(v) | EulerSet(v) | EulerAdd(v) => {
+                (finite3(v), "value")
+            }
+            Vector3ApplyEuler { angles, .. } => (finite3(angles), "value"),
+            Vector3ApplyQuaternion(q) | QuaternionSet(q) | QuaternionMultiply(q) => {
+                (finite4(q), "value")
+            }
+            _ => (true, "value"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(OpError::Invalid {
+                field,
+                reason: "not a finite number".into(),
+            })
+        }
+    }
+
     /// The op's JSON wire form (compressed spelling, `ot`).
     pub fn to_json(&self) -> Json {
         serde_json::to_value(OpFields::from_op(self)).unwrap_or(Json::Null)

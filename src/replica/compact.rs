@@ -44,6 +44,12 @@ impl Replica {
     /// Folds every stable message into the base (see the module doc). Cheap when
     /// nothing new is stable; call it after batches, or every few batches.
     pub fn compact(&mut self) -> CompactReport {
+        self.compact_through(u64::MAX)
+    }
+
+    /// [`Replica::compact`], folding nothing newer than Lamport time `limit` (a client
+    /// store keeps its unacknowledged messages out of the base this way).
+    pub fn compact_through(&mut self, limit: u64) -> CompactReport {
         let mut report = CompactReport::default();
         let Some(frontier) = self.frontier else {
             return report;
@@ -51,6 +57,10 @@ impl Replica {
         let Some(s) = self.journal.stable_lt(frontier.lt, self.horizon) else {
             return report;
         };
+        let s = s.min(limit);
+        if s == 0 {
+            return report;
+        }
         if self.compacted_through.is_some_and(|c| s <= c) {
             return report;
         }

@@ -185,6 +185,47 @@ impl Journal {
         self.free.push(i);
     }
 
+    /// The slot of the journaled message with this id.
+    pub fn slot(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The journaled message with this id.
+    pub fn message(&self, id: &str) -> Option<&Message> {
+        self.slot(id).map(|i| &self.entries[i as usize].msg)
+    }
+
+    /// True when the journaled message with this id is undone (false for ids not held).
+    pub fn is_undone_id(&self, id: &str) -> bool {
+        self.slot(id).is_some_and(|i| self.heads[i as usize].undone)
+    }
+
+    /// The vector clock of what was received: per client, the length of the unbroken
+    /// prefix of its `clock` counters (`1..=n` all held or compacted).
+    pub fn clock(&self, clients: &ClientTable) -> BTreeMap<String, u64> {
+        self.clients
+            .iter()
+            .filter(|(_, log)| log.prefix > 0)
+            .map(|(&c, log)| (clients.name(c).to_owned(), log.prefix))
+            .collect()
+    }
+
+    /// Records that `client`'s messages `1..=seq` are all accounted for (in a snapshot
+    /// the replica starts from), the last of them at Lamport time `lt`.
+    pub fn assume_prefix(&mut self, client: ClientId, seq: u64, lt: u64) {
+        let log = self.clients.entry(client).or_default();
+        if seq > log.prefix {
+            log.prefix = seq;
+            log.prefix_lt = lt;
+            log.ahead.retain(|&s, _| s > seq);
+            while let Some(lt) = log.ahead.remove(&(log.prefix + 1)) {
+                log.prefix += 1;
+                log.prefix_lt = lt;
+            }
+        }
+        log.last_lt = log.last_lt.max(lt);
+    }
+
     /// True when a message with this id is journaled.
     pub fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)

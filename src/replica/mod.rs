@@ -36,6 +36,7 @@ mod recompute;
 mod structure;
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use ahash::{AHashMap, AHashSet};
 
@@ -45,11 +46,12 @@ use crate::graph::SceneGraph;
 use crate::ids::{KeyId, PathId, Pos, Stamp};
 use crate::op::{Limits, Message};
 use crate::wire::{self, Format};
-use index::{CellIndex, touched};
+use index::CellIndex;
 use journal::{Journal, OpRef};
 use structure::Structure;
 
 pub use compact::CompactReport;
+pub(crate) use index::touched;
 
 /// What one [`Replica::apply_batch`] did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -173,9 +175,72 @@ impl Replica {
         self.compacted_through
     }
 
+    /// A replica that starts from `graph`, the state of every message with
+    /// `lt ≤ through` (a snapshot a server sent), as if it had compacted through
+    /// `through`: every cell of `graph` becomes a compaction base, messages with
+    /// `lt ≤ through` are rejected ([`RejectError::Compacted`]) and copies of the
+    /// messages `clock` counts (`clock[c]` = how many of client `c`'s messages the
+    /// snapshot holds) are dropped as duplicates.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::replica::Replica;
+    /// use vuer_rtc::op::{Message, Op};
+    /// let msg = Message {
+    ///     id: "a:1".into(), client: "a".into(), clock: [("a".to_string(), 1)].into(), lt: 1, ts: 0.0,
+    ///     ops: vec![Op::node_insert("", "obj", "Mesh"), Op::number_set("obj", "hp", 100.0)],
+    /// };
+    /// let mut server = Replica::new();
+    /// server.apply_message(&msg);
+    /// let mut joined = Replica::from_base(server.graph().clone(), &server.clock(), server.lt());
+    /// assert_eq!(joined.to_json(), server.to_json());
+    /// assert_eq!(joined.apply_message(&msg).duplicates, 1);
+    /// ```
+    pub fn from_base(graph: SceneGraph, clock: &BTreeMap<String, u64>, through: u64) -> Replica {
+        let mut r = Replica {
+            graph,
+            ..Replica::default()
+        };
+        let g = &r.graph;
+        for n in g.nodes.values() {
+            for (p, v) in g.props.row(n.row) {
+                let base = Some((v.to_owned(), g.props.stamp(p, n.row)));
+                r.index.set_base(n.kid, p, base);
+            }
+        }
+        for (name, &seq) in clock {
+            let id = r.graph.clients.intern(name);
+            r.journal.assume_prefix(id, seq, through);
+        }
+        if through > 0 {
+            r.compacted_through = Some(through);
+        }
+        r
+    }
+
+    /// The greatest Lamport time held (or compacted through): a client's next message
+    /// takes `lt() + 1`.
+    pub fn lt(&self) -> u64 {
+        self.frontier
+            .map_or(0, |f| f.lt)
+            .max(self.compacted_through.unwrap_or(0))
+    }
+
+    /// The vector clock of what this replica holds: per client, how many of its
+    /// messages (by their `clock` counters) arrived without a gap.
+    pub fn clock(&self) -> BTreeMap<String, u64> {
+        self.journal.clock(&self.graph.clients)
+    }
+
     /// The visible scene.
     pub fn graph(&self) -> &SceneGraph {
         &self.graph
+    }
+
+    /// The scene, for a layer that changes it and restores it before the replica next
+    /// runs (the store's optimistic edits).
+    pub(crate) fn graph_mut(&mut self) -> &mut SceneGraph {
+        &mut self.graph
     }
 
     /// The journal of held messages.

@@ -18,6 +18,7 @@
 //! [`quat_mul`]), so the committed op gives every replica the same bits.
 
 use crate::column::kernels::{quat_mul, vec3_add};
+use crate::error::OpError;
 use crate::op::{Op, OpKind};
 
 /// A client's uncommitted ops (see the module doc).
@@ -27,10 +28,11 @@ use crate::op::{Op, OpKind};
 /// use vuer_rtc::op::Op;
 /// use vuer_rtc::store::EditBuffer;
 /// let mut buf = EditBuffer::default();
-/// buf.push(Op::vector3_add("n", "pos", [1.0, 0.0, 0.0]));
-/// buf.push(Op::vector3_add("n", "pos", [0.0, 1.0, 0.0]));
-/// buf.push(Op::vector3_add("n", "pos", [0.0, 0.0, 1.0]));
+/// buf.push(Op::vector3_add("n", "pos", [1.0, 0.0, 0.0]))?;
+/// buf.push(Op::vector3_add("n", "pos", [0.0, 1.0, 0.0]))?;
+/// buf.push(Op::vector3_add("n", "pos", [0.0, 0.0, 1.0]))?;
 /// assert_eq!(buf.ops(), &[Op::vector3_add("n", "pos", [1.0, 1.0, 1.0])]);
+/// # Ok::<(), vuer_rtc::error::OpError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EditBuffer {
@@ -52,25 +54,42 @@ fn merge(a: &OpKind, b: &OpKind) -> Option<OpKind> {
 impl EditBuffer {
     /// Adds an op by the rules of the module doc. Returns the index of the slot it
     /// landed in.
-    pub fn push(&mut self, op: Op) -> usize {
-        if op.kind.is_node() || op.kind.is_meta() {
-            self.ops.push(op);
-            return self.ops.len() - 1;
+    ///
+    /// # Errors
+    /// The op is not valid ([`Op::validate`]), merging it would give a non-finite
+    /// value, or it is a `meta.*` op (undo and redo are messages of their own). The
+    /// buffer is then unchanged.
+    pub fn push(&mut self, op: Op) -> Result<usize, OpError> {
+        op.validate()?;
+        if op.kind.is_meta() {
+            return Err(OpError::Invalid {
+                field: "ot",
+                reason: format!("`{}` is not an edit: use undo()/redo()", op.kind.ot()),
+            });
         }
-        let slot = self.ops.iter().position(|o| {
-            !o.kind.is_node() && !o.kind.is_meta() && o.key == op.key && o.path == op.path
-        });
+        if op.kind.is_node() {
+            self.ops.push(op);
+            return Ok(self.ops.len() - 1);
+        }
+        let slot = self
+            .ops
+            .iter()
+            .position(|o| !o.kind.is_node() && o.key == op.key && o.path == op.path);
         match slot {
             None => {
                 self.ops.push(op);
-                self.ops.len() - 1
+                Ok(self.ops.len() - 1)
             }
             Some(i) => {
                 match merge(&self.ops[i].kind, &op.kind) {
-                    Some(kind) => self.ops[i].kind = kind,
+                    Some(kind) => {
+                        let merged = Op::new(op.key, op.path, kind);
+                        merged.validate()?;
+                        self.ops[i].kind = merged.kind;
+                    }
                     None => self.ops[i] = op,
                 }
-                i
+                Ok(i)
             }
         }
     }
@@ -103,7 +122,7 @@ mod tests {
     fn buf(ops: Vec<Op>) -> EditBuffer {
         let mut b = EditBuffer::default();
         for op in ops {
-            b.push(op);
+            b.push(op).unwrap();
         }
         b
     }
@@ -168,6 +187,15 @@ mod tests {
             Op::number_multiply("n", "x", 2.0),
         ]);
         assert_eq!(b.ops(), &[Op::number_multiply("n", "x", 2.0)]);
+    }
+
+    #[test]
+    fn invalid_ops_and_overflowing_merges_leave_the_buffer_unchanged() {
+        let mut b = buf(vec![Op::number_multiply("n", "x", 1e200)]);
+        assert!(b.push(Op::number_multiply("n", "x", 1e200)).is_err());
+        assert!(b.push(Op::number_set("n", "y", f64::NAN)).is_err());
+        assert!(b.push(Op::meta_undo("a:1")).is_err());
+        assert_eq!(b.ops(), &[Op::number_multiply("n", "x", 1e200)]);
     }
 
     #[test]

@@ -1,9 +1,967 @@
-//! The client store of the seeds (`create_graph`, `edit`, `commit`, …), built on
-//! [`crate::Replica`].
+//! The client store of the seeds (`create_graph`, `edit`, `commit`, `receive`, `ack`,
+//! `undo`, `redo`, `compact`, `get_state`, `get_unacked_messages`, `init_from_server`),
+//! built on [`Replica`].
 //!
-//! Built so far: the [`EditBuffer`] (the merge rules of uncommitted edits). The store
-//! itself (`GraphStore`) comes next.
+//! A [`GraphStore`] is one client's view of the scene:
+//!
+//! - a [`Replica`] holds every committed message — this client's and everyone else's —
+//!   and shows their state (DESIGN.md §4), whatever order they arrived in;
+//! - the [`EditBuffer`] holds the uncommitted edits, merged per `key:path`;
+//! - the *overlay* (`overlay.rs`) applies the buffer on top of the replica's graph at
+//!   the stamp the next commit will get, `(lt + 1, client)`, and can lift it off again.
+//!
+//! Invariants:
+//! - [`GraphStore::graph`] equals the state of the journaled messages plus the buffer
+//!   committed as the next message: what every replica will show once the commit
+//!   reaches it. Pending edits therefore keep winning against every remote write the
+//!   store has seen, also while remote messages arrive (each receive lifts the overlay,
+//!   lets the replica integrate the message, and puts the overlay back at the new
+//!   `lt + 1`: O(buffer + message), never a rebuild of the graph);
+//! - `lt` is the greatest Lamport time held; a commit takes `lt + 1`, so this client's
+//!   messages have strictly increasing `lt` and ids `client:lt` never repeat;
+//! - `clock[client]` counts this client's messages (1, 2, …): the replica's compaction
+//!   relies on these counters;
+//! - a message of this client stays out of the compacted base until it is
+//!   acknowledged ([`GraphStore::ack`]).
+//!
+//! Differences from the reference client, on purpose:
+//! - the reference rebuilds its graph from the snapshot on every received message and
+//!   loses the optimistic edits doing so; here they stay applied;
+//! - the reference applies each edit as it comes but sends the merged op, so its local
+//!   view can differ (floats, or a `set` replaced by an `add`) from what peers compute;
+//!   here the view is recomputed from the merged op;
+//! - node ops are never merged in the buffer (see [`EditBuffer`]);
+//! - `redo` re-applies the message this store undid most recently (the reference takes
+//!   the newest undone message in journal order).
 
 mod buffer;
+mod overlay;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use buffer::EditBuffer;
+
+use crate::error::{OpError, RejectError};
+use crate::graph::SceneGraph;
+use crate::ids::Stamp;
+use crate::op::{Message, Op};
+use crate::replica::journal::Journal;
+use crate::replica::{BatchReport, CompactReport, Replica};
+use crate::wire::Format;
+use overlay::Overlay;
+
+/// A vector clock: per client, how many of its messages are accounted for.
+pub type Clock = BTreeMap<String, u64>;
+
+/// A server snapshot to start a store from (see [`GraphStore::init_from_server`]).
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The scene at `lt`.
+    pub graph: SceneGraph,
+    /// Per client, how many of its messages `graph` holds.
+    pub clock: Clock,
+    /// The greatest Lamport time baked into `graph`.
+    pub lt: u64,
+}
+
+impl Snapshot {
+    /// The current state of a replica (a server's), with its clock and Lamport time.
+    ///
+    /// Messages older than `lt` that the replica has not received yet will be rejected
+    /// by a store started from this snapshot, so take it from a replica that holds
+    /// everything up to its `lt` (a server that has compacted, or a quiet one).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::replica::Replica;
+    /// use vuer_rtc::store::Snapshot;
+    /// let snap = Snapshot::of(&Replica::new());
+    /// assert_eq!(snap.lt, 0);
+    /// ```
+    pub fn of(replica: &Replica) -> Snapshot {
+        Snapshot {
+            graph: replica.graph().clone(),
+            clock: replica.clock(),
+            lt: replica.lt(),
+        }
+    }
+}
+
+/// What happened, as told to the listeners of [`GraphStore::subscribe`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum StoreEvent {
+    /// An op went into the edit buffer.
+    Edited,
+    /// The edit buffer was committed as message `id`.
+    Committed {
+        /// The new message's id.
+        id: String,
+    },
+    /// The edit buffer was discarded.
+    Cancelled,
+    /// Remote messages were integrated.
+    Received {
+        /// How many were new.
+        accepted: usize,
+    },
+    /// One of this client's messages was acknowledged.
+    Acked {
+        /// Its id.
+        id: String,
+    },
+    /// This client undid (`undo: true`) or redid one of its messages.
+    UndoRedo {
+        /// The targeted message.
+        target: String,
+        /// The `meta.undo`/`meta.redo` message sent.
+        id: String,
+        /// True for undo.
+        undo: bool,
+    },
+    /// Stable, acknowledged messages were folded into the base.
+    Compacted {
+        /// How many.
+        messages: usize,
+    },
+}
+
+type Listener = Box<dyn FnMut(&StoreEvent) + Send>;
+type Sender = Box<dyn FnMut(&Message) + Send>;
+
+#[derive(Default)]
+struct Listeners {
+    next: u64,
+    list: Vec<(u64, Listener)>,
+}
+
+/// A listener registration; dropping it (or calling [`Subscription::unsubscribe`])
+/// removes the listener.
+///
+/// # Examples
+/// ```
+/// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+/// use vuer_rtc::{op::Op, store::GraphStore};
+/// let mut store = GraphStore::new("alice");
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&seen);
+/// let sub = store.subscribe(move |_event| {
+///     counter.fetch_add(1, Ordering::Relaxed);
+/// });
+/// store.edit(Op::node_insert("", "obj", "Mesh"))?;
+/// sub.unsubscribe();
+/// store.edit(Op::node_insert("", "other", "Mesh"))?;
+/// assert_eq!(seen.load(Ordering::Relaxed), 1);
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
+#[must_use = "dropping a Subscription unsubscribes the listener"]
+pub struct Subscription {
+    id: u64,
+    listeners: Weak<Mutex<Listeners>>,
+}
+
+impl Subscription {
+    /// Removes the listener.
+    pub fn unsubscribe(self) {}
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(l) = self.listeners.upgrade() {
+            let mut l = l.lock().unwrap_or_else(PoisonError::into_inner);
+            l.list.retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// How a received message was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// New: it is integrated.
+    Applied,
+    /// Already held (or compacted): ignored.
+    Duplicate,
+}
+
+/// One of this client's committed messages.
+#[derive(Clone, Debug)]
+struct Own {
+    id: String,
+    lt: u64,
+    acked: bool,
+    // False for meta.undo / meta.redo messages.
+    data: bool,
+}
+
+/// A read-only view of a store's state (the seeds' `get_state()`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientState<'a> {
+    /// The optimistic scene: committed messages plus the edit buffer.
+    pub graph: &'a SceneGraph,
+    /// The journal of uncompacted committed messages (this client's and others').
+    pub journal: &'a Journal,
+    /// The uncommitted edits.
+    pub edits: &'a EditBuffer,
+    /// This client's vector clock.
+    pub clock: &'a Clock,
+    /// The greatest Lamport time seen.
+    pub lt: u64,
+    /// This client's id.
+    pub client: &'a str,
+    own: &'a [Own],
+}
+
+impl<'a> ClientState<'a> {
+    /// This client's messages the server has not acknowledged, oldest first (the seeds'
+    /// `get_unacked_messages`): send them again after a reconnect.
+    pub fn unacked_messages(&self) -> Vec<&'a Message> {
+        let journal = self.journal;
+        self.own
+            .iter()
+            .filter(|o| !o.acked)
+            .filter_map(|o| journal.message(&o.id))
+            .collect()
+    }
+
+    /// Number of unacknowledged messages of this client.
+    pub fn pending_count(&self) -> usize {
+        self.own.iter().filter(|o| !o.acked).count()
+    }
+}
+
+/// The seeds' `get_unacked_messages(state)`.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::{op::Op, store::{GraphStore, get_unacked_messages}};
+/// let mut store = GraphStore::new("alice");
+/// store.edit(Op::node_insert("", "obj", "Mesh"))?;
+/// let msg = store.commit("create").unwrap();
+/// assert_eq!(get_unacked_messages(&store.state()), vec![&msg]);
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
+pub fn get_unacked_messages<'a>(state: &ClientState<'a>) -> Vec<&'a Message> {
+    state.unacked_messages()
+}
+
+/// A client's store: optimistic edits, commits, remote messages, undo/redo,
+/// acknowledgements and compaction (see the module doc).
+///
+/// # Examples
+/// The seeds' two-client example:
+/// ```
+/// use vuer_rtc::{op::Op, store::create_graph};
+/// let mut alice = create_graph("alice", |_msg| { /* send to the server */ });
+/// let mut bob = create_graph("bob", |_msg| {});
+///
+/// alice.edit(Op::from_json(&serde_json::json!({
+///     "otype": "node.insert", "key": "", "path": "children",
+///     "value": {"key": "obj", "tag": "Mesh", "health": 100}})).unwrap())?;
+/// let msg = alice.commit("create obj").unwrap();
+/// bob.receive(msg).unwrap();
+///
+/// alice.edit(Op::number_add("obj", "health", -25.0))?;
+/// let msg_a = alice.commit("damage").unwrap();
+/// bob.edit(Op::number_add("obj", "health", -10.0))?;
+/// let msg_b = bob.commit("poison").unwrap();
+///
+/// alice.receive(msg_b).unwrap();
+/// bob.receive(msg_a).unwrap();
+/// let health = |s: &vuer_rtc::store::GraphStore| {
+///     s.graph().node("obj").and_then(|n| n.get("health")).and_then(|v| v.as_number())
+/// };
+/// assert_eq!(health(&alice), Some(65.0));
+/// assert_eq!(health(&bob), Some(65.0));
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
+pub struct GraphStore {
+    client: String,
+    replica: Replica,
+    buffer: EditBuffer,
+    overlay: Overlay,
+    lt: u64,
+    clock: Clock,
+    own: Vec<Own>,
+    // Ids this store undid, most recent last (the redo stack).
+    undone: Vec<String>,
+    on_send: Option<Sender>,
+    listeners: Arc<Mutex<Listeners>>,
+    now: fn() -> f64,
+}
+
+impl std::fmt::Debug for GraphStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphStore")
+            .field("client", &self.client)
+            .field("lt", &self.lt)
+            .field("clock", &self.clock)
+            .field("edits", &self.buffer.len())
+            .field("journal", &self.replica.journal().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the system clock is before it).
+fn wall_clock() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The seeds' `create_graph(client_id, on_send)`: a store for `client` that hands every
+/// message it makes (commit, undo, redo) to `on_send`.
+///
+/// # Examples
+/// ```
+/// use std::sync::mpsc;
+/// use vuer_rtc::{op::Op, store::create_graph};
+/// let (tx, rx) = mpsc::channel();
+/// let mut store = create_graph("client-1", move |msg| {
+///     let _ = tx.send(msg.clone());
+/// });
+/// store.edit(Op::node_insert("", "scene", "Scene"))?;
+/// store.commit("create scene");
+/// assert_eq!(rx.try_recv().map(|m| m.id), Ok("client-1:1".to_string()));
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
+pub fn create_graph(
+    client: impl Into<String>,
+    on_send: impl FnMut(&Message) + Send + 'static,
+) -> GraphStore {
+    GraphStore::new(client).with_sender(on_send)
+}
+
+impl GraphStore {
+    /// A store for `client` on an empty scene, with no sender (messages are only
+    /// returned by [`GraphStore::commit`], [`GraphStore::undo`], [`GraphStore::redo`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::store::GraphStore;
+    /// let store = GraphStore::new("alice");
+    /// assert_eq!(store.client(), "alice");
+    /// assert!(store.graph().is_empty());
+    /// ```
+    pub fn new(client: impl Into<String>) -> GraphStore {
+        GraphStore::on_replica(client.into(), Replica::new(), 0, Clock::new())
+    }
+
+    fn on_replica(client: String, mut replica: Replica, lt: u64, mut clock: Clock) -> GraphStore {
+        replica.graph_mut().clients.intern(&client);
+        clock.entry(client.clone()).or_insert(0);
+        GraphStore {
+            client,
+            replica,
+            buffer: EditBuffer::default(),
+            overlay: Overlay::default(),
+            lt,
+            clock,
+            own: Vec::new(),
+            undone: Vec::new(),
+            on_send: None,
+            listeners: Arc::default(),
+            now: wall_clock,
+        }
+    }
+
+    /// The seeds' `init_from_server(snapshot, journal)`: a store for `client` that
+    /// starts from a server's `snapshot` and the messages after it. Messages the
+    /// snapshot already holds are dropped as duplicates; undo/redo in `journal` is
+    /// honoured; clocks are merged.
+    ///
+    /// # Errors
+    /// The first message of `journal` the replica rejected (e.g. older than the
+    /// snapshot without being in it); the others are integrated.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, replica::Replica, store::{GraphStore, Snapshot}};
+    /// let mut alice = GraphStore::new("alice");
+    /// alice.edit(Op::node_insert("", "obj", "Mesh"))?;
+    /// let first = alice.commit("create").unwrap();
+    /// alice.edit(Op::number_set("obj", "hp", 7.0))?;
+    /// let second = alice.commit("hp").unwrap();
+    ///
+    /// let mut server = Replica::new();
+    /// server.apply_message(&first);
+    /// let snapshot = Snapshot::of(&server);
+    /// let bob = GraphStore::init_from_server("bob", snapshot, vec![first, second]).unwrap();
+    /// assert_eq!(bob.graph().to_json(), alice.graph().to_json());
+    /// assert_eq!(bob.lt(), 2);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn init_from_server(
+        client: impl Into<String>,
+        snapshot: Snapshot,
+        journal: Vec<Message>,
+    ) -> Result<GraphStore, RejectError> {
+        let replica = Replica::from_base(snapshot.graph, &snapshot.clock, snapshot.lt);
+        let mut store = GraphStore::on_replica(client.into(), replica, snapshot.lt, snapshot.clock);
+        let report = store.integrate(journal);
+        match report.rejected.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(store),
+        }
+    }
+
+    /// Hands every message this store makes to `on_send` (see [`create_graph`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::store::GraphStore;
+    /// let store = GraphStore::new("alice").with_sender(|msg| println!("send {}", msg.id));
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn with_sender(mut self, on_send: impl FnMut(&Message) + Send + 'static) -> GraphStore {
+        self.on_send = Some(Box::new(on_send));
+        self
+    }
+
+    /// Uses `now` (seconds) for the `ts` of the messages this store makes, instead of
+    /// the system clock (tests, simulations).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice").with_time(|| 42.0);
+    /// store.edit(Op::node_insert("", "obj", "Mesh"))?;
+    /// assert_eq!(store.commit("").unwrap().ts, 42.0);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    #[must_use]
+    pub fn with_time(mut self, now: fn() -> f64) -> GraphStore {
+        self.now = now;
+        self
+    }
+
+    /// Declares a client taking part in the scene, so that [`GraphStore::compact`]
+    /// waits for its messages (see [`Replica::register_client`]). A store only learns
+    /// of other clients from the messages it receives: register the session list when
+    /// clients that have not sent anything yet may still send.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.register_client("bob"); // bob may still send something older
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// let msg = store.commit("").unwrap();
+    /// store.ack(&msg.id);
+    /// assert_eq!(store.compact().messages, 0);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn register_client(&mut self, name: &str) {
+        self.replica.register_client(name);
+    }
+
+    /// This client's id.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(vuer_rtc::store::GraphStore::new("bob").client(), "bob");
+    /// ```
+    pub fn client(&self) -> &str {
+        &self.client
+    }
+
+    /// The optimistic scene: every committed message plus the edit buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "cube", "Mesh"))?;
+    /// assert!(store.graph().node("cube").is_some()); // before any commit
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn graph(&self) -> &SceneGraph {
+        self.replica.graph()
+    }
+
+    /// The greatest Lamport time seen; the next message takes `lt() + 1`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(vuer_rtc::store::GraphStore::new("a").lt(), 0);
+    /// ```
+    pub fn lt(&self) -> u64 {
+        self.lt
+    }
+
+    /// The replica under the store (committed messages only while edits are pending is
+    /// *not* what it shows: the overlay is applied to its graph).
+    ///
+    /// # Examples
+    /// ```
+    /// let store = vuer_rtc::store::GraphStore::new("a");
+    /// assert_eq!(store.replica().journal().len(), 0);
+    /// ```
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The seeds' `get_state()`: graph, journal, edit buffer, clocks.
+    ///
+    /// # Examples
+    /// The seeds' edit-buffer example:
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::vector3_add("n", "pos", [1.0, 0.0, 0.0]))?;
+    /// store.edit(Op::vector3_add("n", "pos", [0.0, 1.0, 0.0]))?;
+    /// store.edit(Op::vector3_add("n", "pos", [0.0, 0.0, 1.0]))?;
+    /// assert_eq!(store.state().edits.ops(), &[Op::vector3_add("n", "pos", [1.0, 1.0, 1.0])]);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn state(&self) -> ClientState<'_> {
+        ClientState {
+            graph: self.replica.graph(),
+            journal: self.replica.journal(),
+            edits: &self.buffer,
+            clock: &self.clock,
+            lt: self.lt,
+            client: &self.client,
+            own: &self.own,
+        }
+    }
+
+    /// This client's unacknowledged messages, oldest first: send them again after a
+    /// reconnect (the server drops copies it already has).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "obj", "Mesh"))?;
+    /// let msg = store.commit("").unwrap();
+    /// assert_eq!(store.unacked_messages(), vec![&msg]);
+    /// store.ack(&msg.id);
+    /// assert!(store.unacked_messages().is_empty());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn unacked_messages(&self) -> Vec<&Message> {
+        self.state().unacked_messages()
+    }
+
+    /// Registers a listener called after every change; it lives as long as the
+    /// returned [`Subscription`].
+    ///
+    /// # Examples
+    /// See [`Subscription`].
+    pub fn subscribe(
+        &mut self,
+        listener: impl FnMut(&StoreEvent) + Send + 'static,
+    ) -> Subscription {
+        let mut l = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        l.next += 1;
+        let id = l.next;
+        l.list.push((id, Box::new(listener)));
+        Subscription {
+            id,
+            listeners: Arc::downgrade(&self.listeners),
+        }
+    }
+
+    fn notify(&self, event: impl FnOnce() -> StoreEvent) {
+        let mut l = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if l.list.is_empty() {
+            return;
+        }
+        let event = event();
+        for (_, f) in &mut l.list {
+            f(&event);
+        }
+    }
+
+    /// The stamp the next commit gets: pending edits are applied at it.
+    fn pending_stamp(&mut self) -> Stamp {
+        let client = self.replica.graph_mut().clients.intern(&self.client);
+        Stamp {
+            lt: self.lt + 1,
+            client,
+        }
+    }
+
+    fn lift(&mut self) {
+        if self.overlay.applied() > 0 {
+            self.overlay.lift(self.replica.graph_mut());
+        }
+    }
+
+    fn relay(&mut self) {
+        if self.buffer.len() > self.overlay.applied() {
+            let stamp = self.pending_stamp();
+            let ts = (self.now)();
+            self.overlay
+                .apply(self.replica.graph_mut(), self.buffer.ops(), stamp, ts);
+        }
+    }
+
+    /// Adds an op to the edit buffer and applies it to the view at once (the seeds'
+    /// `edit`). Additive ops on a buffered `key:path` merge; other ops on it replace
+    /// the buffered one (see [`EditBuffer`]).
+    ///
+    /// # Errors
+    /// The op is invalid (a non-finite number), would merge into a non-finite value, or
+    /// is a `meta.*` op. Nothing changes then.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "cube", "Mesh"))?;
+    /// store.edit(Op::vector3_set("cube", "position", [3.0, 2.0, 1.0]))?;
+    /// let pos = store.graph().node("cube").and_then(|n| n.get("position")).and_then(|v| v.as_vec3());
+    /// assert_eq!(pos, Some([3.0, 2.0, 1.0]));
+    /// assert!(store.edit(Op::number_set("cube", "x", f64::NAN)).is_err());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn edit(&mut self, op: Op) -> Result<(), OpError> {
+        let before = self.buffer.len();
+        let slot = self.buffer.push(op)?;
+        if slot < before {
+            // Merged into or replaced an earlier slot: the view is recomputed from the
+            // merged op, as peers will compute it.
+            self.lift();
+        }
+        self.relay();
+        self.notify(|| StoreEvent::Edited);
+        Ok(())
+    }
+
+    /// Discards the uncommitted edits, restoring the pre-edit view (the seeds'
+    /// `cancel`).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "cube", "Mesh"))?;
+    /// store.cancel();
+    /// assert!(store.graph().is_empty());
+    /// assert!(store.state().edits.is_empty());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn cancel(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        self.lift();
+        self.buffer.take();
+        self.notify(|| StoreEvent::Cancelled);
+    }
+
+    /// Makes a message at `lt + 1` from `ops`, bumps the clock, journals it (unacked)
+    /// and sends it. The overlay must be lifted.
+    fn emit(&mut self, ops: Vec<Op>, data: bool) -> Message {
+        self.lt += 1;
+        let seq = self.clock.entry(self.client.clone()).or_insert(0);
+        *seq += 1;
+        let msg = Message {
+            id: format!("{}:{}", self.client, self.lt),
+            client: self.client.clone(),
+            clock: self.clock.clone(),
+            lt: self.lt,
+            ts: (self.now)(),
+            ops,
+        };
+        // Newer than everything held and of a fresh id: always accepted.
+        let report = self.replica.apply_batch(std::slice::from_ref(&msg));
+        debug_assert_eq!(report.accepted, 1, "{report:?}");
+        self.own.push(Own {
+            id: msg.id.clone(),
+            lt: msg.lt,
+            acked: false,
+            data,
+        });
+        if let Some(send) = &mut self.on_send {
+            send(&msg);
+        }
+        msg
+    }
+
+    /// Commits the edit buffer as one message (the seeds' `commit`): `lt = lt() + 1`,
+    /// the clock bumped, journaled unacknowledged and handed to the sender. `None` when
+    /// nothing is buffered. The description is for the caller's history UI; it is not
+    /// part of the wire message.
+    ///
+    /// # Examples
+    /// The seeds' quick start:
+    /// ```
+    /// use vuer_rtc::{op::Op, store::create_graph};
+    /// let mut store = create_graph("client-1", |_msg| {});
+    /// store.edit(Op::node_insert("", "scene", "Scene"))?;
+    /// store.edit(Op::from_json(&serde_json::json!({"otype": "node.insert", "key": "scene",
+    ///     "path": "children", "value": {"key": "cube", "tag": "Mesh", "position": [0, 1, 0], "opacity": 1.0}})).unwrap())?;
+    /// store.commit("create scene");
+    /// store.edit(Op::vector3_set("cube", "position", [3.0, 2.0, 1.0]))?;
+    /// store.edit(Op::number_set("cube", "opacity", 0.5))?;
+    /// let msg = store.commit("move and fade cube").unwrap();
+    /// assert_eq!((msg.id.as_str(), msg.lt, msg.clock["client-1"]), ("client-1:2", 2, 2));
+    /// let cube = store.graph().node("cube").unwrap();
+    /// assert_eq!(cube.get("position").and_then(|v| v.as_vec3()), Some([3.0, 2.0, 1.0]));
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn commit(&mut self, description: &str) -> Option<Message> {
+        let _ = description;
+        if self.buffer.is_empty() {
+            return None;
+        }
+        self.lift();
+        let ops = self.buffer.take();
+        let msg = self.emit(ops, true);
+        self.notify(|| StoreEvent::Committed { id: msg.id.clone() });
+        Some(msg)
+    }
+
+    /// Integrates one remote message (the seeds' `receive`): duplicates are ignored,
+    /// its undo/redo ops are honoured, clocks are merged; pending edits stay applied
+    /// on top.
+    ///
+    /// # Errors
+    /// The replica rejected the message (a `(lt, client)` already used by another
+    /// message, or older than the compacted base); nothing of it was applied.
+    ///
+    /// # Examples
+    /// See [`GraphStore`].
+    pub fn receive(&mut self, msg: Message) -> Result<Receipt, RejectError> {
+        if self.replica.journal().contains(&msg.id) {
+            return Ok(Receipt::Duplicate);
+        }
+        let mut report = self.integrate(vec![msg]);
+        if let Some(e) = report.rejected.pop() {
+            return Err(e);
+        }
+        Ok(if report.accepted == 1 {
+            Receipt::Applied
+        } else {
+            Receipt::Duplicate
+        })
+    }
+
+    /// Integrates a batch of remote messages in one pass (cheaper than one
+    /// [`GraphStore::receive`] each); the report says what was accepted or rejected.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut alice = GraphStore::new("alice");
+    /// alice.edit(Op::node_insert("", "obj", "Mesh"))?;
+    /// let m1 = alice.commit("").unwrap();
+    /// alice.edit(Op::number_set("obj", "hp", 3.0))?;
+    /// let m2 = alice.commit("").unwrap();
+    /// let mut bob = GraphStore::new("bob");
+    /// let report = bob.receive_batch(vec![m2, m1.clone(), m1]);
+    /// assert_eq!((report.accepted, report.duplicates), (2, 1));
+    /// assert_eq!(bob.graph().to_json(), alice.graph().to_json());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn receive_batch(&mut self, msgs: Vec<Message>) -> BatchReport {
+        self.integrate(msgs)
+    }
+
+    /// Decodes `bytes` (one message or an array, JSON or MessagePack) and integrates
+    /// every valid message; invalid ones are reported in [`BatchReport::rejected`].
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{store::GraphStore, wire::Format};
+    /// let mut store = GraphStore::new("bob");
+    /// let report = store.receive_bytes(br#"{"id": "a:1", "client": "a", "lt": 1, "ts": 0,
+    ///     "ops": [{"ot": "node.insert", "key": "", "path": "children", "value": {"key": "o", "tag": "Mesh"}}]}"#,
+    ///     Format::Json);
+    /// assert_eq!(report.accepted, 1);
+    /// assert_eq!(store.lt(), 1);
+    /// ```
+    pub fn receive_bytes(&mut self, bytes: &[u8], format: Format) -> BatchReport {
+        let limits = crate::op::Limits::default();
+        match crate::wire::decode_messages_lenient(bytes, format, &limits) {
+            Ok((msgs, errs)) => {
+                let mut report = self.integrate(msgs);
+                report
+                    .rejected
+                    .extend(errs.into_iter().map(RejectError::from));
+                report
+            }
+            Err(e) => BatchReport {
+                rejected: vec![e.into()],
+                ..BatchReport::default()
+            },
+        }
+    }
+
+    fn integrate(&mut self, msgs: Vec<Message>) -> BatchReport {
+        let fresh: Vec<(String, Clock)> = msgs
+            .iter()
+            .filter(|m| !self.replica.journal().contains(&m.id))
+            .map(|m| (m.id.clone(), m.clock.clone()))
+            .collect();
+        if fresh.is_empty() {
+            return BatchReport {
+                duplicates: msgs.len(),
+                ..BatchReport::default()
+            };
+        }
+        self.lift();
+        let report = self.replica.apply_owned(msgs);
+        // Only what was accepted advances `lt` and the clock: a rejected message must
+        // not move this client's next stamp.
+        self.lt = self.lt.max(self.replica.lt());
+        for (id, clock) in fresh {
+            if !self.replica.journal().contains(&id) {
+                continue;
+            }
+            for (c, n) in clock {
+                let e = self.clock.entry(c).or_insert(0);
+                *e = (*e).max(n);
+            }
+        }
+        self.relay();
+        let accepted = report.accepted;
+        self.notify(|| StoreEvent::Received { accepted });
+        report
+    }
+
+    /// Marks one of this client's messages as acknowledged by the server (the seeds'
+    /// `ack`). Returns false for an id this store did not send (or already compacted).
+    ///
+    /// # Examples
+    /// See [`GraphStore::unacked_messages`].
+    pub fn ack(&mut self, msg_id: &str) -> bool {
+        let Some(o) = self.own.iter_mut().rev().find(|o| o.id == msg_id) else {
+            return false;
+        };
+        o.acked = true;
+        self.notify(|| StoreEvent::Acked {
+            id: msg_id.to_owned(),
+        });
+        true
+    }
+
+    /// Undoes this client's newest data message that is not undone (the seeds'
+    /// `undo`): sends a `meta.undo` for it. Pending edits are committed first and
+    /// that commit is the one undone, as the reference does. `None` when there is
+    /// nothing to undo.
+    ///
+    /// Works across concurrent edits of others: the undone message's ops drop out of
+    /// the state wherever they sit in the order, and the cells it touched are
+    /// recomputed from the remaining messages.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// store.edit(Op::number_set("n", "x", 1.0))?;
+    /// store.commit("create");
+    /// store.edit(Op::number_set("n", "x", 10.0))?;
+    /// store.commit("set x");
+    /// let x = |s: &GraphStore| s.graph().node("n").and_then(|n| n.get("x")).and_then(|v| v.as_number());
+    /// store.undo().unwrap();
+    /// assert_eq!(x(&store), Some(1.0));
+    /// store.redo().unwrap();
+    /// assert_eq!(x(&store), Some(10.0));
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn undo(&mut self) -> Option<Message> {
+        if !self.buffer.is_empty() {
+            self.commit("");
+        }
+        let journal = self.replica.journal();
+        let target = self
+            .own
+            .iter()
+            .rev()
+            .filter(|o| o.data)
+            .find(|o| journal.contains(&o.id) && !journal.is_undone_id(&o.id))?
+            .id
+            .clone();
+        let msg = self.emit(vec![Op::meta_undo(target.as_str())], false);
+        self.undone.retain(|t| *t != target);
+        self.undone.push(target.clone());
+        self.relay();
+        self.notify(|| StoreEvent::UndoRedo {
+            target,
+            id: msg.id.clone(),
+            undo: true,
+        });
+        Some(msg)
+    }
+
+    /// Redoes the message this store undid most recently that is still undone (the
+    /// seeds' `redo`): sends a `meta.redo` for it. `None` when there is nothing to
+    /// redo.
+    ///
+    /// # Examples
+    /// See [`GraphStore::undo`].
+    pub fn redo(&mut self) -> Option<Message> {
+        let journal = self.replica.journal();
+        while let Some(target) = self.undone.pop() {
+            if !journal.is_undone_id(&target) {
+                continue;
+            }
+            self.lift();
+            let msg = self.emit(vec![Op::meta_redo(target.as_str())], false);
+            self.relay();
+            self.notify(|| StoreEvent::UndoRedo {
+                target,
+                id: msg.id.clone(),
+                undo: false,
+            });
+            return Some(msg);
+        }
+        None
+    }
+
+    /// Folds stable, acknowledged messages into the base (the seeds' `compact`): the
+    /// replica's compaction ([`Replica::compact`]), never past this client's oldest
+    /// unacknowledged message. Compacted messages can no longer be undone.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// let msg = store.commit("").unwrap();
+    /// assert_eq!(store.compact().messages, 0); // not acknowledged yet
+    /// store.ack(&msg.id);
+    /// assert_eq!(store.compact().messages, 1);
+    /// assert!(store.graph().node("n").is_some());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn compact(&mut self) -> CompactReport {
+        let limit = self
+            .own
+            .iter()
+            .find(|o| !o.acked)
+            .map_or(u64::MAX, |o| o.lt.saturating_sub(1));
+        self.lift();
+        let report = self.replica.compact_through(limit);
+        let journal = self.replica.journal();
+        self.own.retain(|o| journal.contains(&o.id));
+        self.undone.retain(|t| journal.contains(t));
+        self.relay();
+        let messages = report.messages;
+        if messages > 0 {
+            self.notify(|| StoreEvent::Compacted { messages });
+        }
+        report
+    }
+}
