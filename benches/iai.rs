@@ -4,6 +4,9 @@
 //! - `merge_batch`: one batch of 1,000 standard-workload messages (10,000 ops) applied
 //!   to a replica that already holds the 10,000-node scene and 2,000 earlier messages
 //!   (so some of the batch lands late);
+//! - `store_receive`: 1,000 messages of [`Workload::relayed`] (10 `vector3.set` each)
+//!   received one by one by a client store holding the 1,000-node scene;
+//! - `store_edit_commit`: 100 rounds of 10 `vector3.set` edits and a commit on that store;
 //! - `quat_mul_{scalar,simd}`, `apply_quat_scalar`: 1,000 chained kernel calls.
 //!
 //! Setup (building the replica and the batch) runs outside the measured function.
@@ -26,7 +29,8 @@ use std::hint::black_box;
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use vuer_rtc::Replica;
 use vuer_rtc::column::kernels::{quat_mul_scalar, quat_mul_simd, vec3_apply_quat_scalar};
-use vuer_rtc::op::Message;
+use vuer_rtc::op::{Message, Op};
+use vuer_rtc::store::GraphStore;
 use vuer_rtc::workload::{SplitMix64, Workload};
 
 fn warm_replica_and_batch() -> (Replica, Vec<Message>) {
@@ -36,6 +40,59 @@ fn warm_replica_and_batch() -> (Replica, Vec<Message>) {
     r.apply_batch(&w.scene());
     r.apply_batch(&edits[..2_000]);
     (r, edits[2_000..].to_vec())
+}
+
+fn store_workload() -> Workload {
+    let mut w = Workload::standard().with_messages(1_000);
+    w.nodes = 1_000;
+    w.clients = 100;
+    w
+}
+
+fn scene_store() -> GraphStore {
+    let mut s = GraphStore::new("me");
+    s.receive_batch(store_workload().scene());
+    s
+}
+
+fn store_and_messages() -> (GraphStore, Vec<Message>) {
+    (scene_store(), store_workload().relayed())
+}
+
+fn store_and_edits() -> (GraphStore, Vec<Vec<Op>>) {
+    let mut rng = SplitMix64::new(11);
+    let edits = (0..100)
+        .map(|_| {
+            (0..10)
+                .map(|_| {
+                    let v = [rng.unit_f32(), rng.unit_f32(), rng.unit_f32()];
+                    Op::vector3_set(format!("n{}", rng.below(1_000)), "position", v)
+                })
+                .collect()
+        })
+        .collect();
+    (scene_store(), edits)
+}
+
+#[library_benchmark]
+#[bench::relayed_1k(store_and_messages())]
+fn store_receive((mut s, msgs): (GraphStore, Vec<Message>)) -> GraphStore {
+    for m in black_box(msgs) {
+        assert!(s.receive(m).is_ok());
+    }
+    s
+}
+
+#[library_benchmark]
+#[bench::rounds_100(store_and_edits())]
+fn store_edit_commit((mut s, edits): (GraphStore, Vec<Vec<Op>>)) -> GraphStore {
+    for round in black_box(edits) {
+        for op in round {
+            assert!(s.edit(op).is_ok());
+        }
+        black_box(s.commit(""));
+    }
+    s
 }
 
 fn quats() -> Vec<[f32; 4]> {
@@ -86,7 +143,7 @@ fn apply_quat_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 3] {
 
 library_benchmark_group!(
     name = merge;
-    benchmarks = merge_batch, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
+    benchmarks = merge_batch, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
 );
 
 main!(library_benchmark_groups = merge);

@@ -8,6 +8,7 @@
 //! | [`stages::snapshot`]    | `snapshot/to_json/1k`                          |
 //! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
+//! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
 //!
 //! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
 //! the same bytes. Results and the machine they were measured on are in `perf/README.md`.
@@ -31,6 +32,7 @@ mod stages {
     pub mod kernels;
     pub mod replica;
     pub mod snapshot;
+    pub mod store;
     pub mod workload;
 }
 
@@ -39,5 +41,6 @@ criterion::criterion_main!(
     stages::graph_apply::benches,
     stages::snapshot::benches,
     stages::replica::benches,
+    stages::store::benches,
     stages::kernels::benches
 );

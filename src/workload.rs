@@ -137,6 +137,37 @@ impl Workload {
             .collect()
     }
 
+    /// The client-store workload: what a store receives from the server. Message `i`
+    /// comes from client `i mod clients`, with `lt` one more than the previous message
+    /// (the server relays in Lamport order, after [`Workload::scene`]), its client's own
+    /// `clock` counter, and `ops_per_message` × `vector3.set` of `position` on uniformly
+    /// random nodes. `mix`, `lagging` and `undo` are not used.
+    pub fn relayed(&self) -> Vec<Message> {
+        let mut rng = SplitMix64::new(self.seed ^ 0x0057_0AE5);
+        let first_lt = self.nodes.div_ceil(100) as u64 + 1;
+        let clients = self.clients.max(1);
+        (0..self.messages)
+            .map(|i| {
+                let client = format!("c{:04}", i % clients);
+                let lt = first_lt + i as u64;
+                let ops = (0..self.ops_per_message)
+                    .map(|_| {
+                        let v = [rng.unit_f32(), rng.unit_f32(), rng.unit_f32()];
+                        Op::vector3_set(Self::node_key(rng.below(self.nodes)), "position", v)
+                    })
+                    .collect();
+                Message {
+                    id: format!("{client}:{lt}"),
+                    clock: BTreeMap::from([(client.clone(), (i / clients + 1) as u64)]),
+                    client,
+                    lt,
+                    ts: lt as f64,
+                    ops,
+                }
+            })
+            .collect()
+    }
+
     /// The edit messages, in arrival order.
     pub fn edits(&self) -> Vec<Message> {
         let mut rng = SplitMix64::new(self.seed);

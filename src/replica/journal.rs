@@ -195,6 +195,11 @@ impl Journal {
         self.slot(id).map(|i| &self.entries[i as usize].msg)
     }
 
+    /// True when a `meta.undo`/`meta.redo` targeting `id` was seen.
+    pub fn has_meta(&self, id: &str) -> bool {
+        self.meta.contains_key(id)
+    }
+
     /// True when the journaled message with this id is undone (false for ids not held).
     pub fn is_undone_id(&self, id: &str) -> bool {
         self.slot(id).is_some_and(|i| self.heads[i as usize].undone)

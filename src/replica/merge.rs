@@ -15,24 +15,188 @@
 //! Invariant: the result equals applying the messages one op at a time (the model);
 //! `tests/replica.rs` checks it against [`crate::apply_messages`].
 
-use ahash::AHashSet;
-
 use super::index::touched;
 use rayon::prelude::*;
 
 use super::journal::{Journal, OpRef};
-use super::{BatchReport, Replica, recompute};
-use crate::apply::{Ctx, Step, apply_op, is_single_cell, step};
+use super::{BatchReport, IdSet, Replica, recompute};
+use crate::apply::{Ctx, Effect, Step, apply_op, apply_props, is_single_cell, step};
 use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
-use crate::ids::{ClientTable, KeyId, PathId, Pos};
+use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
+use crate::op::Message;
 
 impl Replica {
+    /// Journals `msg` whose ops the caller already applied to this replica's graph, in
+    /// order, exactly as [`crate::apply::apply_op`] does: op `i` at position
+    /// `(stamp, i)` with the message's `ts`, its structural effects in `effects[i]`
+    /// (the store's optimistic overlay, when it commits). The graph is left as it is:
+    /// by the merge invariant it already equals what applying `msg` would give.
+    ///
+    /// Only for a message newer than everything held, with a fresh id and stamp, no
+    /// meta ops and no undo/redo aimed at it; otherwise nothing changes and it is
+    /// handed back.
+    pub(crate) fn adopt_applied(
+        &mut self,
+        msg: Message,
+        effects: Vec<Vec<Effect>>,
+    ) -> Result<(), Message> {
+        let stamp = Stamp {
+            lt: msg.lt,
+            client: self.graph.clients.intern(&msg.client),
+        };
+        let clients = &self.graph.clients;
+        let newer = self
+            .frontier
+            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
+        if !newer
+            || self.compacted_through.is_some_and(|c| msg.lt <= c)
+            || self.journal.contains(&msg.id)
+            || self.journal.has_meta(&msg.id)
+            || self.journal.id_at(stamp).is_some()
+            || msg.ops.iter().any(|op| op.kind.is_meta())
+            || effects.len() != msg.ops.len()
+        {
+            return Err(msg);
+        }
+        for name in msg.clock.keys() {
+            if name != &msg.client {
+                let id = self.graph.clients.intern(name);
+                self.journal.know_client(id, msg.lt);
+            }
+        }
+        let ids = msg.ops.iter().map(|op| self.op_ids(op)).collect();
+        let i = self.journal.push(msg, stamp, ids);
+        self.frontier = Some(stamp);
+        for (k, effects) in effects.into_iter().enumerate() {
+            let r = OpRef {
+                msg: i,
+                op: u32::try_from(k).unwrap_or(u32::MAX),
+            };
+            self.index_op(r);
+            if self.journal.op(r).kind.is_node() {
+                self.structure.push(r, effects);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fast path for one message newer than everything held (a client store's
+    /// receive, or a server fed message by message): journaled, then applied op by op
+    /// exactly as the model does ([`apply_op`] at `(stamp, i)`), then indexed. No sort,
+    /// no run building. By the merge invariant the result is the batched merge's.
+    ///
+    /// Hands the message back (nothing changed) unless it is in order, of a fresh id,
+    /// stamp and client counter, not aimed at by a seen undo/redo, and free of meta ops;
+    /// the caller then takes the general path.
+    pub(super) fn try_apply_single(
+        &mut self,
+        msg: Message,
+        report: &mut BatchReport,
+    ) -> Result<(), Message> {
+        let stamp = Stamp {
+            lt: msg.lt,
+            client: self.graph.clients.intern(&msg.client),
+        };
+        let clients = &self.graph.clients;
+        let newer = self
+            .frontier
+            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
+        let copy = msg
+            .clock
+            .get(&msg.client)
+            .is_some_and(|&seq| self.journal.seen_seq(stamp.client, seq));
+        if !newer
+            || copy
+            || self.compacted_through.is_some_and(|c| msg.lt <= c)
+            || self.journal.contains(&msg.id)
+            || self.journal.has_meta(&msg.id)
+            || self.journal.id_at(stamp).is_some()
+            || msg.ops.iter().any(|op| op.kind.is_meta())
+        {
+            return Err(msg);
+        }
+        for name in msg.clock.keys() {
+            if name != &msg.client {
+                let id = self.graph.clients.intern(name);
+                self.journal.know_client(id, msg.lt);
+            }
+        }
+        let ts = msg.ts;
+        let ids = msg.ops.iter().map(|op| self.op_ids(op)).collect();
+        let i = self.journal.push(msg, stamp, ids);
+        self.frontier = Some(stamp);
+        report.accepted += 1;
+        let n = self.journal.entry(i).msg.ops.len();
+        let mut effects = Vec::new();
+        for k in 0..n {
+            let r = OpRef {
+                msg: i,
+                op: u32::try_from(k).unwrap_or(u32::MAX),
+            };
+            self.index_op(r);
+            let op = self.journal.op(r);
+            let pos = Pos::new(stamp, k);
+            let warning = if is_single_cell(op) {
+                let (kid, pid) = self.journal.ids(r);
+                let node = if kid == KeyId::ROOT {
+                    self.graph.root
+                } else {
+                    self.graph.node_of(kid)
+                };
+                match node {
+                    None => Some(WarningKind::MissingNode(op.key.clone())),
+                    Some(n) if self.graph.nodes[n].deleted() => {
+                        Some(WarningKind::DeletedNode(op.key.clone()))
+                    }
+                    Some(n) => apply_props(&mut self.graph, n, op, pid, pos, &|_| true),
+                }
+            } else {
+                let ctx = Ctx {
+                    pos,
+                    ts,
+                    write_props: true,
+                };
+                effects.clear();
+                let w = apply_op(&mut self.graph, op, &ctx, &mut effects);
+                if op.kind.is_node() {
+                    self.structure.push(r, std::mem::take(&mut effects));
+                }
+                w
+            };
+            if let Some(reason) = warning {
+                report.warnings.push(Warning {
+                    msg_id: self.journal.entry(i).msg.id.clone(),
+                    op_index: k,
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists op `r` in the histories of the cells it touches.
+    fn index_op(&mut self, r: OpRef) {
+        let op = self.journal.op(r);
+        if is_single_cell(op) {
+            let (kid, pid) = self.journal.ids(r);
+            self.index
+                .insert(kid, pid, r, &self.journal, &self.graph.clients);
+        } else if let Some((key, paths)) = touched(op) {
+            let kid = self.graph.keys.intern(key);
+            for p in paths {
+                let pid = self.graph.path_id(p);
+                self.index
+                    .insert(kid, pid, r, &self.journal, &self.graph.clients);
+            }
+        }
+    }
+
     /// Applies journal entries `tail` (in canonical order, all newer than everything
     /// else held) with the batched merge.
     pub(super) fn apply_tail(&mut self, tail: &[u32], report: &mut BatchReport) {
         let mut simple: Vec<Placed> = Vec::new();
-        let mut dirty: AHashSet<(KeyId, PathId)> = AHashSet::new();
+        let mut dirty: IdSet<(KeyId, PathId)> = IdSet::default();
         let mut warnings: Vec<(OpRef, WarningKind)> = Vec::new();
         let mut effects = Vec::new();
 
@@ -100,7 +264,7 @@ impl Replica {
         }
 
         // Cells that multi-cell ops touched are recomputed from history, not folded.
-        let mut dirty_rows: AHashSet<(PathId, Row)> = AHashSet::new();
+        let mut dirty_rows: IdSet<(PathId, Row)> = IdSet::default();
         for &(kid, pid) in &dirty {
             let node = if kid == KeyId::ROOT {
                 self.graph.root
@@ -159,7 +323,7 @@ impl Replica {
     fn fold_runs(
         &mut self,
         simple: &[(PathId, Row, OpRef)],
-        skip: &AHashSet<(PathId, Row)>,
+        skip: &IdSet<(PathId, Row)>,
     ) -> Vec<(OpRef, WarningKind)> {
         // Split `simple` into per-column slices.
         let mut per_col: Vec<(PathId, &[Placed])> = Vec::new();

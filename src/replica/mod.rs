@@ -120,6 +120,13 @@ pub struct Replica {
     compacted_through: Option<u64>,
 }
 
+/// A hasher with fixed keys for transient sets of interned ids (never of strings from
+/// the network): building it costs nothing, unlike a randomly seeded one.
+pub(crate) type FixedState = std::hash::BuildHasherDefault<ahash::AHasher>;
+
+/// A hash set of interned ids (see [`FixedState`]).
+pub(crate) type IdSet<T> = std::collections::HashSet<T, FixedState>;
+
 /// The default compaction horizon, in Lamport ticks.
 pub const DEFAULT_HORIZON: u64 = 100_000;
 
@@ -314,16 +321,31 @@ impl Replica {
     }
 
     /// [`Replica::apply_batch`] for messages the caller hands over (no copies).
-    pub fn apply_owned(&mut self, msgs: Vec<Message>) -> BatchReport {
+    pub fn apply_owned(&mut self, mut msgs: Vec<Message>) -> BatchReport {
         let mut report = BatchReport::default();
+        if msgs.len() == 1
+            && let Some(m) = msgs.pop()
+        {
+            match self.try_apply_single(m, &mut report) {
+                Ok(()) => return report,
+                Err(m) => msgs.push(m),
+            }
+        }
 
         // 1. Dedupe and reject stamp conflicts (borrowing, then moving the keepers).
         let mut keep: Vec<Option<Stamp>> = vec![None; msgs.len()];
         {
-            let mut seen: AHashSet<&str> = AHashSet::with_capacity(msgs.len());
-            let mut stamps: AHashMap<Stamp, &str> = AHashMap::with_capacity(msgs.len());
+            // Within-batch checks only matter for batches of several messages (a
+            // single message, the store's common case, skips building the maps).
+            let multi = msgs.len() > 1;
+            let mut seen: Option<AHashSet<&str>> =
+                multi.then(|| AHashSet::with_capacity(msgs.len()));
+            let mut stamps: Option<AHashMap<Stamp, &str>> =
+                multi.then(|| AHashMap::with_capacity(msgs.len()));
             for (slot, m) in keep.iter_mut().zip(&msgs) {
-                if self.journal.contains(&m.id) || seen.contains(m.id.as_str()) {
+                if self.journal.contains(&m.id)
+                    || seen.as_ref().is_some_and(|s| s.contains(m.id.as_str()))
+                {
                     report.duplicates += 1;
                     continue;
                 }
@@ -351,7 +373,7 @@ impl Replica {
                 let other = self
                     .journal
                     .id_at(stamp)
-                    .or_else(|| stamps.get(&stamp).copied());
+                    .or_else(|| stamps.as_ref().and_then(|s| s.get(&stamp).copied()));
                 if let Some(other) = other {
                     report.rejected.push(RejectError::StampInUse {
                         msg_id: m.id.clone(),
@@ -361,8 +383,10 @@ impl Replica {
                     });
                     continue;
                 }
-                seen.insert(&m.id);
-                stamps.insert(stamp, &m.id);
+                if let (Some(seen), Some(stamps)) = (&mut seen, &mut stamps) {
+                    seen.insert(&m.id);
+                    stamps.insert(stamp, &m.id);
+                }
                 *slot = Some(stamp);
             }
         }

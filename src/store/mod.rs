@@ -668,23 +668,46 @@ impl GraphStore {
         self.notify(|| StoreEvent::Cancelled);
     }
 
-    /// Makes a message at `lt + 1` from `ops`, bumps the clock, journals it (unacked)
-    /// and sends it. The overlay must be lifted.
-    fn emit(&mut self, ops: Vec<Op>, data: bool) -> Message {
+    /// Makes a message at `lt + 1` from `ops` (with wall clock `ts`, or now), bumps the
+    /// clock, journals it (unacked) and sends it. With `applied` (the overlay's per-op
+    /// effects) the ops are already applied to the graph at that stamp and the replica
+    /// adopts them as they are; otherwise the overlay must be lifted.
+    fn emit(
+        &mut self,
+        ops: Vec<Op>,
+        data: bool,
+        applied: Option<(Vec<Vec<crate::apply::Effect>>, f64)>,
+    ) -> Message {
         self.lt += 1;
         let seq = self.clock.entry(self.client.clone()).or_insert(0);
         *seq += 1;
+        let ts = applied.as_ref().map_or_else(|| (self.now)(), |(_, ts)| *ts);
         let msg = Message {
             id: format!("{}:{}", self.client, self.lt),
             client: self.client.clone(),
             clock: self.clock.clone(),
             lt: self.lt,
-            ts: (self.now)(),
+            ts,
             ops,
         };
-        // Newer than everything held and of a fresh id: always accepted.
-        let report = self.replica.apply_batch(std::slice::from_ref(&msg));
-        debug_assert_eq!(report.accepted, 1, "{report:?}");
+        let adopted = match applied {
+            Some((effects, _)) => match self.replica.adopt_applied(msg.clone(), effects) {
+                Ok(()) => {
+                    self.overlay.forget();
+                    true
+                }
+                Err(_) => {
+                    self.lift();
+                    false
+                }
+            },
+            None => false,
+        };
+        if !adopted {
+            // Newer than everything held and of a fresh id: always accepted.
+            let report = self.replica.apply_batch(std::slice::from_ref(&msg));
+            debug_assert_eq!(report.accepted, 1, "{report:?}");
+        }
         self.own.push(Own {
             id: msg.id.clone(),
             lt: msg.lt,
@@ -724,9 +747,15 @@ impl GraphStore {
         if self.buffer.is_empty() {
             return None;
         }
-        self.lift();
+        // The overlay applied the whole buffer at exactly the stamp this commit takes
+        // (`lt + 1`): the replica adopts it instead of lifting and re-applying it.
+        let applied = (self.overlay.applied() == self.buffer.len())
+            .then(|| (self.overlay.effects(), self.overlay.ts()));
+        if applied.is_none() {
+            self.lift();
+        }
         let ops = self.buffer.take();
-        let msg = self.emit(ops, true);
+        let msg = self.emit(ops, true, applied);
         self.notify(|| StoreEvent::Committed { id: msg.id.clone() });
         Some(msg)
     }
@@ -808,10 +837,11 @@ impl GraphStore {
     }
 
     fn integrate(&mut self, msgs: Vec<Message>) -> BatchReport {
-        let fresh: Vec<(String, Clock)> = msgs
+        let journal = self.replica.journal();
+        let fresh: Vec<String> = msgs
             .iter()
-            .filter(|m| !self.replica.journal().contains(&m.id))
-            .map(|m| (m.id.clone(), m.clock.clone()))
+            .filter(|m| !journal.contains(&m.id))
+            .map(|m| m.id.clone())
             .collect();
         if fresh.is_empty() {
             return BatchReport {
@@ -821,22 +851,35 @@ impl GraphStore {
         }
         self.lift();
         let report = self.replica.apply_owned(msgs);
-        // Only what was accepted advances `lt` and the clock: a rejected message must
-        // not move this client's next stamp.
-        self.lt = self.lt.max(self.replica.lt());
-        for (id, clock) in fresh {
-            if !self.replica.journal().contains(&id) {
-                continue;
-            }
-            for (c, n) in clock {
-                let e = self.clock.entry(c).or_insert(0);
-                *e = (*e).max(n);
-            }
-        }
+        self.merge_clocks(&fresh);
         self.relay();
         let accepted = report.accepted;
         self.notify(|| StoreEvent::Received { accepted });
         report
+    }
+
+    /// Advances `lt` and merges the clocks of the journaled messages among `ids` (a
+    /// rejected message moves neither). This client's own entry only counts its own
+    /// messages: a remote clock never moves it.
+    fn merge_clocks(&mut self, ids: &[String]) {
+        self.lt = self.lt.max(self.replica.lt());
+        let journal = self.replica.journal();
+        for id in ids {
+            let Some(m) = journal.message(id) else {
+                continue;
+            };
+            for (c, &n) in &m.clock {
+                if *c == self.client {
+                    continue;
+                }
+                match self.clock.get_mut(c) {
+                    Some(e) => *e = (*e).max(n),
+                    None => {
+                        self.clock.insert(c.clone(), n);
+                    }
+                }
+            }
+        }
     }
 
     /// Marks one of this client's messages as acknowledged by the server (the seeds'
@@ -893,7 +936,7 @@ impl GraphStore {
             .find(|o| journal.contains(&o.id) && !journal.is_undone_id(&o.id))?
             .id
             .clone();
-        let msg = self.emit(vec![Op::meta_undo(target.as_str())], false);
+        let msg = self.emit(vec![Op::meta_undo(target.as_str())], false, None);
         self.undone.retain(|t| *t != target);
         self.undone.push(target.clone());
         self.relay();
@@ -918,7 +961,7 @@ impl GraphStore {
                 continue;
             }
             self.lift();
-            let msg = self.emit(vec![Op::meta_redo(target.as_str())], false);
+            let msg = self.emit(vec![Op::meta_redo(target.as_str())], false, None);
             self.relay();
             self.notify(|| StoreEvent::UndoRedo {
                 target,

@@ -29,8 +29,8 @@ enum Undo {
         path: PathId,
         old: Option<(Value, Stamp)>,
     },
-    /// A structural change made by a buffered node op.
-    Effect(Effect),
+    /// A structural change made by buffered op number `.0`.
+    Effect(u32, Effect),
 }
 
 /// The undo log of the buffered ops currently applied to the graph.
@@ -38,6 +38,9 @@ enum Undo {
 pub(super) struct Overlay {
     log: Vec<Undo>,
     applied: usize,
+    // The wall clock every buffered op is applied with (set by the first apply after a
+    // lift), so the committed message can carry the same `ts`.
+    ts: f64,
 }
 
 impl Overlay {
@@ -46,9 +49,19 @@ impl Overlay {
         self.applied
     }
 
-    /// Applies `ops[self.applied()..]` to `graph`, op `i` at position `(stamp, i)` with
-    /// wall clock `ts`, recording how to undo each.
+    /// The wall clock the applied ops were applied with.
+    pub fn ts(&self) -> f64 {
+        self.ts
+    }
+
+    /// Applies `ops[self.applied()..]` to `graph`, op `i` at position `(stamp, i)`,
+    /// recording how to undo each. The wall clock is `ts` when nothing is applied yet,
+    /// else the one the applied ops got.
     pub fn apply(&mut self, graph: &mut SceneGraph, ops: &[Op], stamp: Stamp, ts: f64) {
+        if self.applied == 0 {
+            self.ts = ts;
+        }
+        let ts = self.ts;
         let mut effects = Vec::new();
         for (i, op) in ops.iter().enumerate().skip(self.applied) {
             self.save_cells(graph, op);
@@ -61,7 +74,9 @@ impl Overlay {
             // An op that does nothing (a missing node, a type mismatch) is kept in the
             // buffer: it is sent, and every replica ignores it the same way.
             let _ = apply_op(graph, op, &ctx, &mut effects);
-            self.log.extend(effects.drain(..).map(Undo::Effect));
+            let k = u32::try_from(i).unwrap_or(u32::MAX);
+            self.log
+                .extend(effects.drain(..).map(|e| Undo::Effect(k, e)));
         }
         self.applied = ops.len();
     }
@@ -70,7 +85,7 @@ impl Overlay {
     pub fn lift(&mut self, graph: &mut SceneGraph) {
         while let Some(u) = self.log.pop() {
             match u {
-                Undo::Effect(e) => undo_effect(graph, e),
+                Undo::Effect(_, e) => undo_effect(graph, e),
                 Undo::Cell { node, path, old } => {
                     if !graph.nodes.contains_key(node) {
                         continue;
@@ -84,6 +99,27 @@ impl Overlay {
                 }
             }
         }
+        self.applied = 0;
+    }
+
+    /// The structural effects of each applied op (for a replica adopting the applied
+    /// ops as a committed message). The overlay is unchanged.
+    pub fn effects(&self) -> Vec<Vec<Effect>> {
+        let mut out = vec![Vec::new(); self.applied];
+        for u in &self.log {
+            if let Undo::Effect(k, e) = u
+                && let Some(slot) = out.get_mut(*k as usize)
+            {
+                slot.push(e.clone());
+            }
+        }
+        out
+    }
+
+    /// Forgets the applied ops: they are now part of the graph for good (committed and
+    /// adopted by the replica).
+    pub fn forget(&mut self) {
+        self.log.clear();
         self.applied = 0;
     }
 
