@@ -13,6 +13,7 @@
 //!       ─▶ batch (dedupe, sort by (lt, client), undo rule)
 //!       ─▶ apply (node ops on graph/, property ops folded into column/)
 //!       ─▶ graph (SceneGraph: slotmap nodes + typed columns) ─▶ to_json / NodeRef
+//!       ─▶ replica (journal, late messages, undo, compaction) ─▶ store (client API)
 //! ```
 //!
 //! - [`ids`]: interned clients and paths, [`ids::Stamp`] `(lt, client)`, [`ids::NodeKey`].
@@ -22,6 +23,10 @@
 //! - [`column`](mod@column): struct-of-arrays property columns with per-cell stamps.
 //! - [`graph`]: the hierarchy and the read API.
 //! - [`apply`]: what each op does.
+//! - [`replica`]: messages in any order, in batches, with late-message recompute,
+//!   undo and compaction.
+//! - [`store`]: the client API of the guide ([`store::create_graph`], `edit`, `commit`,
+//!   `receive`, `undo`, …) on a replica, with optimistic local edits.
 //!
 //! ## Example
 //!
@@ -73,3 +78,4 @@ pub use apply::{
 pub use graph::{NodeRef, SceneGraph};
 pub use op::{Message, Op, OpKind};
 pub use replica::{BatchReport, CompactReport, Replica, ReplicaStats};
+pub use store::{GraphStore, create_graph};

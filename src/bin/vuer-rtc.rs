@@ -158,6 +158,13 @@ enum Command {
         /// Op mix.
         #[arg(long, value_enum, default_value = "standard")]
         mix: BenchMix,
+        /// Editing clients (the standard workload has 1,000).
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Print what a client store receives from a server instead (Lamport order, 10
+        /// `vector3.set` per message; see `Workload::relayed`); `--mix` is ignored.
+        #[arg(long)]
+        relayed: bool,
     },
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
@@ -245,15 +252,18 @@ fn run(cli: Cli) -> Result<(), String> {
             messages,
             nodes,
             mix,
+            clients,
+            relayed,
         } => {
             let mut w = vuer_rtc::workload::Workload::standard().with_messages(messages);
             w.nodes = nodes;
+            w.clients = clients.max(1);
             w.mix = match mix {
                 BenchMix::Standard => vuer_rtc::workload::Mix::Standard,
                 BenchMix::Vector3Set => vuer_rtc::workload::Mix::Vector3Set,
             };
             let mut all = w.scene();
-            all.extend(w.edits());
+            all.extend(if relayed { w.relayed() } else { w.edits() });
             std::io::stdout()
                 .lock()
                 .write_all(&wire::encode_messages(&all, Format::Json))

@@ -59,6 +59,16 @@ impl EditBuffer {
     /// The op is not valid ([`Op::validate`]), merging it would give a non-finite
     /// value, or it is a `meta.*` op (undo and redo are messages of their own). The
     /// buffer is then unchanged.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::EditBuffer};
+    /// let mut buf = EditBuffer::default();
+    /// assert_eq!(buf.push(Op::vector3_set("n", "p", [1.0, 2.0, 3.0]))?, 0);
+    /// assert_eq!(buf.push(Op::vector3_add("n", "p", [1.0, 0.0, 0.0]))?, 0); // replaces
+    /// assert!(buf.push(Op::meta_undo("a:1")).is_err());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn push(&mut self, op: Op) -> Result<usize, OpError> {
         op.validate()?;
         if op.kind.is_meta() {
@@ -95,21 +105,57 @@ impl EditBuffer {
     }
 
     /// The buffered ops, in slot order.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::EditBuffer};
+    /// let mut buf = EditBuffer::default();
+    /// buf.push(Op::number_add("n", "hp", -25.0))?;
+    /// buf.push(Op::number_set("n", "x", 1.0))?;
+    /// buf.push(Op::number_add("n", "hp", -10.0))?;
+    /// assert_eq!(buf.ops(), &[Op::number_add("n", "hp", -35.0), Op::number_set("n", "x", 1.0)]);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
 
     /// Number of buffered ops.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::EditBuffer};
+    /// let mut buf = EditBuffer::default();
+    /// buf.push(Op::node_insert("", "a", "Mesh"))?;
+    /// buf.push(Op::node_insert("", "b", "Mesh"))?;
+    /// assert_eq!(buf.len(), 2);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.ops.len()
     }
 
     /// True when nothing is buffered.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(vuer_rtc::store::EditBuffer::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 
     /// Empties the buffer, returning its ops (commit or cancel).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::EditBuffer};
+    /// let mut buf = EditBuffer::default();
+    /// buf.push(Op::number_set("n", "x", 1.0))?;
+    /// assert_eq!(buf.take(), vec![Op::number_set("n", "x", 1.0)]);
+    /// assert!(buf.is_empty());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn take(&mut self) -> Vec<Op> {
         std::mem::take(&mut self.ops)
     }

@@ -53,9 +53,26 @@ use crate::wire::Format;
 use overlay::Overlay;
 
 /// A vector clock: per client, how many of its messages are accounted for.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::{op::Op, store::GraphStore};
+/// let mut store = GraphStore::new("alice");
+/// store.edit(Op::node_insert("", "n", "Mesh"))?;
+/// store.commit("");
+/// assert_eq!(store.state().clock.get("alice"), Some(&1));
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
 pub type Clock = BTreeMap<String, u64>;
 
 /// A server snapshot to start a store from (see [`GraphStore::init_from_server`]).
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::store::{GraphStore, Snapshot};
+/// let store = GraphStore::init_from_server("bob", Snapshot::default(), Vec::new()).unwrap();
+/// assert!(store.graph().is_empty());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// The scene at `lt`.
@@ -90,6 +107,20 @@ impl Snapshot {
 }
 
 /// What happened, as told to the listeners of [`GraphStore::subscribe`].
+///
+/// # Examples
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use vuer_rtc::{op::Op, store::{GraphStore, StoreEvent}};
+/// let mut store = GraphStore::new("alice");
+/// let last = Arc::new(Mutex::new(None));
+/// let sink = Arc::clone(&last);
+/// let _sub = store.subscribe(move |e| *sink.lock().unwrap() = Some(e.clone()));
+/// store.edit(Op::node_insert("", "n", "Mesh"))?;
+/// store.commit("");
+/// assert_eq!(*last.lock().unwrap(), Some(StoreEvent::Committed { id: "alice:1".into() }));
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum StoreEvent {
@@ -163,7 +194,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Removes the listener.
+    /// Removes the listener (the same as dropping the subscription).
+    ///
+    /// # Examples
+    /// See [`Subscription`].
     pub fn unsubscribe(self) {}
 }
 
@@ -185,6 +219,18 @@ impl std::fmt::Debug for Subscription {
 }
 
 /// How a received message was taken.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::{op::Op, store::{GraphStore, Receipt}};
+/// let mut alice = GraphStore::new("alice");
+/// alice.edit(Op::node_insert("", "n", "Mesh"))?;
+/// let msg = alice.commit("").unwrap();
+/// let mut bob = GraphStore::new("bob");
+/// assert_eq!(bob.receive(msg.clone()), Ok(Receipt::Applied));
+/// assert_eq!(bob.receive(msg), Ok(Receipt::Duplicate));
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Receipt {
     /// New: it is integrated.
@@ -204,6 +250,18 @@ struct Own {
 }
 
 /// A read-only view of a store's state (the seeds' `get_state()`).
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::{op::Op, store::GraphStore};
+/// let mut store = GraphStore::new("alice");
+/// store.edit(Op::node_insert("", "n", "Mesh"))?;
+/// let state = store.state();
+/// assert_eq!((state.client, state.lt, state.edits.len()), ("alice", 0, 1));
+/// assert!(state.graph.node("n").is_some());
+/// assert_eq!(state.journal.len(), 0);
+/// # Ok::<(), vuer_rtc::error::OpError>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct ClientState<'a> {
     /// The optimistic scene: committed messages plus the edit buffer.
@@ -224,6 +282,9 @@ pub struct ClientState<'a> {
 impl<'a> ClientState<'a> {
     /// This client's messages the server has not acknowledged, oldest first (the seeds'
     /// `get_unacked_messages`): send them again after a reconnect.
+    ///
+    /// # Examples
+    /// See [`get_unacked_messages`].
     pub fn unacked_messages(&self) -> Vec<&'a Message> {
         let journal = self.journal;
         self.own
@@ -234,6 +295,18 @@ impl<'a> ClientState<'a> {
     }
 
     /// Number of unacknowledged messages of this client.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// let msg = store.commit("").unwrap();
+    /// assert_eq!(store.state().pending_count(), 1);
+    /// store.ack(&msg.id);
+    /// assert_eq!(store.state().pending_count(), 0);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn pending_count(&self) -> usize {
         self.own.iter().filter(|o| !o.acked).count()
     }
@@ -555,10 +628,21 @@ impl GraphStore {
     }
 
     /// Registers a listener called after every change; it lives as long as the
-    /// returned [`Subscription`].
+    /// returned [`Subscription`]. Listeners run inside the store's call: they cannot
+    /// call the store back (send what they need over a channel instead).
     ///
     /// # Examples
-    /// See [`Subscription`].
+    /// ```
+    /// use std::sync::mpsc;
+    /// use vuer_rtc::{op::Op, store::{GraphStore, StoreEvent}};
+    /// let (tx, rx) = mpsc::channel();
+    /// let mut store = GraphStore::new("alice");
+    /// let _sub = store.subscribe(move |e| { let _ = tx.send(e.clone()); });
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// store.cancel();
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![StoreEvent::Edited, StoreEvent::Cancelled]);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn subscribe(
         &mut self,
         listener: impl FnMut(&StoreEvent) + Send + 'static,
@@ -769,7 +853,18 @@ impl GraphStore {
     /// message, or older than the compacted base); nothing of it was applied.
     ///
     /// # Examples
-    /// See [`GraphStore`].
+    /// ```
+    /// use vuer_rtc::{op::Op, store::{GraphStore, Receipt}};
+    /// let mut alice = GraphStore::new("alice");
+    /// alice.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// let create = alice.commit("").unwrap();
+    /// let mut bob = GraphStore::new("bob");
+    /// bob.edit(Op::number_set("n", "x", 1.0))?;      // pending: `n` does not exist yet
+    /// assert_eq!(bob.receive(create), Ok(Receipt::Applied));
+    /// // The pending edit now applies on top of alice's node.
+    /// assert_eq!(bob.graph().node("n").and_then(|n| n.get("x")).and_then(|v| v.as_number()), Some(1.0));
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn receive(&mut self, msg: Message) -> Result<Receipt, RejectError> {
         if self.replica.journal().contains(&msg.id) {
             return Ok(Receipt::Duplicate);
@@ -886,7 +981,15 @@ impl GraphStore {
     /// `ack`). Returns false for an id this store did not send (or already compacted).
     ///
     /// # Examples
-    /// See [`GraphStore::unacked_messages`].
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// let msg = store.commit("").unwrap();
+    /// assert!(store.ack(&msg.id));
+    /// assert!(!store.ack("bob:1"));
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn ack(&mut self, msg_id: &str) -> bool {
         let Some(o) = self.own.iter_mut().rev().find(|o| o.id == msg_id) else {
             return false;
@@ -953,7 +1056,19 @@ impl GraphStore {
     /// redo.
     ///
     /// # Examples
-    /// See [`GraphStore::undo`].
+    /// ```
+    /// use vuer_rtc::{op::Op, store::GraphStore};
+    /// let mut store = GraphStore::new("alice");
+    /// store.edit(Op::node_insert("", "n", "Mesh"))?;
+    /// store.commit("");
+    /// assert_eq!(store.redo(), None);                 // nothing undone yet
+    /// store.undo().unwrap();
+    /// assert!(store.graph().node("n").is_none());
+    /// let redo = store.redo().unwrap();
+    /// assert_eq!(redo.ops, vec![Op::meta_redo("alice:1")]);
+    /// assert!(store.graph().node("n").is_some());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
     pub fn redo(&mut self) -> Option<Message> {
         let journal = self.replica.journal();
         while let Some(target) = self.undone.pop() {
