@@ -166,6 +166,48 @@ fn receive_ignores_duplicates_and_reports_rejections_without_moving_lt() {
 }
 
 #[test]
+fn a_store_restarted_under_the_same_id_continues_its_sequence() {
+    let mut server = Replica::new();
+    let mut first = store("alice");
+    first.edit(Op::node_insert("", "n", "Mesh")).unwrap();
+    server.apply_message(&first.commit("").unwrap());
+    first.edit(Op::number_set("n", "x", 1.0)).unwrap();
+    server.apply_message(&first.commit("").unwrap());
+    // Bob claims to have seen far more of alice than she sent: ignored.
+    let mut bob = store("bob");
+    bob.edit(Op::number_set("n", "y", 1.0)).unwrap();
+    let mut b = bob.commit("").unwrap();
+    b.clock.insert("alice".into(), 99);
+    assert_eq!(server.apply_message(&b).accepted, 1);
+
+    let mut again = store("alice");
+    let held: Vec<Message> = server
+        .journal()
+        .live()
+        .map(|i| server.journal().entry(i).msg.clone())
+        .collect();
+    again.receive_batch(held);
+    again.edit(Op::number_set("n", "x", 2.0)).unwrap();
+    let m = again.commit("").unwrap();
+    assert_eq!(
+        m.clock["alice"], 3,
+        "continues after the earlier session's 2"
+    );
+    assert_eq!(
+        server.apply_message(&m).accepted,
+        1,
+        "not dropped as a copy"
+    );
+    assert_eq!(server.to_json(), again.graph().to_json());
+}
+
+#[test]
+fn stores_are_send() {
+    fn send<T: Send>() {}
+    send::<GraphStore>();
+}
+
+#[test]
 fn listeners_hear_every_change_until_unsubscribed() {
     use std::sync::{Arc, Mutex};
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -495,6 +537,22 @@ fn converge(actions: Vec<Action>, register: bool) -> Result<(), TestCaseError> {
         );
         prop_assert!(c.store.unacked_messages().is_empty());
     }
+    // Late joiners: from the server's journal (reversed), and from its snapshot.
+    let mut journal = w.server_msgs.clone();
+    journal.reverse();
+    let joiner = GraphStore::init_from_server("dave", Snapshot::default(), journal);
+    prop_assert!(joiner.is_ok());
+    prop_assert_eq!(
+        joiner.map(|j| j.graph().to_json()).unwrap_or_default(),
+        model.clone()
+    );
+    let joiner =
+        GraphStore::init_from_server("erin", Snapshot::of(&w.server), w.server_msgs.clone());
+    prop_assert!(joiner.is_ok());
+    prop_assert_eq!(
+        joiner.map(|j| j.graph().to_json()).unwrap_or_default(),
+        model
+    );
     Ok(())
 }
 

@@ -955,7 +955,8 @@ impl GraphStore {
 
     /// Advances `lt` and merges the clocks of the journaled messages among `ids` (a
     /// rejected message moves neither). This client's own entry only counts its own
-    /// messages: a remote clock never moves it.
+    /// messages (including ones an earlier session under the same id sent): another
+    /// client's clock never moves it.
     fn merge_clocks(&mut self, ids: &[String]) {
         self.lt = self.lt.max(self.replica.lt());
         let journal = self.replica.journal();
@@ -964,7 +965,10 @@ impl GraphStore {
                 continue;
             };
             for (c, &n) in &m.clock {
-                if *c == self.client {
+                // Own counter: only from this client's own earlier messages (a store
+                // restarted under the same id must continue the sequence, or peers
+                // would drop its new messages as copies); never from others' clocks.
+                if *c == self.client && m.client != self.client {
                     continue;
                 }
                 match self.clock.get_mut(c) {
