@@ -572,8 +572,9 @@ impl GraphStore {
         self.lt
     }
 
-    /// The replica under the store (committed messages only while edits are pending is
-    /// *not* what it shows: the overlay is applied to its graph).
+    /// The replica under the store: its journal holds every committed message. While
+    /// edits are pending, its graph shows them too (the overlay is applied to it), so
+    /// read the committed-only state from a peer, not from here.
     ///
     /// # Examples
     /// ```
