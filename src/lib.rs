@@ -69,6 +69,7 @@ pub mod ids;
 pub mod op;
 pub mod replica;
 pub mod store;
+pub mod text;
 pub mod wire;
 pub mod workload;
 

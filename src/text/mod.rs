@@ -1,0 +1,481 @@
+//! The text CRDT: an RGA/YATA sequence with run-length spans, wire-compatible with the
+//! reference's `TextRope` (DESIGN.md §6). No dependency on columns or the graph.
+//!
+//! A document is a sequence of characters, each with an id `(agent, seq)` (the agent's
+//! own character counter), an *anchor* (the character it was typed after, or none for
+//! the front), a Lamport number `lamport` (the reference's `seq` field: one more than
+//! the largest seen when it was made) and a wall clock `ts`. Deleted characters stay as
+//! tombstones. Characters are stored in [`Span`]s: runs of one agent's consecutive ids
+//! in which each character is anchored on the previous one (a multi-character insert, or
+//! a run of typing), so a span integrates, splits and deletes as a unit.
+//!
+//! Ordering rule (the reference's `_integrate`, so both place concurrent inserts
+//! identically): a new insert goes right after its anchor, then skips every item that
+//! sorts before it. Scanning forward it stops before the first item that (a) has a lower
+//! `lamport`, or (b) is anchored before the new item's anchor, or (c) has the same anchor
+//! and `lamport` and a later `ts` (equal `ts`: a greater id string). Items anchored
+//! inside what was already skipped belong to a skipped subtree and are skipped too.
+//!
+//! Layout (see [`tree`]): spans live in chunks of at most [`tree::CHUNK`] spans, kept
+//! in document order with per-chunk visible/total character counts; a B-tree index maps
+//! each span's first id to its chunk. Positions count Unicode code points. The text
+//! bytes live in one append-only buffer per document; spans hold byte ranges into it.
+//!
+//! Invariants:
+//! - every span's anchor is the last character of the span before it in the *reference's*
+//!   item order (a split keeps the right part anchored on the left part's last char);
+//! - ids never repeat: an insert whose first id is held is a duplicate and is ignored;
+//! - a remote insert whose anchor is not held yet waits (up to [`MAX_PENDING`] ops) and
+//!   is integrated as soon as its anchor arrives; a delete of ids not held yet waits too.
+
+pub mod tree;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ahash::AHashMap;
+
+use tree::{Loc, Span, Tree};
+
+/// Pending remote ops a document holds at most (inserts waiting for their anchor,
+/// deletes of ids not held yet). Beyond it, new waiting ops are dropped and reported.
+pub const MAX_PENDING: usize = 100_000;
+
+/// A character id: the agent (interned per document) and its character counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CharId {
+    /// Interned agent.
+    pub agent: u32,
+    /// The agent's character counter.
+    pub seq: u32,
+}
+
+/// A character id in its wire form: agent name and counter (`"agent:seq"`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemId {
+    /// The agent (a client id).
+    pub agent: String,
+    /// The agent's character counter.
+    pub seq: u32,
+}
+
+impl ItemId {
+    /// Parses `"agent:seq"` (the last colon splits; the agent may contain colons).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::text::ItemId;
+    /// assert_eq!(ItemId::parse("a:b:7"), Some(ItemId { agent: "a:b".into(), seq: 7 }));
+    /// assert_eq!(ItemId::parse("nope"), None);
+    /// ```
+    pub fn parse(s: &str) -> Option<ItemId> {
+        let (agent, seq) = s.rsplit_once(':')?;
+        Some(ItemId {
+            agent: agent.to_owned(),
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.agent, self.seq)
+    }
+}
+
+/// An insert in CRDT form (the wire's `id`, `value: [anchor, content]`, `seq`, `ts`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsertOp {
+    /// Id of the first inserted character.
+    pub id: ItemId,
+    /// The character it goes after (`None`: the front).
+    pub anchor: Option<ItemId>,
+    /// The inserted text.
+    pub content: String,
+    /// Lamport number (the wire's `seq`).
+    pub lamport: u64,
+    /// Wall clock, seconds.
+    pub ts: f64,
+}
+
+/// A deleted id range in wire form (`rm: [[id, len], …]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteRange {
+    /// First deleted id.
+    pub id: ItemId,
+    /// Number of consecutive ids of that agent.
+    pub len: u32,
+}
+
+/// What applying a remote op did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Integrated (with any ops that were waiting for it).
+    Done,
+    /// Already held: ignored.
+    Duplicate,
+    /// Its anchor (or deleted ids) are not held yet: it waits.
+    Pending,
+    /// It would wait, but [`MAX_PENDING`] ops already wait: dropped.
+    Dropped,
+}
+
+/// Interned agent names.
+#[derive(Clone, Debug, Default)]
+struct Agents {
+    names: Vec<Box<str>>,
+    ids: AHashMap<Box<str>, u32>,
+}
+
+impl Agents {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |s| s)
+    }
+}
+
+/// A remote insert waiting for its anchor.
+#[derive(Clone, Debug)]
+struct Waiting {
+    id: CharId,
+    anchor: CharId,
+    content: String,
+    lamport: u64,
+    ts: f64,
+}
+
+/// One collaborative text (see the module doc).
+///
+/// # Examples
+/// Two agents type concurrently at the front; both documents converge:
+/// ```
+/// use vuer_rtc::text::TextDoc;
+/// let mut a = TextDoc::new();
+/// let mut b = TextDoc::new();
+/// let hello = a.insert("alice", 0, "Hello", 1.0).unwrap();
+/// b.apply_insert(&hello);
+/// let x = a.insert("alice", 5, "!", 2.0).unwrap();
+/// let y = b.insert("bob", 5, "?", 2.5).unwrap();
+/// a.apply_insert(&y);
+/// b.apply_insert(&x);
+/// assert_eq!(a.text(), b.text());
+/// assert_eq!(a.text(), "Hello!?"); // same anchor and seq: earlier ts first
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TextDoc {
+    agents: Agents,
+    tree: Tree,
+    max_lamport: u64,
+    waiting: Vec<Waiting>,
+    // Deleted id ranges not held yet: (agent, start, end).
+    pending_deletes: Vec<(u32, u32, u32)>,
+}
+
+impl TextDoc {
+    /// An empty document.
+    pub fn new() -> TextDoc {
+        TextDoc::default()
+    }
+
+    /// The visible text.
+    pub fn text(&self) -> String {
+        self.tree.text()
+    }
+
+    /// Visible length in code points.
+    pub fn len(&self) -> usize {
+        usize::try_from(self.tree.visible()).unwrap_or(usize::MAX)
+    }
+
+    /// True when no character is visible.
+    pub fn is_empty(&self) -> bool {
+        self.tree.visible() == 0
+    }
+
+    /// Number of spans (tombstones included), for memory reports.
+    pub fn span_count(&self) -> usize {
+        self.tree.span_count()
+    }
+
+    /// Remote ops waiting for their anchor or their deleted ids.
+    pub fn pending(&self) -> usize {
+        self.waiting.len() + self.pending_deletes.len()
+    }
+
+    /// The greatest Lamport number seen.
+    pub fn max_lamport(&self) -> u64 {
+        self.max_lamport
+    }
+
+    /// Approximate heap bytes used (text buffer, spans, index).
+    pub fn heap_bytes(&self) -> usize {
+        self.tree.heap_bytes()
+    }
+
+    fn wire_id(&self, id: CharId) -> ItemId {
+        ItemId {
+            agent: self.agents.name(id.agent).to_owned(),
+            seq: id.seq,
+        }
+    }
+
+    fn char_id(&self, id: &ItemId) -> Option<CharId> {
+        Some(CharId {
+            agent: self.agents.get(&id.agent)?,
+            seq: id.seq,
+        })
+    }
+
+    /// The id the next character typed by `agent` gets.
+    fn next_seq(&self, agent: u32) -> u32 {
+        self.tree.agent_end(agent)
+    }
+
+    /// Inserts `text` at visible position `pos` (clamped to the length) as `agent`,
+    /// returning the op in CRDT form for the other replicas; `None` for empty text.
+    /// The new text goes right after the visible character at `pos − 1` (the front for
+    /// 0).
+    pub fn insert(&mut self, agent: &str, pos: usize, text: &str, ts: f64) -> Option<InsertOp> {
+        if text.is_empty() {
+            return None;
+        }
+        let a = self.agents.intern(agent);
+        let pos = (pos as u64).min(self.tree.visible());
+        let anchor = if pos == 0 {
+            None
+        } else {
+            self.tree.visible_char(pos - 1)
+        };
+        let id = CharId {
+            agent: a,
+            seq: self.next_seq(a),
+        };
+        self.max_lamport += 1;
+        let lamport = self.max_lamport;
+        self.integrate(id, anchor, text, lamport, ts);
+        Some(InsertOp {
+            id: self.wire_id(id),
+            anchor: anchor.map(|c| self.wire_id(c)),
+            content: text.to_owned(),
+            lamport,
+            ts,
+        })
+    }
+
+    /// Deletes `len` visible characters from `pos` (clamped to the text), returning the
+    /// deleted id ranges in wire form (consecutive ids of one agent merged).
+    pub fn delete(&mut self, pos: usize, len: usize) -> Vec<DeleteRange> {
+        let ranges = self.tree.delete_visible(pos as u64, len as u64);
+        ranges
+            .into_iter()
+            .map(|(c, n)| DeleteRange {
+                id: self.wire_id(c),
+                len: n,
+            })
+            .collect()
+    }
+
+    /// Applies a remote insert (see [`Applied`]).
+    pub fn apply_insert(&mut self, op: &InsertOp) -> Applied {
+        self.max_lamport = self.max_lamport.max(op.lamport);
+        if op.content.is_empty() {
+            return Applied::Duplicate;
+        }
+        let a = self.agents.intern(&op.id.agent);
+        let id = CharId {
+            agent: a,
+            seq: op.id.seq,
+        };
+        if self.tree.locate(id).is_some() || self.waiting.iter().any(|w| w.id == id) {
+            return Applied::Duplicate;
+        }
+        let anchor = match &op.anchor {
+            None => None,
+            Some(an) => {
+                let c = CharId {
+                    agent: self.agents.intern(&an.agent),
+                    seq: an.seq,
+                };
+                if self.tree.locate(c).is_none() {
+                    if self.waiting.len() + self.pending_deletes.len() >= MAX_PENDING {
+                        return Applied::Dropped;
+                    }
+                    self.waiting.push(Waiting {
+                        id,
+                        anchor: c,
+                        content: op.content.clone(),
+                        lamport: op.lamport,
+                        ts: op.ts,
+                    });
+                    return Applied::Pending;
+                }
+                Some(c)
+            }
+        };
+        self.integrate(id, anchor, &op.content, op.lamport, op.ts);
+        self.release_waiting();
+        Applied::Done
+    }
+
+    /// Applies remote deletes (id ranges). Ranges not held yet wait for their inserts.
+    pub fn apply_delete(&mut self, rm: &[DeleteRange]) -> Applied {
+        let mut out = Applied::Done;
+        for r in rm {
+            let a = self.agents.intern(&r.id.agent);
+            let end = r.id.seq.saturating_add(r.len);
+            for (s, e) in self.tree.delete_ids(a, r.id.seq, end) {
+                if self.waiting.len() + self.pending_deletes.len() >= MAX_PENDING {
+                    out = Applied::Dropped;
+                    continue;
+                }
+                self.pending_deletes.push((a, s, e));
+                if out == Applied::Done {
+                    out = Applied::Pending;
+                }
+            }
+        }
+        out
+    }
+
+    /// Integrates every waiting insert whose anchor is now held, repeatedly.
+    fn release_waiting(&mut self) {
+        loop {
+            let ready = self
+                .waiting
+                .iter()
+                .position(|w| self.tree.locate(w.anchor).is_some());
+            let Some(i) = ready else { break };
+            let w = self.waiting.swap_remove(i);
+            if self.tree.locate(w.id).is_none() {
+                self.integrate(w.id, Some(w.anchor), &w.content, w.lamport, w.ts);
+            }
+        }
+    }
+
+    /// Places a new span (see the ordering rule in the module doc), then applies any
+    /// pending deletes of its ids.
+    fn integrate(&mut self, id: CharId, anchor: Option<CharId>, text: &str, lamport: u64, ts: f64) {
+        let agents = &self.agents;
+        let id_string = |c: CharId| format!("{}:{}", agents.name(c.agent), c.seq);
+        let new_id = id_string(id);
+        // Start right after the anchor (split so the anchor ends its span).
+        let start = match anchor {
+            None => Loc::FRONT,
+            Some(a) => self.tree.split_after(a),
+        };
+        let mut scanned: Vec<(u32, u32, u32)> = Vec::new();
+        let mut at = start;
+        let tree = &self.tree;
+        while let Some(ex) = tree.span_at(at) {
+            if lamport > ex.lamport {
+                break;
+            }
+            let same_parent = ex.anchor == anchor;
+            // The reference's `existing_parent_ordinal < parent_ordinal`: the existing
+            // item is anchored before our anchor. Its anchor precedes it, so it is either
+            // our anchor, inside what this scan skipped (after ours), or before ours.
+            let before = match (ex.anchor, anchor) {
+                (None, ours) => ours.is_some(),
+                (Some(_), None) => false,
+                (Some(c), Some(ours)) => {
+                    c != ours
+                        && !scanned
+                            .iter()
+                            .any(|&(ag, s, e)| ag == c.agent && (s..e).contains(&c.seq))
+                }
+            };
+            if before {
+                break;
+            }
+            if same_parent && lamport == ex.lamport {
+                if ts < ex.ts {
+                    break;
+                }
+                if ts == ex.ts && new_id < id_string(ex.first()) {
+                    break;
+                }
+            }
+            scanned.push((ex.agent, ex.seq, ex.seq + ex.len));
+            at = tree.next(at);
+        }
+        let len = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
+        let span = Span {
+            agent: id.agent,
+            seq: id.seq,
+            len,
+            lamport,
+            anchor,
+            ts,
+            deleted: false,
+            bytes: (0, 0),
+        };
+        self.tree.insert_span(at, span, text);
+        // Deletes that arrived before this insert.
+        if !self.pending_deletes.is_empty() {
+            let end = id.seq.saturating_add(len);
+            let hits: Vec<(u32, u32, u32)> = self
+                .pending_deletes
+                .iter()
+                .copied()
+                .filter(|&(a, s, e)| a == id.agent && s < end && id.seq < e)
+                .collect();
+            if !hits.is_empty() {
+                self.pending_deletes
+                    .retain(|&(a, s, e)| !(a == id.agent && s < end && id.seq < e));
+                for (a, s, e) in hits {
+                    for rest in self.tree.delete_ids(a, s, e) {
+                        self.pending_deletes.push((a, rest.0, rest.1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every span as `(id, anchor, lamport, deleted, text)`, in document order (tests,
+    /// debugging).
+    pub fn dump(&self) -> Vec<(ItemId, Option<ItemId>, u64, bool, String)> {
+        self.tree
+            .spans()
+            .map(|(s, text)| {
+                (
+                    self.wire_id(s.first()),
+                    s.anchor.map(|a| self.wire_id(a)),
+                    s.lamport,
+                    s.deleted,
+                    text.to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The id of every agent known, for diagnostics.
+    pub fn agents(&self) -> BTreeMap<String, u32> {
+        self.agents
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect()
+    }
+
+    /// The id of a wire id in this document, if its agent is known.
+    pub fn resolve(&self, id: &ItemId) -> Option<CharId> {
+        self.char_id(id)
+    }
+}
+
+#[cfg(test)]
+mod tests;

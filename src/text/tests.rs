@@ -1,0 +1,254 @@
+//! Unit and property tests of the text CRDT: local edits equal plain string editing;
+//! concurrent edits delivered in any order (anchors and deleted ids arriving late,
+//! duplicates) converge; the reference's ordering rule for siblings.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn apply_plain(s: &mut Vec<char>, op: &Edit) {
+    match op {
+        Edit::Insert(p, t) => {
+            let p = (*p).min(s.len());
+            s.splice(p..p, t.chars());
+        }
+        Edit::Delete(p, n) => {
+            let p = (*p).min(s.len());
+            let e = (p + n).min(s.len());
+            s.drain(p..e);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(usize, String),
+    Delete(usize, usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        3 => (0usize..40, prop::sample::select(&["a", "bc", "héllo", "中文", "x", "Ωmega!"][..]))
+            .prop_map(|(p, t)| Edit::Insert(p, t.to_owned())),
+        1 => (0usize..40, 0usize..6).prop_map(|(p, n)| Edit::Delete(p, n)),
+    ]
+}
+
+#[test]
+fn typing_and_deleting() {
+    let mut d = TextDoc::new();
+    d.insert("a", 0, "Hello", 1.0);
+    d.insert("a", 5, " world", 1.0);
+    d.insert("a", 0, ">", 1.0);
+    assert_eq!(d.text(), ">Hello world");
+    let rm = d.delete(1, 5);
+    assert_eq!(d.text(), "> world");
+    assert_eq!(
+        rm,
+        vec![DeleteRange {
+            id: ItemId {
+                agent: "a".into(),
+                seq: 0
+            },
+            len: 5
+        }]
+    );
+    d.delete(100, 3);
+    d.delete(5, 100);
+    assert_eq!(d.text(), "> wor");
+    assert_eq!(
+        d.insert("a", 99, "!", 1.0).map(|op| op.content),
+        Some("!".into())
+    );
+    assert_eq!(d.text(), "> wor!");
+    assert_eq!(d.insert("a", 0, "", 1.0), None);
+}
+
+#[test]
+fn siblings_order_by_lamport_then_ts_then_id() {
+    let base = |d: &mut TextDoc| d.insert("z", 0, "ab", 0.0).unwrap();
+    let mut origin = TextDoc::new();
+    let ab = base(&mut origin);
+    // Three agents insert after "a" concurrently; two share a Lamport number.
+    let mk = |agent: &str, lamport: u64, ts: f64, text: &str| InsertOp {
+        id: ItemId {
+            agent: agent.into(),
+            seq: 0,
+        },
+        anchor: Some(ItemId {
+            agent: "z".into(),
+            seq: 0,
+        }),
+        content: text.into(),
+        lamport,
+        ts,
+    };
+    let ops = [
+        mk("p", 2, 5.0, "P"),
+        mk("q", 3, 9.0, "Q"),
+        mk("r", 2, 4.0, "R"),
+        mk("s", 2, 4.0, "S"),
+    ];
+    let perms: [[usize; 4]; 4] = [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]];
+    for perm in perms {
+        let mut d = TextDoc::new();
+        d.apply_insert(&ab);
+        for i in perm {
+            d.apply_insert(&ops[i]);
+        }
+        // Higher lamport first (Q); then equal lamport by earlier ts (R, S at 4.0 before
+        // P at 5.0); equal ts by id string ("r:0" < "s:0").
+        assert_eq!(d.text(), "aQRSPb", "order {perm:?}");
+    }
+}
+
+#[test]
+fn inserts_and_deletes_wait_for_what_they_name() {
+    let mut a = TextDoc::new();
+    let first = a.insert("a", 0, "abc", 1.0).unwrap();
+    let second = a.insert("a", 3, "def", 1.0).unwrap();
+    let rm = a.delete(2, 2);
+    assert_eq!(a.text(), "abef");
+    let mut b = TextDoc::new();
+    assert_eq!(b.apply_delete(&rm), Applied::Pending);
+    assert_eq!(b.apply_insert(&second), Applied::Pending);
+    assert_eq!(b.pending(), 2, "one missing delete range and one insert");
+    assert_eq!(b.apply_insert(&first), Applied::Done);
+    assert_eq!(b.text(), "abef");
+    assert_eq!(b.pending(), 0);
+    assert_eq!(b.apply_insert(&first), Applied::Duplicate);
+}
+
+#[test]
+fn splitting_keeps_multibyte_text_intact() {
+    let mut d = TextDoc::new();
+    d.insert("a", 0, "中文héllo", 1.0);
+    d.insert("a", 1, "X", 1.0);
+    d.insert("a", 5, "Y", 1.0);
+    assert_eq!(d.text(), "中X文héYllo");
+    d.delete(3, 3);
+    assert_eq!(d.text(), "中X文llo");
+}
+
+#[test]
+fn many_spans_split_chunks() {
+    let mut d = TextDoc::new();
+    let mut plain = Vec::new();
+    for i in 0..2_000usize {
+        let p = (i * 7919) % (plain.len() + 1);
+        d.insert("a", p, "xy", 1.0);
+        apply_plain(&mut plain, &Edit::Insert(p, "xy".into()));
+    }
+    for i in 0..500usize {
+        let p = (i * 104_729) % plain.len();
+        d.delete(p, 3);
+        apply_plain(&mut plain, &Edit::Delete(p, 3));
+    }
+    assert_eq!(d.text(), plain.iter().collect::<String>());
+    assert!(d.span_count() > tree::CHUNK * 4);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn local_edits_are_plain_string_editing(edits in prop::collection::vec(edit(), 1..60)) {
+        let mut d = TextDoc::new();
+        let mut plain = Vec::new();
+        for e in &edits {
+            match e {
+                Edit::Insert(p, t) => { d.insert("me", *p, t, 1.0); }
+                Edit::Delete(p, n) => { d.delete(*p, *n); }
+            }
+            apply_plain(&mut plain, e);
+            prop_assert_eq!(d.text(), plain.iter().collect::<String>());
+            prop_assert_eq!(d.len(), plain.len());
+        }
+    }
+
+    #[test]
+    fn concurrent_edits_converge_in_any_delivery_order(
+        script in prop::collection::vec((0usize..3, edit(), any::<bool>()), 1..50),
+        seeds in any::<[u64; 3]>(),
+    ) {
+        // Three agents edit their own copy; after each edit, `sync` decides whether the
+        // agent first catches up on everything sent so far (else it edits concurrently).
+        let agents = ["alice", "bob", "Carol"];
+        let mut docs = [TextDoc::new(), TextDoc::new(), TextDoc::new()];
+        let mut seen = [0usize; 3];
+        let mut log: Vec<Sent> = Vec::new();
+        for (i, e, sync) in &script {
+            if *sync {
+                for s in &log[seen[*i]..] {
+                    deliver(&mut docs[*i], s);
+                }
+                seen[*i] = log.len();
+            }
+            let ts = log.len() as f64 * 0.5;
+            let sent = match e {
+                Edit::Insert(p, t) => docs[*i].insert(agents[*i], *p, t, ts).map(Sent::Ins),
+                Edit::Delete(p, n) => {
+                    let rm = docs[*i].delete(*p, *n);
+                    (!rm.is_empty()).then_some(Sent::Del(rm))
+                }
+            };
+            if let Some(s) = sent {
+                // The sender already has it.
+                if seen[*i] == log.len() {
+                    seen[*i] += 1;
+                }
+                log.push(s);
+            }
+        }
+        // Fresh replicas receive the whole log in shuffled orders, with duplicates.
+        let mut texts = Vec::new();
+        for seed in seeds {
+            let mut order: Vec<usize> = (0..log.len()).chain(0..log.len() / 3).collect();
+            shuffle(&mut order, seed);
+            let mut d = TextDoc::new();
+            for k in order {
+                deliver(&mut d, &log[k]);
+            }
+            prop_assert_eq!(d.pending(), 0);
+            texts.push(d.text());
+        }
+        // The editing copies catch up too.
+        for (i, d) in docs.iter_mut().enumerate() {
+            for s in &log[seen[i]..] {
+                deliver(d, s);
+            }
+            texts.push(d.text());
+        }
+        for t in &texts {
+            prop_assert_eq!(t, &texts[0]);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Sent {
+    Ins(InsertOp),
+    Del(Vec<DeleteRange>),
+}
+
+fn deliver(d: &mut TextDoc, s: &Sent) {
+    match s {
+        Sent::Ins(op) => {
+            d.apply_insert(op);
+        }
+        Sent::Del(rm) => {
+            d.apply_delete(rm);
+        }
+    }
+}
+
+fn shuffle<T>(v: &mut [T], seed: u64) {
+    let mut x = seed | 1;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
