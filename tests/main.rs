@@ -18,6 +18,8 @@ mod ops;
 mod replica;
 // GraphStore: the guide's examples, multi-store convergence with undo, offline, compaction.
 mod store;
+// The text CRDT against the Python reference (needs VUER_RTC_REFERENCE_PYTHON).
+mod text_interop;
 // The `vuer-rtc` binary: replay output, exit codes, error lines.
 mod cli;
 // Every Rust file opens with a `//!` module doc.

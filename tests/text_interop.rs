@@ -1,0 +1,204 @@
+//! Interop of the text CRDT with the Python reference (vuer-rtc 0.0.2 `TextRope`):
+//! the reference's agents edit concurrently and this crate integrates their CRDT-form
+//! ops to the same text (in their order, and shuffled, since ops wait for their
+//! anchors here); and the reverse: ops made here, integrated by the reference.
+//!
+//! Needs the reference: set `VUER_RTC_REFERENCE_PYTHON` to a Python with
+//! `vuer-rtc==0.0.2` installed (`.ci/run` does). Without it the tests say so on stderr
+//! and pass.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use vuer_rtc::text::{Applied, DeleteRange, InsertOp, ItemId, TextDoc};
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/interop/text_reference.py"
+);
+
+fn python() -> Option<String> {
+    match std::env::var("VUER_RTC_REFERENCE_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            eprintln!("VUER_RTC_REFERENCE_PYTHON is not set: text interop skipped");
+            None
+        }
+    }
+}
+
+fn run(py: &str, args: &[&str], stdin: Option<&str>) -> Value {
+    let mut child = Command::new(py)
+        .arg(SCRIPT)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the reference python runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+    } else {
+        drop(child.stdin.take());
+    }
+    // The reference loops forever on some inputs (a delete past the end): give up.
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("poll").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the reference did not finish in 60 s: {args:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().expect("reference output");
+    assert!(out.status.success(), "reference failed: {args:?}");
+    serde_json::from_slice(&out.stdout).expect("reference prints JSON")
+}
+
+enum Wire {
+    Ins(InsertOp),
+    Del(Vec<DeleteRange>),
+}
+
+fn id(v: &Value) -> ItemId {
+    ItemId::parse(v.as_str().expect("id string")).expect("agent:seq")
+}
+
+fn from_wire(op: &Value) -> Wire {
+    if op["ot"] == "text.insert" {
+        Wire::Ins(InsertOp {
+            id: id(&op["id"]),
+            anchor: (!op["value"][0].is_null()).then(|| id(&op["value"][0])),
+            content: op["value"][1].as_str().expect("content").to_owned(),
+            lamport: op["seq"].as_u64().expect("seq"),
+            ts: op["ts"].as_f64().expect("ts"),
+        })
+    } else {
+        Wire::Del(
+            op["rm"]
+                .as_array()
+                .expect("rm")
+                .iter()
+                .map(|r| DeleteRange {
+                    id: id(&r[0]),
+                    len: u32::try_from(r[1].as_u64().expect("len")).expect("len"),
+                })
+                .collect(),
+        )
+    }
+}
+
+fn to_wire(op: &Wire) -> Value {
+    match op {
+        Wire::Ins(i) => json!({
+            "ot": "text.insert", "id": i.id.to_string(),
+            "value": [i.anchor.as_ref().map(ToString::to_string), i.content],
+            "seq": i.lamport, "ts": i.ts,
+        }),
+        Wire::Del(rm) => json!({
+            "ot": "text.delete",
+            "rm": rm.iter().map(|r| json!([r.id.to_string(), r.len])).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn apply(d: &mut TextDoc, op: &Wire) -> Applied {
+    match op {
+        Wire::Ins(i) => d.apply_insert(i),
+        Wire::Del(rm) => d.apply_delete(rm),
+    }
+}
+
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+#[test]
+fn reference_ops_integrate_to_the_reference_text() {
+    let Some(py) = python() else { return };
+    for seed in 1..=40u64 {
+        let out = run(&py, &["generate", &seed.to_string(), "80"], None);
+        let ops: Vec<Wire> = out["ops"]
+            .as_array()
+            .expect("ops")
+            .iter()
+            .map(from_wire)
+            .collect();
+        let expected = out["text"].as_str().expect("text");
+        let mut d = TextDoc::new();
+        for op in &ops {
+            assert_eq!(apply(&mut d, op), Applied::Done, "seed {seed}: in order");
+        }
+        assert_eq!(d.text(), expected, "seed {seed}: in the reference's order");
+        let mut d = TextDoc::new();
+        for k in shuffled(ops.len(), seed) {
+            apply(&mut d, &ops[k]);
+        }
+        assert_eq!(d.pending(), 0, "seed {seed}");
+        assert_eq!(d.text(), expected, "seed {seed}: shuffled");
+    }
+}
+
+#[test]
+fn our_ops_integrate_to_our_text_in_the_reference() {
+    let Some(py) = python() else { return };
+    let words = ["a", "bc", "héllo", "中文", "x", "Ωmega!"];
+    for seed in 1..=40u64 {
+        let agents = ["alice", "bob", "Carol"];
+        let mut docs = [TextDoc::new(), TextDoc::new(), TextDoc::new()];
+        let mut seen = [0usize; 3];
+        let mut log: Vec<Wire> = Vec::new();
+        let mut x = seed;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        for step in 0..80u32 {
+            let i = next(3) as usize;
+            if next(10) < 4 {
+                for op in &log[seen[i]..] {
+                    apply(&mut docs[i], op);
+                }
+                seen[i] = log.len();
+            }
+            let len = docs[i].len() as u64;
+            let op = if next(10) < 7 || len == 0 {
+                let w = words[next(words.len() as u64) as usize];
+                docs[i]
+                    .insert(agents[i], next(len + 1) as usize, w, f64::from(step) * 0.25)
+                    .map(Wire::Ins)
+            } else {
+                let rm = docs[i].delete(next(len) as usize, 1 + next(3) as usize);
+                (!rm.is_empty()).then_some(Wire::Del(rm))
+            };
+            if let Some(op) = op {
+                if seen[i] == log.len() {
+                    seen[i] += 1;
+                }
+                log.push(op);
+            }
+        }
+        let mut d = TextDoc::new();
+        for op in &log {
+            apply(&mut d, op);
+        }
+        let wire = Value::Array(log.iter().map(to_wire).collect()).to_string();
+        let out = run(&py, &["apply"], Some(&wire));
+        assert_eq!(out["text"].as_str(), Some(d.text().as_str()), "seed {seed}");
+    }
+}
