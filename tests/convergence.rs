@@ -1,4 +1,5 @@
-//! Convergence property: for random multi-client histories (every non-text op kind,
+//! Convergence property: for random multi-client histories (every op kind, text in
+//! position form included,
 //! concurrent and tied Lamport times, undo/redo, moves racing into cycles, inserts
 //! racing on one key), any delivery order with any duplicates gives a byte-identical
 //! `to_json()`, and the wire round trip (JSON and MessagePack) changes nothing.
@@ -7,7 +8,7 @@
 
 use proptest::prelude::*;
 use serde_json::json;
-use vuer_rtc::op::{EulerOrder, Json, Limits, Message, NodeOpForm, NodeSpec, Op, OpKind};
+use vuer_rtc::op::{EulerOrder, Json, Limits, Message, NodeOpForm, NodeSpec, Op, OpKind, TextEdit};
 use vuer_rtc::wire::{self, Format};
 use vuer_rtc::{apply_messages, create_empty_graph};
 
@@ -144,6 +145,24 @@ fn prop_kind() -> impl Strategy<Value = OpKind> {
         prop::option::of(prop::sample::select(&["x", "n"][..])).prop_map(|f| ObjectRemove {
             field: f.map(str::to_owned)
         }),
+        text().prop_map(TextInit),
+        (0u64..8, text()).prop_map(|(position, value)| TextInsert(TextEdit::At {
+            position,
+            length: 0,
+            value
+        })),
+        (0u64..8, 0u64..4).prop_map(|(position, length)| TextDelete(TextEdit::At {
+            position,
+            length,
+            value: String::new()
+        })),
+        (0u64..8, 0u64..4, text()).prop_map(|(position, length, value)| TextReplace(
+            TextEdit::At {
+                position,
+                length,
+                value
+            }
+        )),
     ]
 }
 

@@ -332,3 +332,89 @@ fn compaction_keeps_the_journal_bounded_on_a_stream() {
     all.extend(edits);
     assert_eq!(r.to_json(), state(&all));
 }
+
+#[test]
+fn inset_then_set_in_one_message_of_a_batch_keeps_the_first_write() {
+    // `node.inset` writes `d.p` first; the `color.set` after it in the same message
+    // loses (first write of a message wins). The cell's fold must not start at the set.
+    use std::collections::BTreeMap;
+    use vuer_rtc::op::{NodeSpec, Op, OpKind};
+    let spec = |key: &str, props: BTreeMap<String, serde_json::Value>| NodeSpec {
+        key: key.into(),
+        tag: None,
+        name: None,
+        children: vec![],
+        props,
+    };
+    let props = BTreeMap::from([("p".to_string(), serde_json::json!(0))]);
+    let msgs = vec![
+        msg(
+            "Mia",
+            8,
+            1.0,
+            vec![
+                Op::new("a", "children", OpKind::NodeInset(spec("d", props))),
+                Op::color_set("d", "p", ""),
+            ],
+        ),
+        msg(
+            "alice",
+            7,
+            1.0,
+            vec![Op::new(
+                "",
+                "children",
+                OpKind::NodeInsert(spec("d", BTreeMap::new())),
+            )],
+        ),
+        msg(
+            "Mia",
+            7,
+            1.0,
+            vec![Op::new(
+                "",
+                "children",
+                OpKind::NodeInsert(spec("a", BTreeMap::new())),
+            )],
+        ),
+    ];
+    let model = state(&msgs);
+    assert!(model.contains(r#""p":0"#), "{model}");
+    let mut r = Replica::new();
+    r.apply_batch(&msgs);
+    assert_eq!(r.to_json(), model);
+}
+
+#[test]
+fn string_set_on_a_text_path_wins_over_a_later_set_of_its_message() {
+    // `transform.position` holds text somewhere, so `string.set` there is no reset (it
+    // keeps a text's CRDT); it still writes first in its message and wins.
+    use vuer_rtc::op::Op;
+    let msgs = vec![
+        msg("Mia", 1, 1.0, vec![Op::node_insert("", "c", "Mesh")]),
+        msg(
+            "Mia",
+            2,
+            1.0,
+            vec![Op::new(
+                "a",
+                "transform.position",
+                vuer_rtc::op::OpKind::TextInit(String::new()),
+            )],
+        ),
+        msg(
+            "Mia",
+            3,
+            1.0,
+            vec![
+                Op::string_set("c", "transform.position", ""),
+                Op::quaternion_set("c", "transform.position", [0.0; 4]),
+            ],
+        ),
+    ];
+    let model = state(&msgs);
+    assert!(model.contains(r#""transform.position":"""#), "{model}");
+    let mut r = Replica::new();
+    r.apply_batch(&msgs);
+    assert_eq!(r.to_json(), model);
+}

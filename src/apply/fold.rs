@@ -22,9 +22,9 @@ use std::borrow::Cow;
 use crate::column::kernels::{
     euler_to_quat, quat_mul, rgb_blend, vec3_add, vec3_apply_quat, vec3_mul,
 };
-use crate::column::{Rgb, Value, ValueRef};
+use crate::column::{Rgb, TextCell, Value, ValueRef};
 use crate::error::WarningKind;
-use crate::op::{Json, OpKind};
+use crate::op::{Json, OpKind, TextEdit};
 
 /// The outcome of folding one op into a cell.
 #[derive(Debug, PartialEq)]
@@ -130,6 +130,11 @@ pub fn fold(kind: &OpKind, path: &str, cur: Option<ValueRef<'_>>) -> Fold {
         };
     }
     let value = match kind {
+        TextInit(_) | TextInsert(_) | TextDelete(_) | TextReplace(_) => {
+            return Fold::Keep(WarningKind::Ignored(format!(
+                "`{ot}` needs its message's stamp: apply it with `step`/`fold_text`"
+            )));
+        }
         NumberSet(x) => Value::Number(*x),
         NumberAdd(x) => Value::Number(typed!(ValueRef::as_number, || 0.0) + x),
         NumberMultiply(x) => Value::Number(typed!(ValueRef::as_number, || 1.0) * x),
@@ -307,7 +312,82 @@ pub fn fold(kind: &OpKind, path: &str, cur: Option<ValueRef<'_>>) -> Fold {
             )));
         }
     };
+    // A string op on a collaborative text shows its result but keeps the text's CRDT
+    // (the reference keeps its rope beside the property).
+    if let (Some(ValueRef::Text(t)), Value::Str(shown)) = (cur, &value)
+        && matches!(
+            kind,
+            StringSet(_)
+                | StringConcat { .. }
+                | StringInsert { .. }
+                | StringCut { .. }
+                | StringReplace { .. }
+                | StringMove { .. }
+        )
+    {
+        return Fold::Write(Value::Text(Box::new(TextCell {
+            doc: t.doc.clone(),
+            shown: Some(shown.clone()),
+        })));
+    }
     Fold::Write(value)
+}
+
+/// A `text.*` op on a cell holding `cur`, made by `agent` in a message at Lamport time
+/// `lt`: the cell's text (a new, empty one when the cell holds no text) with the op
+/// applied, showing the text again.
+///
+/// Position-form ops are resolved against the text as it stands, as `agent`, with the
+/// Lamport number the text gives and `lt` as the wall clock (deterministic, so every
+/// replica resolves them alike). `text.delete` on a cell with no text does nothing, as
+/// in the reference.
+pub fn fold_text(kind: &OpKind, agent: &str, lt: u64, cur: Option<ValueRef<'_>>) -> Fold {
+    let mut cell = match cur {
+        Some(ValueRef::Text(t)) => t.clone(),
+        _ if matches!(kind, OpKind::TextDelete(_)) => {
+            return Fold::Keep(WarningKind::Ignored(
+                "`text.delete` on a property with no text".into(),
+            ));
+        }
+        _ => TextCell::default(),
+    };
+    apply_text(&mut cell, kind, agent, lt);
+    Fold::Write(Value::Text(Box::new(cell)))
+}
+
+/// Applies a `text.*` op to `cell` in place (see [`fold_text`]).
+pub fn apply_text(cell: &mut TextCell, kind: &OpKind, agent: &str, lt: u64) {
+    #[expect(clippy::cast_precision_loss, reason = "a Lamport time as a wall clock")]
+    let ts = lt as f64;
+    let doc = &mut cell.doc;
+    let at = |p: u64| usize::try_from(p).unwrap_or(usize::MAX);
+    match kind {
+        OpKind::TextInit(value) => {
+            doc.insert(agent, 0, value, ts);
+        }
+        OpKind::TextInsert(e) | OpKind::TextDelete(e) | OpKind::TextReplace(e) => match e {
+            TextEdit::At {
+                position,
+                length,
+                value,
+            } => {
+                if *length > 0 {
+                    doc.delete(at(*position), at(*length));
+                }
+                doc.insert(agent, at(*position), value, ts);
+            }
+            TextEdit::Crdt { rm, insert } => {
+                if !rm.is_empty() {
+                    doc.apply_delete(rm);
+                }
+                if let Some(op) = insert {
+                    doc.apply_insert(op);
+                }
+            }
+        },
+        _ => return,
+    }
+    cell.shown = None;
 }
 
 #[cfg(test)]

@@ -334,6 +334,14 @@ pub(crate) fn step(
     cur: Option<(crate::column::ValueRef<'_>, Stamp)>,
 ) -> Step {
     let cur_stamp = cur.map_or(Stamp::ZERO, |(_, s)| s);
+    if kind.is_text() {
+        // Text ops never touch the LWW record.
+        let agent = clients.name(stamp.client);
+        return match fold::fold_text(kind, agent, stamp.lt, cur.map(|(v, _)| v)) {
+            Fold::Write(v) => Step::Write(v, cur_stamp),
+            Fold::Keep(w) => Step::Keep(w),
+        };
+    }
     let lww = kind.is_lww();
     if lww && cur.is_some() && clients.cmp_stamps(stamp, cur_stamp) != Ordering::Greater {
         return Step::Skip;

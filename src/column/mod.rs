@@ -20,4 +20,4 @@ pub mod store;
 pub mod value;
 
 pub use store::{Column, PathColumn, PropertyStore, Row, TypedColumn};
-pub use value::{Kind, Rgb, Value, ValueRef, f32_to_f64, f32_to_json, f64_to_json};
+pub use value::{Kind, Rgb, TextCell, Value, ValueRef, f32_to_f64, f32_to_json, f64_to_json};

@@ -16,7 +16,7 @@
 
 use ahash::AHashMap;
 
-use super::value::{Kind, Rgb, Value, ValueRef};
+use super::value::{Kind, Rgb, TextCell, Value, ValueRef};
 use crate::ids::{PathId, Stamp};
 use crate::op::Json;
 
@@ -108,6 +108,8 @@ pub enum TypedColumn {
     Str(Column<String>),
     /// JSON values.
     Json(Column<Json>),
+    /// Collaborative texts.
+    Text(Column<Box<TextCell>>),
 }
 
 impl TypedColumn {
@@ -121,6 +123,7 @@ impl TypedColumn {
             TypedColumn::Bool(_) => Kind::Bool,
             TypedColumn::Str(_) => Kind::Str,
             TypedColumn::Json(_) => Kind::Json,
+            TypedColumn::Text(_) => Kind::Text,
         })
     }
 
@@ -133,6 +136,7 @@ impl TypedColumn {
             Kind::Bool => TypedColumn::Bool(Column::default()),
             Kind::Str => TypedColumn::Str(Column::default()),
             Kind::Json => TypedColumn::Json(Column::default()),
+            Kind::Text => TypedColumn::Text(Column::default()),
         }
     }
 
@@ -146,6 +150,7 @@ impl TypedColumn {
             TypedColumn::Bool(c) => c.get(row).map(|(v, s)| (ValueRef::Bool(*v), s)),
             TypedColumn::Str(c) => c.get(row).map(|(v, s)| (ValueRef::Str(v), s)),
             TypedColumn::Json(c) => c.get(row).map(|(v, s)| (ValueRef::Json(v), s)),
+            TypedColumn::Text(c) => c.get(row).map(|(v, s)| (ValueRef::Text(v), s)),
         }
     }
 
@@ -159,6 +164,7 @@ impl TypedColumn {
             TypedColumn::Bool(c) => c.take(row).map(|(v, s)| (Value::Bool(v), s)),
             TypedColumn::Str(c) => c.take(row).map(|(v, s)| (Value::Str(v), s)),
             TypedColumn::Json(c) => c.take(row).map(|(v, s)| (Value::Json(v), s)),
+            TypedColumn::Text(c) => c.take(row).map(|(v, s)| (Value::Text(v), s)),
         }
     }
 
@@ -172,6 +178,7 @@ impl TypedColumn {
             (TypedColumn::Bool(c), Value::Bool(v)) => c.set(row, v, stamp),
             (TypedColumn::Str(c), Value::Str(v)) => c.set(row, v, stamp),
             (TypedColumn::Json(c), Value::Json(v)) => c.set(row, v, stamp),
+            (TypedColumn::Text(c), Value::Text(v)) => c.set(row, v, stamp),
             (_, v) => return Err(v),
         }
         Ok(())

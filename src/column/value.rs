@@ -78,6 +78,38 @@ pub enum Kind {
     Str,
     /// Any JSON value (arrays, objects, and whatever fits no typed column).
     Json,
+    /// A collaborative text ([`TextCell`]).
+    Text,
+}
+
+/// A collaborative text property: the sequence CRDT, and what the property shows.
+///
+/// `text.*` ops edit `doc` and show its text. A `string.set` or `string.concat` on the
+/// property shows a plain string instead (`shown`) but keeps `doc`, as the reference
+/// keeps its rope: the next text op edits `doc` and shows its text again.
+#[derive(Clone, Debug, Default)]
+pub struct TextCell {
+    /// The sequence CRDT.
+    pub doc: crate::text::TextDoc,
+    /// A plain string written over the text, shown until the next text op.
+    pub shown: Option<String>,
+}
+
+impl TextCell {
+    /// What the property shows.
+    pub fn visible(&self) -> Cow<'_, str> {
+        match &self.shown {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(self.doc.text()),
+        }
+    }
+}
+
+impl PartialEq for TextCell {
+    /// Equal when they show the same string.
+    fn eq(&self, other: &TextCell) -> bool {
+        self.visible() == other.visible()
+    }
 }
 
 /// An owned property value.
@@ -97,6 +129,8 @@ pub enum Value {
     Str(String),
     /// Any other JSON value.
     Json(Json),
+    /// A collaborative text.
+    Text(Box<TextCell>),
 }
 
 /// A borrowed property value, as read from a column.
@@ -116,6 +150,8 @@ pub enum ValueRef<'a> {
     Str(&'a str),
     /// Any other JSON value.
     Json(&'a Json),
+    /// A collaborative text.
+    Text(&'a TextCell),
 }
 
 fn json_f32s<const N: usize>(v: &Json) -> Option<[f32; N]> {
@@ -175,6 +211,7 @@ impl Value {
             Value::Bool(b) => ValueRef::Bool(*b),
             Value::Str(s) => ValueRef::Str(s),
             Value::Json(j) => ValueRef::Json(j),
+            Value::Text(t) => ValueRef::Text(t),
         }
     }
 
@@ -224,6 +261,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(_) => Kind::Bool,
             ValueRef::Str(_) => Kind::Str,
             ValueRef::Json(_) => Kind::Json,
+            ValueRef::Text(_) => Kind::Text,
         }
     }
 
@@ -237,6 +275,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(b) => Value::Bool(b),
             ValueRef::Str(s) => Value::Str(s.to_owned()),
             ValueRef::Json(j) => Value::Json(j.clone()),
+            ValueRef::Text(t) => Value::Text(Box::new(t.clone())),
         }
     }
 
@@ -250,6 +289,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(b) => Json::Bool(b),
             ValueRef::Str(s) => Json::String(s.to_owned()),
             ValueRef::Json(j) => j.clone(),
+            ValueRef::Text(t) => Json::String(t.visible().into_owned()),
         }
     }
 
@@ -268,6 +308,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Json(Json::String(_)) => "string",
             ValueRef::Json(Json::Array(_)) => "array",
             ValueRef::Json(Json::Object(_)) => "object",
+            ValueRef::Text(_) => "text",
         }
     }
 
@@ -304,6 +345,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Str(s) => Some(Cow::Borrowed(s)),
             ValueRef::Color(c) => Some(Cow::Owned(c.to_hex())),
             ValueRef::Json(Json::String(s)) => Some(Cow::Borrowed(s)),
+            ValueRef::Text(t) => Some(t.visible()),
             _ => None,
         }
     }

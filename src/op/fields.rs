@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
-use super::{Json, NodeOpForm, NodeSpec, Op, OpKind};
+use super::{Json, NodeOpForm, NodeSpec, Op, OpKind, TextEdit};
 
 /// An op as it stands on the wire: `ot`, `key`, `path`, `value` plus flat extras.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -216,6 +216,40 @@ impl OpFields {
                     f.key = s(node);
                     f.to = s(new_parent);
                     f.to_path = to_path.as_deref().and_then(s);
+                }
+            },
+            TextInit(v) => f.value = s(v),
+            TextInsert(e) | TextDelete(e) | TextReplace(e) => match e {
+                TextEdit::At {
+                    position,
+                    length,
+                    value,
+                } => {
+                    f.position = Some(Json::from(*position));
+                    if !matches!(op.kind, TextInsert(_)) {
+                        f.length = Some(Json::from(*length));
+                    }
+                    if !matches!(op.kind, TextDelete(_)) {
+                        f.value = s(value);
+                    }
+                }
+                TextEdit::Crdt { rm, insert } => {
+                    if !matches!(op.kind, TextInsert(_)) {
+                        f.rm = Some(Json::Array(
+                            rm.iter()
+                                .map(|r| json!([r.id.to_string(), r.len]))
+                                .collect(),
+                        ));
+                    }
+                    if let Some(ins) = insert {
+                        f.id = s(&ins.id.to_string());
+                        f.value = Some(json!([
+                            ins.anchor.as_ref().map(ToString::to_string),
+                            ins.content
+                        ]));
+                        f.seq = Some(Json::from(ins.lamport));
+                        f.ts = Some(num(ins.ts));
+                    }
                 }
             },
             MetaUndo { target } | MetaRedo { target } => f.target_msg_id = s(target),

@@ -148,6 +148,30 @@ pub enum NodeOpForm {
     Flat,
 }
 
+/// The payload of `text.insert` / `text.delete` / `text.replace`, in one of the
+/// reference's two forms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TextEdit {
+    /// Local (position) form: resolved against the text where the op applies.
+    /// Positions and lengths count Unicode code points and are clamped to the text;
+    /// `length` is 0 for an insert and `value` empty for a delete.
+    At {
+        /// Code-point position.
+        position: u64,
+        /// Code points to delete from `position`.
+        length: u64,
+        /// Text to insert at `position`.
+        value: String,
+    },
+    /// CRDT (network) form: deleted id ranges, then an insert, integrated as they are.
+    Crdt {
+        /// Deleted id ranges (`rm`).
+        rm: Vec<crate::text::DeleteRange>,
+        /// The insert (`id`, `value: [anchor, content]`, `seq`, `ts`), if any.
+        insert: Option<crate::text::InsertOp>,
+    },
+}
+
 /// What an op does, one variant per `dtype.verb`, with typed payloads.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -317,6 +341,16 @@ pub enum OpKind {
         form: NodeOpForm,
     },
 
+    /// `text.init`: create the text property (an existing text gets `value` prepended).
+    TextInit(String),
+    /// `text.insert` (position form: `position`, `value`; CRDT form: `id`,
+    /// `value: [anchor, content]`, `seq`, `ts`).
+    TextInsert(TextEdit),
+    /// `text.delete` (position form: `position`, `length`; CRDT form: `rm`).
+    TextDelete(TextEdit),
+    /// `text.replace`: a delete then an insert at the same place (select-and-type).
+    TextReplace(TextEdit),
+
     /// `meta.undo` of the message `target`.
     MetaUndo {
         /// The targeted message id.
@@ -375,6 +409,10 @@ impl OpKind {
             NodeUpsert(_) => "node.upsert",
             NodeInset(_) => "node.inset",
             NodeMove { .. } => "node.move",
+            TextInit(_) => "text.init",
+            TextInsert(_) => "text.insert",
+            TextDelete(_) => "text.delete",
+            TextReplace(_) => "text.replace",
             MetaUndo { .. } => "meta.undo",
             MetaRedo { .. } => "meta.redo",
         }
@@ -394,6 +432,22 @@ impl OpKind {
                 | BooleanSet(_)
                 | ArraySet(_)
                 | ObjectSet(_)
+        )
+    }
+
+    /// True when the op's write ignores the cell's previous value (a fold may start at
+    /// it): the LWW sets, except `string.set` on a path that holds collaborative text
+    /// (`text_path`), which keeps the text's CRDT.
+    pub fn resets_cell(&self, text_path: bool) -> bool {
+        self.is_lww() && !(text_path && matches!(self, OpKind::StringSet(_)))
+    }
+
+    /// True for `text.*` ops.
+    pub fn is_text(&self) -> bool {
+        use OpKind::*;
+        matches!(
+            self,
+            TextInit(_) | TextInsert(_) | TextDelete(_) | TextReplace(_)
         )
     }
 

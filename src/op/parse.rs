@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{EulerOrder, Json, NodeOpForm, NodeSpec, Op, OpFields, OpKind};
+use super::{EulerOrder, Json, NodeOpForm, NodeSpec, Op, OpFields, OpKind, TextEdit};
 use crate::error::OpError;
+use crate::text::{DeleteRange, InsertOp, ItemId};
 
 /// Size limits applied to untrusted input. The defaults suit a scene editor; raise them
 /// for bulk imports.
@@ -330,6 +331,116 @@ pub fn parse_op_taking(f: &mut OpFields, lim: &Limits) -> R<Op> {
     Ok(Op { key, path, kind })
 }
 
+/// A non-negative code-point count or position.
+fn count(v: &Json, field: &'static str) -> R<u64> {
+    let i = integer(v, field)?;
+    u64::try_from(i).map_err(|_| OpError::Invalid {
+        field,
+        reason: format!("{i} is negative"),
+    })
+}
+
+/// A text item id `"agent:seq"`.
+fn item_id(v: &Json, field: &'static str, lim: &Limits) -> R<ItemId> {
+    let s = string(v, field, lim)?;
+    ItemId::parse(&s).ok_or_else(|| OpError::Invalid {
+        field,
+        reason: format!("{s:?} is not an item id \"agent:seq\""),
+    })
+}
+
+/// The text of a position-form insert: a string, or `[null, string]`.
+fn insert_text(v: &Json, lim: &Limits) -> R<String> {
+    match v {
+        Json::Array(a) if a.len() == 2 && a[0].is_null() => string(&a[1], "value", lim),
+        other => string(other, "value", lim),
+    }
+}
+
+/// The payload of `text.insert` / `text.delete` / `text.replace`, in the form the
+/// reference's dispatcher picks: the CRDT form when its fields are there, else the
+/// position form.
+fn text_edit(f: &OpFields, ot: &str, lim: &Limits) -> R<TextEdit> {
+    let v = &f.value;
+    let present = |x: &Option<Json>| x.as_ref().is_some_and(|j| !j.is_null());
+    let wants_insert = ot != "text.delete";
+    let wants_delete = ot != "text.insert";
+    let crdt = if wants_insert {
+        present(&f.id) && present(v) && present(&f.seq) && (!wants_delete || present(&f.rm))
+    } else {
+        present(&f.rm)
+    };
+    if crdt {
+        let rm = if wants_delete {
+            let arr = match req(&f.rm, "rm")? {
+                Json::Array(a) => a,
+                other => return Err(wrong("rm", "an array of [id, length] pairs", other)),
+            };
+            if arr.len() > lim.max_collection_len {
+                return Err(OpError::TooLarge {
+                    field: "rm",
+                    what: "array length",
+                    limit: lim.max_collection_len,
+                });
+            }
+            arr.iter()
+                .map(|pair| match pair {
+                    Json::Array(p) if p.len() == 2 => Ok(DeleteRange {
+                        id: item_id(&p[0], "rm", lim)?,
+                        len: u32::try_from(count(&p[1], "rm")?).map_err(|_| OpError::Invalid {
+                            field: "rm",
+                            reason: "a deleted length does not fit in 32 bits".into(),
+                        })?,
+                    }),
+                    other => Err(wrong("rm", "an [id, length] pair", other)),
+                })
+                .collect::<R<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let insert = if wants_insert {
+            let pair = match req(v, "value")? {
+                Json::Array(p) if p.len() == 2 => p,
+                other => return Err(wrong("value", "an [anchor, content] pair", other)),
+            };
+            let anchor = match &pair[0] {
+                Json::Null => None,
+                a => Some(item_id(a, "value", lim)?),
+            };
+            let ts = match &f.ts {
+                None | Some(Json::Null) => 0.0,
+                Some(t) => number(t, "ts")?,
+            };
+            Some(InsertOp {
+                id: item_id(req(&f.id, "id")?, "id", lim)?,
+                anchor,
+                content: string(&pair[1], "value", lim)?,
+                lamport: count(req(&f.seq, "seq")?, "seq")?,
+                ts,
+            })
+        } else {
+            None
+        };
+        return Ok(TextEdit::Crdt { rm, insert });
+    }
+    let position = count(req(&f.position, "position")?, "position")?;
+    let length = if wants_delete {
+        count(req(&f.length, "length")?, "length")?
+    } else {
+        0
+    };
+    let value = if wants_insert {
+        insert_text(req(v, "value")?, lim)?
+    } else {
+        String::new()
+    };
+    Ok(TextEdit::At {
+        position,
+        length,
+        value,
+    })
+}
+
 fn parse_kind(f: &OpFields, key: &str, lim: &Limits) -> R<OpKind> {
     use OpKind::*;
     let ot = match &f.ot {
@@ -493,8 +604,17 @@ fn parse_kind(f: &OpFields, key: &str, lim: &Limits) -> R<OpKind> {
         "meta.redo" => MetaRedo {
             target: req_string(&f.target_msg_id, "targetMsgId", lim)?,
         },
-        "text.init" | "text.insert" | "text.delete" | "text.replace" => {
-            return Err(OpError::Unsupported(ot.to_owned()));
+        "text.init" => TextInit(match v {
+            None | Some(Json::Null) => String::new(),
+            Some(x) => string(x, "value", lim)?,
+        }),
+        "text.insert" | "text.delete" | "text.replace" => {
+            let edit = text_edit(f, ot, lim)?;
+            match ot {
+                "text.insert" => TextInsert(edit),
+                "text.delete" => TextDelete(edit),
+                _ => TextReplace(edit),
+            }
         }
         other => return Err(OpError::UnknownOt(other.to_owned())),
     };
@@ -559,10 +679,24 @@ mod tests {
             OpError::MissingField("path")
         );
         assert!(matches!(
+            parse(json!({"ot": "text.insert", "key": "n", "path": "t", "value": "x"})),
+            Err(OpError::MissingField("position"))
+        ));
+        assert!(matches!(
             parse(
-                json!({"ot": "text.insert", "key": "n", "path": "t", "position": 0, "value": "x"})
+                json!({"ot": "text.delete", "key": "n", "path": "t", "position": -1, "length": 1})
             ),
-            Err(OpError::Unsupported(_))
+            Err(OpError::Invalid {
+                field: "position",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(
+                json!({"ot": "text.insert", "key": "n", "path": "t", "id": "nocolon",
+                "value": [null, "x"], "seq": 1})
+            ),
+            Err(OpError::Invalid { field: "id", .. })
         ));
         let e = parse(json!({"ot": "vector3.applyEuler", "key": "n", "path": "d",
             "value": [0, 1, 0], "order": "QQQ"}))
@@ -645,6 +779,13 @@ mod tests {
             json!({"ot": "node.insert", "key": "", "path": "children", "value": {"key": "k", "tag": "T", "children": ["x"], "p": {"a": 1}}}),
             json!({"ot": "meta.undo", "key": "_meta", "path": "_meta", "targetMsgId": "m1"}),
             json!({"ot": "object.merge", "key": "a", "path": ".", "value": {"x": 1}}),
+            json!({"ot": "text.init", "key": "a", "path": "t", "value": "hi"}),
+            json!({"ot": "text.insert", "key": "a", "path": "t", "position": 2, "value": [null, "x"]}),
+            json!({"ot": "text.delete", "key": "a", "path": "t", "position": 0, "length": 3}),
+            json!({"ot": "text.replace", "key": "a", "path": "t", "position": 1, "length": 1, "value": "y"}),
+            json!({"ot": "text.insert", "key": "a", "path": "t", "id": "bob:3", "value": ["a:b:1", "xyz"], "seq": 4, "ts": 1.5}),
+            json!({"ot": "text.delete", "key": "a", "path": "t", "rm": [["bob:0", 2], ["al:7", 1]]}),
+            json!({"ot": "text.replace", "key": "a", "path": "t", "rm": [["bob:0", 2]], "id": "bob:9", "value": [null, "q"], "seq": 5, "ts": 2}),
         ];
         for v in ops {
             let op = parse(v.clone()).unwrap();

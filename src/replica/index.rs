@@ -59,6 +59,9 @@ pub struct CellIndex {
     // The value (None = absent) of a node's cell at the compaction point, for cells
     // whose history was cut there. Keyed by the node's own key, never ROOT.
     bases: AHashMap<(KeyId, PathId), Option<(Value, Stamp)>>,
+    // Paths that a `text.*` op ever targeted: a `string.set` there keeps the text's CRDT,
+    // so it is not a reset (see [`crate::op::OpKind::resets_cell`]).
+    text_paths: AHashSet<PathId>,
 }
 
 impl CellIndex {
@@ -75,8 +78,14 @@ impl CellIndex {
             self.paths.entry(key).or_default().push(path);
             Vec::new()
         });
-        if let OpKind::ObjectRemove { field: None } = journal.op(r).kind {
-            self.linked.insert((key, path));
+        match journal.op(r).kind {
+            OpKind::ObjectRemove { field: None } => {
+                self.linked.insert((key, path));
+            }
+            ref k if k.is_text() => {
+                self.text_paths.insert(path);
+            }
+            _ => {}
         }
         let pos = journal.pos(r);
         // Fast path: in-order arrival appends.
@@ -91,6 +100,16 @@ impl CellIndex {
                 }
             }
         }
+    }
+
+    /// True when a `text.*` op ever targeted `path` (on any node).
+    pub fn is_text_path(&self, path: PathId) -> bool {
+        !self.text_paths.is_empty() && self.text_paths.contains(&path)
+    }
+
+    /// Marks `path` as holding text (a snapshot's text cell).
+    pub fn mark_text_path(&mut self, path: PathId) {
+        self.text_paths.insert(path);
     }
 
     /// The history of one cell (empty when never touched).

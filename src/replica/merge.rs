@@ -342,17 +342,18 @@ impl Replica {
         let (clients, paths) = (&graph.clients, &graph.paths);
         let columns = graph.props.columns_mut(last.index() + 1);
         // Pair each touched column with its ops (both in path order).
-        let mut work: Vec<(&mut PathColumn, &str, &[Placed])> = Vec::new();
+        let index = &self.index;
+        let mut work: Vec<Work<'_>> = Vec::new();
         let mut next = per_col.into_iter().peekable();
         for (idx, col) in columns.iter_mut().enumerate() {
             if let Some(&(pid, ops)) = next.peek()
                 && pid.index() == idx
             {
-                work.push((col, paths.name(pid), ops));
+                work.push((col, paths.name(pid), index.is_text_path(pid), ops));
                 next.next();
             }
         }
-        let fold_column = |(col, path, ops): (&mut PathColumn, &str, &[Placed])| {
+        let fold_column = |(col, path, text_path, ops): Work<'_>| {
             let mut warnings = Vec::new();
             let mut i = 0;
             while i < ops.len() {
@@ -362,7 +363,7 @@ impl Replica {
                     fold_run(
                         col,
                         row,
-                        path,
+                        Column { path, text_path },
                         &ops[i..i + n],
                         journal,
                         clients,
@@ -384,6 +385,16 @@ impl Replica {
 /// A single-cell op placed in its cell: `(path, row, op)`.
 type Placed = (PathId, Row, OpRef);
 
+/// The path of a column, and whether a text op ever targeted it.
+#[derive(Clone, Copy)]
+struct Column<'a> {
+    path: &'a str,
+    text_path: bool,
+}
+
+/// One column's share of a batch: the column, its path, whether it holds text, its runs.
+type Work<'a> = (&'a mut PathColumn, &'a str, bool, &'a [Placed]);
+
 /// Below this many single-cell ops a batch is folded on the calling thread.
 const PARALLEL_MIN_OPS: usize = 4_096;
 
@@ -391,7 +402,7 @@ const PARALLEL_MIN_OPS: usize = 4_096;
 fn fold_run(
     col: &mut PathColumn,
     row: Row,
-    path: &str,
+    Column { path, text_path }: Column<'_>,
     run: &[Placed],
     journal: &Journal,
     clients: &ClientTable,
@@ -399,11 +410,13 @@ fn fold_run(
 ) {
     // Start at the first LWW write of the last message that has one: everything before
     // it is overwritten (in order, that write always beats the cell's stamp).
-    let is_reset = |r: OpRef| journal.op(r).kind.is_lww();
-    let from = match run.iter().rposition(|x| is_reset(x.2)) {
-        None => 0,
-        Some(last) => recompute::fold_start(run, last, |x| x.2, is_reset),
-    };
+    let is_reset = |r: OpRef| journal.op(r).kind.resets_cell(text_path);
+    let blocks = |r: OpRef| journal.op(r).kind.is_lww() && !is_reset(r);
+    let from = run
+        .iter()
+        .rposition(|x| is_reset(x.2))
+        .and_then(|last| recompute::fold_start(run, last, |x| x.2, is_reset, blocks))
+        .unwrap_or(0);
     let mut cur = col.get(row).map(|(v, s)| (v.to_owned(), s));
     let mut changed = false;
     for &(_, _, r) in &run[from..] {

@@ -211,6 +211,9 @@ impl Replica {
         let g = &r.graph;
         for n in g.nodes.values() {
             for (p, v) in g.props.row(n.row) {
+                if matches!(v, crate::column::ValueRef::Text(_)) {
+                    r.index.mark_text_path(p);
+                }
                 let base = Some((v.to_owned(), g.props.stamp(p, n.row)));
                 r.index.set_base(n.kid, p, base);
             }

@@ -65,20 +65,30 @@ fn group(
 /// Where a fold over `items` (ops in position order; `op` reads each one's reference)
 /// starts, given `last`, the index of its last reset: at the *first* reset of that
 /// op's message, since inside one message only the first `set` of a cell wins.
+///
+/// `None` when an op of that message before its first reset `blocks`: an LWW write that
+/// is not a reset (a `string.set` on a text path keeps the text's CRDT), which wins over
+/// the reset but depends on what came before. The fold must then start from the
+/// beginning (the cell's base).
 pub(super) fn fold_start<T>(
     items: &[T],
     last: usize,
     op: impl Fn(&T) -> OpRef,
     is_reset: impl Fn(OpRef) -> bool,
-) -> usize {
+    blocks: impl Fn(OpRef) -> bool,
+) -> Option<usize> {
     let msg = op(&items[last]).msg;
     let first_of_msg = items[..last]
         .iter()
         .rposition(|x| op(x).msg != msg)
         .map_or(0, |i| i + 1);
-    (first_of_msg..=last)
+    let first = (first_of_msg..=last)
         .find(|&i| is_reset(op(&items[i])))
-        .unwrap_or(last)
+        .unwrap_or(last);
+    if items[first_of_msg..first].iter().any(|x| blocks(op(x))) {
+        return None;
+    }
+    Some(first)
 }
 
 /// Recomputes the given cells of the node named `key` (the root for [`KeyId::ROOT`]).
@@ -167,6 +177,7 @@ pub(super) fn fold_cell(
     let n = &graph.nodes[node];
     let (kid, created, removed) = (n.kid, n.created, n.removed);
     let clients = &graph.clients;
+    let text_path = index.is_text_path(p);
     let counts = |r: OpRef| {
         let pos = journal.pos(r);
         !journal.is_undone(r)
@@ -187,7 +198,7 @@ pub(super) fn fold_cell(
         match &op.kind {
             OpKind::NodeInsert(_) => Class::Fold, // no effect on an existing node
             _ if !is_single_cell(op) => Class::Other,
-            k if k.is_lww() => Class::Reset,
+            k if k.resets_cell(text_path) => Class::Reset,
             _ => Class::Fold,
         }
     };
@@ -207,14 +218,38 @@ pub(super) fn fold_cell(
             Class::Other => return None,
         }
     }
-    let start = last_reset.map_or(0, |last| {
+    // An op of that message before the reset that is not foldable here (a
+    // `node.inset` writing the cell first, say) needs the general path.
+    if let Some(last) = last_reset {
+        let msg = refs[last].msg;
+        let same_msg = refs[..last].iter().rev().take_while(|r| r.msg == msg);
+        if same_msg
+            .into_iter()
+            .any(|&r| counts(r) && matches!(class(r), Class::Other))
+        {
+            return None;
+        }
+    }
+    let blocks =
+        |r: OpRef| counts(r) && journal.op(r).kind.is_lww() && !matches!(class(r), Class::Reset);
+    let last_reset = last_reset.and_then(|last| {
         fold_start(
             refs,
             last,
             |&r| r,
             |r| counts(r) && matches!(class(r), Class::Reset),
+            blocks,
         )
     });
+    let start = last_reset.unwrap_or(0);
+    // Folding from the start: every op before the reset must be foldable here too.
+    if last_reset.is_none()
+        && refs
+            .iter()
+            .any(|&r| counts(r) && matches!(class(r), Class::Other))
+    {
+        return None;
+    }
     let mut cur: Option<(Value, Stamp)> = match (last_reset, index.base(kid, p)) {
         (None, Some(Some((v, st)))) => Some((v.clone(), *st)),
         _ => None,
@@ -290,6 +325,7 @@ fn recompute_group(
         [p] => Some(graph.paths.name(*p)),
         _ => None,
     };
+    let text_path = paths.iter().any(|&p| index.is_text_path(p));
     let is_reset = |r: OpRef| -> bool {
         if journal.pos(r) == created {
             return true;
@@ -303,15 +339,17 @@ fn recompute_group(
         match &op.kind {
             OpKind::NodeInset(spec) => spec.props.contains_key(path),
             OpKind::ObjectRemove { field: None } => op.path == path,
-            k => k.is_lww() && op.path == path,
+            k => k.resets_cell(text_path) && op.path == path,
         }
     };
     // The fold starts at the last reset; inside one message only the first `set` wins,
     // so at that message's first reset.
-    let last_reset = refs.iter().rposition(|&r| counts(r) && is_reset(r));
-    let start = last_reset.map_or(0, |last| {
-        fold_start(refs, last, |&r| r, |r| counts(r) && is_reset(r))
-    });
+    let blocks = |r: OpRef| counts(r) && journal.op(r).kind.is_lww() && !is_reset(r);
+    let last_reset = refs
+        .iter()
+        .rposition(|&r| counts(r) && is_reset(r))
+        .and_then(|last| fold_start(refs, last, |&r| r, |r| counts(r) && is_reset(r), blocks));
+    let start = last_reset.unwrap_or(0);
     let todo: Vec<OpRef> = refs[start..]
         .iter()
         .copied()
