@@ -25,6 +25,7 @@
 //! - [`apply`]: what each op does.
 //! - [`replica`]: messages in any order, in batches, with late-message recompute,
 //!   undo and compaction.
+//! - [`text`]: the text CRDT behind `text.*` ops (no dependency on the rest).
 //! - [`store`]: the client API of the guide ([`store::create_graph`], `edit`, `commit`,
 //!   `receive`, `undo`, …) on a replica, with optimistic local edits.
 //!
