@@ -573,3 +573,59 @@ proptest! {
         converge(actions, true)?;
     }
 }
+
+#[test]
+fn text_edits_are_committed_in_crdt_form_and_converge() {
+    use vuer_rtc::op::{OpKind, TextEdit};
+    let text = |s: &GraphStore| {
+        s.graph()
+            .node("doc")
+            .and_then(|n| n.get("body"))
+            .and_then(|v| v.as_str().map(|c| c.into_owned()))
+    };
+    let at = |position: u64, length: u64, value: &str| TextEdit::At {
+        position,
+        length,
+        value: value.into(),
+    };
+    let mut alice = store("alice");
+    let mut bob = store("bob");
+    alice.edit(Op::node_insert("", "doc", "Doc")).unwrap();
+    alice
+        .edit(Op::new("doc", "body", OpKind::TextInit("Hello".into())))
+        .unwrap();
+    bob.receive(alice.commit("").unwrap()).unwrap();
+    // Concurrent edits of one text: alice types at the end, bob replaces "Hello".
+    alice
+        .edit(Op::new(
+            "doc",
+            "body",
+            OpKind::TextInsert(at(5, 0, " world")),
+        ))
+        .unwrap();
+    bob.edit(Op::new(
+        "doc",
+        "body",
+        OpKind::TextReplace(at(0, 5, "Howdy")),
+    ))
+    .unwrap();
+    assert_eq!(text(&alice).as_deref(), Some("Hello world"));
+    assert_eq!(text(&bob).as_deref(), Some("Howdy"));
+    let a = alice.commit("").unwrap();
+    let b = bob.commit("").unwrap();
+    for m in [&a, &b] {
+        assert!(
+            matches!(
+                &m.ops[0].kind,
+                OpKind::TextInsert(TextEdit::Crdt { .. })
+                    | OpKind::TextReplace(TextEdit::Crdt { .. })
+            ),
+            "sent in CRDT form: {:?}",
+            m.ops[0]
+        );
+    }
+    alice.receive(b).unwrap();
+    bob.receive(a).unwrap();
+    assert_eq!(text(&alice), text(&bob));
+    assert_eq!(text(&alice).as_deref(), Some("Howdy world"));
+}

@@ -202,3 +202,96 @@ fn our_ops_integrate_to_our_text_in_the_reference() {
         assert_eq!(out["text"].as_str(), Some(d.text().as_str()), "seed {seed}");
     }
 }
+
+#[test]
+fn store_commits_integrate_in_the_reference() {
+    use vuer_rtc::op::{Message, Op, OpKind, TextEdit};
+    use vuer_rtc::store::GraphStore;
+    let Some(py) = python() else { return };
+    let words = ["a", "bc", "héllo", "中文", "x"];
+    for seed in 1..=20u64 {
+        let names = ["alice", "bob", "Carol"];
+        let mut stores: Vec<GraphStore> = names.iter().map(|n| GraphStore::new(*n)).collect();
+        stores[0]
+            .edit(Op::node_insert("", "doc", "Doc"))
+            .expect("edit");
+        let mut log: Vec<Message> = vec![stores[0].commit("").expect("commit")];
+        // Everyone has the node before editing its text (an edit stamped before the
+        // node's creation does nothing in the scene, unlike in a bare text CRDT).
+        for s in &mut stores[1..] {
+            s.receive(log[0].clone()).expect("receive");
+        }
+        let mut seen = [1usize, 1, 1];
+        let mut x = seed;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % n
+        };
+        for _ in 0..60 {
+            let i = next(3) as usize;
+            if next(10) < 4 {
+                for m in &log[seen[i]..] {
+                    stores[i].receive(m.clone()).expect("receive");
+                }
+                seen[i] = log.len();
+            }
+            let len = stores[i]
+                .graph()
+                .node("doc")
+                .and_then(|n| n.get("body"))
+                .and_then(|v| v.as_str().map(|s| s.chars().count()))
+                .unwrap_or(0) as u64;
+            let edit = if next(10) < 7 || len == 0 {
+                let w = words[next(words.len() as u64) as usize];
+                OpKind::TextInsert(TextEdit::At {
+                    position: next(len + 1),
+                    length: 0,
+                    value: w.into(),
+                })
+            } else {
+                OpKind::TextDelete(TextEdit::At {
+                    position: next(len),
+                    length: 1 + next(3),
+                    value: String::new(),
+                })
+            };
+            if stores[i].edit(Op::new("doc", "body", edit)).is_err() {
+                continue;
+            }
+            if let Some(m) = stores[i].commit("") {
+                if seen[i] == log.len() {
+                    seen[i] += 1;
+                }
+                log.push(m);
+            }
+        }
+        for (i, s) in stores.iter_mut().enumerate() {
+            for m in &log[seen[i]..] {
+                s.receive(m.clone()).expect("receive");
+            }
+        }
+        let ours = stores[0]
+            .graph()
+            .node("doc")
+            .and_then(|n| n.get("body"))
+            .and_then(|v| v.as_str().map(|s| s.into_owned()))
+            .unwrap_or_default();
+        let wire: Vec<Value> = log
+            .iter()
+            .flat_map(|m| m.ops.iter())
+            .filter(|op| op.kind.is_text())
+            .map(|op| {
+                let mut v = op.to_json();
+                assert!(v.get("position").is_none(), "sent in CRDT form: {v}");
+                if v["ot"] == "text.replace" {
+                    v["ot"] = json!("text.insert");
+                }
+                v
+            })
+            .collect();
+        let out = run(&py, &["apply"], Some(&Value::Array(wire).to_string()));
+        assert_eq!(out["text"].as_str(), Some(ours.as_str()), "seed {seed}");
+    }
+}

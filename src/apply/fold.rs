@@ -355,6 +355,59 @@ pub fn fold_text(kind: &OpKind, agent: &str, lt: u64, cur: Option<ValueRef<'_>>)
     Fold::Write(Value::Text(Box::new(cell)))
 }
 
+/// The CRDT form of a position-form `text.insert`/`delete`/`replace` made by `agent`
+/// at Lamport time `lt` on a cell holding `cur`: what applying it there does, as ids,
+/// so that any replica (the Python reference included) integrates it alike. `None` for
+/// other ops, ops already in CRDT form, and a delete with no text to delete from.
+pub fn resolve_text(
+    kind: &OpKind,
+    agent: &str,
+    lt: u64,
+    cur: Option<ValueRef<'_>>,
+) -> Option<OpKind> {
+    let (OpKind::TextInsert(TextEdit::At {
+        position,
+        length,
+        value,
+    })
+    | OpKind::TextDelete(TextEdit::At {
+        position,
+        length,
+        value,
+    })
+    | OpKind::TextReplace(TextEdit::At {
+        position,
+        length,
+        value,
+    })) = kind
+    else {
+        return None;
+    };
+    let mut doc = match cur {
+        Some(ValueRef::Text(t)) => t.doc.clone(),
+        _ if matches!(kind, OpKind::TextDelete(_)) => return None,
+        _ => crate::text::TextDoc::new(),
+    };
+    #[expect(clippy::cast_precision_loss, reason = "a Lamport time as a wall clock")]
+    let ts = lt as f64;
+    let at = |p: u64| usize::try_from(p).unwrap_or(usize::MAX);
+    let rm = if *length > 0 {
+        doc.delete(at(*position), at(*length))
+    } else {
+        Vec::new()
+    };
+    let insert = doc.insert(agent, at(*position), value, ts);
+    if rm.is_empty() && insert.is_none() {
+        return None; // Changes nothing: the position form says so as well.
+    }
+    let edit = TextEdit::Crdt { rm, insert };
+    Some(match kind {
+        OpKind::TextInsert(_) => OpKind::TextInsert(edit),
+        OpKind::TextDelete(_) => OpKind::TextDelete(edit),
+        _ => OpKind::TextReplace(edit),
+    })
+}
+
 /// Applies a `text.*` op to `cell` in place (see [`fold_text`]).
 pub fn apply_text(cell: &mut TextCell, kind: &OpKind, agent: &str, lt: u64) {
     #[expect(clippy::cast_precision_loss, reason = "a Lamport time as a wall clock")]

@@ -834,12 +834,16 @@ impl GraphStore {
         }
         // The overlay applied the whole buffer at exactly the stamp this commit takes
         // (`lt + 1`): the replica adopts it instead of lifting and re-applying it.
+        // It also sends the ops as the overlay applied them: text ops in CRDT form.
         let applied = (self.overlay.applied() == self.buffer.len())
             .then(|| (self.overlay.effects(), self.overlay.ts()));
-        if applied.is_none() {
+        let ops = if applied.is_some() {
+            self.buffer.take();
+            self.overlay.resolved().to_vec()
+        } else {
             self.lift();
-        }
-        let ops = self.buffer.take();
+            self.buffer.take()
+        };
         let msg = self.emit(ops, true, applied);
         self.notify(|| StoreEvent::Committed { id: msg.id.clone() });
         Some(msg)

@@ -13,6 +13,7 @@
 //! Cost: applying or lifting is O(buffered ops); nothing here is proportional to the
 //! size of the scene.
 
+use crate::apply::fold::resolve_text;
 use crate::apply::{Ctx, Effect, apply_op, undo_effect};
 use crate::column::Value;
 use crate::graph::SceneGraph;
@@ -38,6 +39,9 @@ enum Undo {
 pub(super) struct Overlay {
     log: Vec<Undo>,
     applied: usize,
+    // The ops as applied: position-form text ops resolved to their CRDT form (what the
+    // commit sends, so every replica integrates the same ids).
+    resolved: Vec<Op>,
     // The wall clock every buffered op is applied with (set by the first apply after a
     // lift), so the committed message can carry the same `ts`.
     ts: f64,
@@ -63,7 +67,10 @@ impl Overlay {
         }
         let ts = self.ts;
         let mut effects = Vec::new();
+        self.resolved.truncate(self.applied);
         for (i, op) in ops.iter().enumerate().skip(self.applied) {
+            let op = resolve(graph, op, stamp);
+            let op = &op;
             self.save_cells(graph, op);
             let ctx = Ctx {
                 pos: Pos::new(stamp, i),
@@ -77,8 +84,14 @@ impl Overlay {
             let k = u32::try_from(i).unwrap_or(u32::MAX);
             self.log
                 .extend(effects.drain(..).map(|e| Undo::Effect(k, e)));
+            self.resolved.push(op.clone());
         }
         self.applied = ops.len();
+    }
+
+    /// The ops as applied (position-form text ops resolved), for the commit.
+    pub fn resolved(&self) -> &[Op] {
+        &self.resolved
     }
 
     /// Restores the graph to what it was before any buffered op was applied.
@@ -100,6 +113,7 @@ impl Overlay {
             }
         }
         self.applied = 0;
+        self.resolved.clear();
     }
 
     /// The structural effects of each applied op (for a replica adopting the applied
@@ -121,6 +135,7 @@ impl Overlay {
     pub fn forget(&mut self) {
         self.log.clear();
         self.applied = 0;
+        self.resolved.clear();
     }
 
     /// Records the current value of every cell `op` may write.
@@ -142,6 +157,30 @@ impl Overlay {
             self.log.push(Undo::Cell { node, path, old });
         }
     }
+}
+
+/// `op` as it will be sent: a position-form text op resolved against the text it edits
+/// (as this client, at the pending stamp), anything else as it is.
+fn resolve(graph: &SceneGraph, op: &Op, stamp: Stamp) -> Op {
+    if op.kind.is_text() {
+        let node = if is_root_key(&op.key) {
+            graph.root
+        } else {
+            graph.node_id(&op.key)
+        };
+        let cur = node
+            .filter(|&n| !graph.nodes[n].deleted())
+            .and_then(|n| graph.cell(n, graph.paths.get(&op.path)?).map(|(v, _)| v));
+        let agent = graph.clients.name(stamp.client);
+        if let Some(kind) = resolve_text(&op.kind, agent, stamp.lt, cur) {
+            return Op {
+                key: op.key.clone(),
+                path: op.path.clone(),
+                kind,
+            };
+        }
+    }
+    op.clone()
 }
 
 #[cfg(test)]
