@@ -629,3 +629,41 @@ fn text_edits_are_committed_in_crdt_form_and_converge() {
     assert_eq!(text(&alice), text(&bob));
     assert_eq!(text(&alice).as_deref(), Some("Howdy world"));
 }
+
+#[test]
+fn text_ids_never_repeat_after_an_undo() {
+    use vuer_rtc::op::{OpKind, TextEdit};
+    let ins = |p: u64, v: &str| {
+        Op::new(
+            "doc",
+            "body",
+            OpKind::TextInsert(TextEdit::At {
+                position: p,
+                length: 0,
+                value: v.into(),
+            }),
+        )
+    };
+    let mut alice = store("alice");
+    let mut bob = store("bob");
+    alice.edit(Op::node_insert("", "doc", "Doc")).unwrap();
+    let mut sent = vec![alice.commit("").unwrap()];
+    alice.edit(ins(0, "abc")).unwrap();
+    sent.push(alice.commit("").unwrap());
+    sent.push(alice.undo().unwrap());
+    alice.edit(ins(0, "xyz")).unwrap();
+    sent.push(alice.commit("").unwrap());
+    sent.push(alice.redo().unwrap());
+    for m in sent {
+        bob.receive(m).unwrap();
+    }
+    let text = |s: &GraphStore| {
+        s.graph()
+            .node("doc")
+            .and_then(|n| n.get("body"))
+            .and_then(|v| v.as_str().map(|c| c.into_owned()))
+    };
+    let t = text(&alice).unwrap();
+    assert_eq!(t.len(), 6, "both inserts survive the redo: {t:?}");
+    assert_eq!(text(&bob), Some(t));
+}

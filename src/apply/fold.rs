@@ -357,13 +357,15 @@ pub fn fold_text(kind: &OpKind, agent: &str, lt: u64, cur: Option<ValueRef<'_>>)
 
 /// The CRDT form of a position-form `text.insert`/`delete`/`replace` made by `agent`
 /// at Lamport time `lt` on a cell holding `cur`: what applying it there does, as ids,
-/// so that any replica (the Python reference included) integrates it alike. `None` for
-/// other ops, ops already in CRDT form, and a delete with no text to delete from.
+/// so that any replica (the Python reference included) integrates it alike. New ids
+/// start at `min_seq` at least (see [`crate::text::TextDoc::insert_from`]). `None` for
+/// other ops, ops already in CRDT form, and ops that change nothing.
 pub fn resolve_text(
     kind: &OpKind,
     agent: &str,
     lt: u64,
     cur: Option<ValueRef<'_>>,
+    min_seq: u32,
 ) -> Option<OpKind> {
     let (OpKind::TextInsert(TextEdit::At {
         position,
@@ -396,7 +398,7 @@ pub fn resolve_text(
     } else {
         Vec::new()
     };
-    let insert = doc.insert(agent, at(*position), value, ts);
+    let insert = doc.insert_from(agent, at(*position), value, ts, min_seq);
     if rm.is_empty() && insert.is_none() {
         return None; // Changes nothing: the position form says so as well.
     }

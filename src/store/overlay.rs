@@ -18,7 +18,9 @@ use crate::apply::{Ctx, Effect, apply_op, undo_effect};
 use crate::column::Value;
 use crate::graph::SceneGraph;
 use crate::ids::{NodeKey, PathId, Pos, Stamp};
-use crate::op::{Op, is_root_key};
+use ahash::AHashMap;
+
+use crate::op::{Op, OpKind, TextEdit, is_root_key};
 use crate::replica::touched;
 
 /// One change to undo when lifting.
@@ -42,6 +44,10 @@ pub(super) struct Overlay {
     // The ops as applied: position-form text ops resolved to their CRDT form (what the
     // commit sends, so every replica integrates the same ids).
     resolved: Vec<Op>,
+    // Per text property (key, path): the next character id this client has not used.
+    // Kept across lifts and commits, so ids never repeat, even when an earlier op of
+    // this client is undone or did nothing (its ids are then missing from the text).
+    text_next: AHashMap<(String, String), u32>,
     // The wall clock every buffered op is applied with (set by the first apply after a
     // lift), so the committed message can carry the same `ts`.
     ts: f64,
@@ -69,7 +75,7 @@ impl Overlay {
         let mut effects = Vec::new();
         self.resolved.truncate(self.applied);
         for (i, op) in ops.iter().enumerate().skip(self.applied) {
-            let op = resolve(graph, op, stamp);
+            let op = self.resolve(graph, op, stamp);
             let op = &op;
             self.save_cells(graph, op);
             let ctx = Ctx {
@@ -159,10 +165,14 @@ impl Overlay {
     }
 }
 
-/// `op` as it will be sent: a position-form text op resolved against the text it edits
-/// (as this client, at the pending stamp), anything else as it is.
-fn resolve(graph: &SceneGraph, op: &Op, stamp: Stamp) -> Op {
-    if op.kind.is_text() {
+impl Overlay {
+    /// `op` as it will be sent: a position-form text op resolved against the text it
+    /// edits (as this client, at the pending stamp, with ids it never used), anything
+    /// else as it is.
+    fn resolve(&mut self, graph: &SceneGraph, op: &Op, stamp: Stamp) -> Op {
+        if !op.kind.is_text() {
+            return op.clone();
+        }
         let node = if is_root_key(&op.key) {
             graph.root
         } else {
@@ -172,15 +182,27 @@ fn resolve(graph: &SceneGraph, op: &Op, stamp: Stamp) -> Op {
             .filter(|&n| !graph.nodes[n].deleted())
             .and_then(|n| graph.cell(n, graph.paths.get(&op.path)?).map(|(v, _)| v));
         let agent = graph.clients.name(stamp.client);
-        if let Some(kind) = resolve_text(&op.kind, agent, stamp.lt, cur) {
-            return Op {
-                key: op.key.clone(),
-                path: op.path.clone(),
-                kind,
-            };
+        let cell = (op.key.clone(), op.path.clone());
+        let min_seq = self.text_next.get(&cell).copied().unwrap_or(0);
+        let Some(kind) = resolve_text(&op.kind, agent, stamp.lt, cur, min_seq) else {
+            return op.clone();
+        };
+        if let OpKind::TextInsert(TextEdit::Crdt {
+            insert: Some(ins), ..
+        })
+        | OpKind::TextReplace(TextEdit::Crdt {
+            insert: Some(ins), ..
+        }) = &kind
+        {
+            let n = u32::try_from(ins.content.chars().count()).unwrap_or(u32::MAX);
+            self.text_next.insert(cell, ins.id.seq.saturating_add(n));
+        }
+        Op {
+            key: op.key.clone(),
+            path: op.path.clone(),
+            kind,
         }
     }
-    op.clone()
 }
 
 #[cfg(test)]

@@ -249,6 +249,20 @@ impl TextDoc {
     /// The new text goes right after the visible character at `pos − 1` (the front for
     /// 0).
     pub fn insert(&mut self, agent: &str, pos: usize, text: &str, ts: f64) -> Option<InsertOp> {
+        self.insert_from(agent, pos, text, ts, 0)
+    }
+
+    /// [`TextDoc::insert`] with ids from `min_seq` on at least: an agent that made ops
+    /// this document does not hold (undone ones, say) passes the next id it has not
+    /// used, so its ids never repeat.
+    pub fn insert_from(
+        &mut self,
+        agent: &str,
+        pos: usize,
+        text: &str,
+        ts: f64,
+        min_seq: u32,
+    ) -> Option<InsertOp> {
         if text.is_empty() {
             return None;
         }
@@ -261,7 +275,7 @@ impl TextDoc {
         };
         let id = CharId {
             agent: a,
-            seq: self.next_seq(a),
+            seq: self.next_seq(a).max(min_seq),
         };
         self.max_lamport += 1;
         let lamport = self.max_lamport;
