@@ -9,6 +9,7 @@
 //! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
 //! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
+//! | [`stages::text`]        | `text/{local,remote}/{automerge-paper,seph-blog1}`, `text/concurrent/friendsforever` |
 //!
 //! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
 //! the same bytes. Results and the machine they were measured on are in `perf/README.md`.
@@ -33,6 +34,7 @@ mod stages {
     pub mod replica;
     pub mod snapshot;
     pub mod store;
+    pub mod text;
     pub mod workload;
 }
 
@@ -42,5 +44,6 @@ criterion::criterion_main!(
     stages::snapshot::benches,
     stages::replica::benches,
     stages::store::benches,
+    stages::text::benches,
     stages::kernels::benches
 );

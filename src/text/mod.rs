@@ -431,12 +431,16 @@ impl TextDoc {
             seq: id.seq,
             len,
             lamport,
+            step: 0,
             anchor,
             ts,
             deleted: false,
             bytes: (0, 0),
         };
-        self.tree.insert_span(at, span, text);
+        // Typing right after one's own last character extends that span.
+        if !self.tree.try_extend(at, &span, text) {
+            self.tree.insert_span(at, span, text);
+        }
         // Deletes that arrived before this insert.
         if !self.pending_deletes.is_empty() {
             let end = id.seq.saturating_add(len);

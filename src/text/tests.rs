@@ -131,6 +131,28 @@ fn splitting_keeps_multibyte_text_intact() {
 }
 
 #[test]
+fn typing_runs_merge_into_one_span_and_split_back() {
+    let mut d = TextDoc::new();
+    for (i, c) in "hello world".chars().enumerate() {
+        d.insert("a", i, &c.to_string(), 1.0);
+    }
+    assert_eq!(d.span_count(), 1);
+    // Another agent types inside the run: it splits, with the right Lamport numbers.
+    let mut e = d.clone();
+    let op = e.insert("b", 5, ",", 2.0).unwrap();
+    assert_eq!(op.anchor.as_ref().map(|a| a.seq), Some(4));
+    assert_eq!(e.text(), "hello, world");
+    let dump = e.dump();
+    assert_eq!(dump.len(), 3);
+    assert_eq!(
+        dump[2].2, 6,
+        "the right part keeps its characters' Lamport numbers"
+    );
+    d.apply_insert(&op);
+    assert_eq!(d.text(), e.text());
+}
+
+#[test]
 fn many_spans_split_chunks() {
     let mut d = TextDoc::new();
     let mut plain = Vec::new();
@@ -184,7 +206,8 @@ proptest! {
                 }
                 seen[*i] = log.len();
             }
-            let ts = log.len() as f64 * 0.5;
+            // Agent 0 types with one wall clock, so its runs merge into spans.
+            let ts = if *i == 0 { 1.0 } else { log.len() as f64 * 0.5 };
             let sent = match e {
                 Edit::Insert(p, t) => docs[*i].insert(agents[*i], *p, t, ts).map(Sent::Ins),
                 Edit::Delete(p, n) => {

@@ -7,7 +7,7 @@
 //! - `order` lists every chunk id once; `rank[order[i]] == i`;
 //! - `index[s.first()] == c` for every span `s` of chunk `c`, and nothing else is in it;
 //! - `chunks[c].visible` is the number of visible characters of chunk `c`, and `visible`
-//!   their sum;
+//!   their sum; `fen` is the Fenwick tree of those counts in `order`;
 //! - spans of one agent never overlap in ids; `text[s.bytes]` holds span `s`'s text.
 
 use std::collections::BTreeMap;
@@ -26,8 +26,11 @@ pub struct Span {
     pub seq: u32,
     /// Characters (code points).
     pub len: u32,
-    /// Lamport number of the insert that made the span.
+    /// Lamport number of the first character.
     pub lamport: u64,
+    /// How the Lamport number grows along the span: 0 for one multi-character insert,
+    /// 1 for a run of typing (each character one more than the previous).
+    pub step: u8,
     /// Anchor of the first character (the others are anchored on their predecessor).
     pub anchor: Option<CharId>,
     /// Wall clock of the insert.
@@ -45,6 +48,11 @@ impl Span {
             agent: self.agent,
             seq: self.seq,
         }
+    }
+
+    /// Lamport number of the character at `offset`.
+    pub fn lamport_at(&self, offset: u32) -> u64 {
+        self.lamport + u64::from(offset) * u64::from(self.step)
     }
 
     fn visible(&self) -> u64 {
@@ -82,6 +90,9 @@ pub struct Tree {
     rank: Vec<u32>,
     index: BTreeMap<CharId, u32>,
     visible: u64,
+    // Fenwick tree over the chunks' visible counts, by rank (1-based): finds the chunk
+    // of a visible position in O(log chunks).
+    fen: Vec<u64>,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -213,7 +224,8 @@ impl Tree {
             agent: span.agent,
             seq: span.seq + k,
             len: span.len - k,
-            lamport: span.lamport,
+            lamport: span.lamport_at(k),
+            step: span.step,
             anchor: Some(CharId {
                 agent: span.agent,
                 seq: span.seq + k - 1,
@@ -242,6 +254,74 @@ impl Tree {
         }
     }
 
+    /// Appends a one-character insert to the span right before `loc` when it continues
+    /// a run of typing there: same agent and wall clock, the next id, anchored on the
+    /// span's last character, the next Lamport number, and its text right after the
+    /// span's in the buffer. Returns false (changing nothing) otherwise.
+    pub fn try_extend(&mut self, loc: Loc, span: &Span, text: &str) -> bool {
+        if span.len != 1 || loc.idx == 0 {
+            return false;
+        }
+        let Some(&cid) = self.order.get(loc.rank as usize) else {
+            return false;
+        };
+        let end = to_u32(self.text.len());
+        let Some(prev) = self
+            .chunks
+            .get_mut(cid as usize)
+            .and_then(|c| c.spans.get_mut(loc.idx as usize - 1))
+        else {
+            return false;
+        };
+        let last = CharId {
+            agent: prev.agent,
+            seq: prev.seq + prev.len - 1,
+        };
+        let ok = !prev.deleted
+            && prev.agent == span.agent
+            && prev.seq + prev.len == span.seq
+            && span.anchor == Some(last)
+            && prev.ts == span.ts
+            && (prev.len == 1 || prev.step == 1)
+            && span.lamport == prev.lamport_at(prev.len - 1) + 1
+            && prev.bytes.1 == end;
+        if !ok {
+            return false;
+        }
+        prev.step = 1;
+        prev.len += 1;
+        self.text.push_str(text);
+        prev.bytes.1 = to_u32(self.text.len());
+        self.add_visible(cid, 1);
+        true
+    }
+
+    /// Adds `delta` visible characters to chunk `cid` (and the totals).
+    fn add_visible(&mut self, cid: u32, delta: i64) {
+        let c = &mut self.chunks[cid as usize];
+        c.visible = c.visible.wrapping_add_signed(delta);
+        self.visible = self.visible.wrapping_add_signed(delta);
+        let mut i = self.rank[cid as usize] as usize + 1;
+        while i < self.fen.len() {
+            self.fen[i] = self.fen[i].wrapping_add_signed(delta);
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Rebuilds the Fenwick tree from the chunks' counts (after the order changed).
+    fn rebuild_fen(&mut self) {
+        let n = self.order.len();
+        self.fen.clear();
+        self.fen.resize(n + 1, 0);
+        for (r, &cid) in self.order.iter().enumerate() {
+            self.fen[r + 1] += self.chunks[cid as usize].visible;
+            let parent = (r + 1) + ((r + 1) & (r + 1).wrapping_neg());
+            if parent <= n {
+                self.fen[parent] += self.fen[r + 1];
+            }
+        }
+    }
+
     /// Inserts `span` (whose `bytes` are set here) with `text` at `loc`.
     pub fn insert_span(&mut self, loc: Loc, mut span: Span, text: &str) {
         let b0 = to_u32(self.text.len());
@@ -251,6 +331,7 @@ impl Tree {
             self.chunks.push(Chunk::default());
             self.order.push(0);
             self.rank.push(0);
+            self.rebuild_fen();
         }
         let (rank, idx) = if loc.rank as usize >= self.order.len() {
             let r = self.order.len() - 1;
@@ -265,8 +346,7 @@ impl Tree {
         let chunk = &mut self.chunks[cid as usize];
         let idx = idx.min(chunk.spans.len());
         chunk.spans.insert(idx, span);
-        chunk.visible += vis;
-        self.visible += vis;
+        self.add_visible(cid, i64::try_from(vis).unwrap_or(i64::MAX));
         self.index.insert(first, cid);
         self.rebalance(cid);
     }
@@ -297,6 +377,7 @@ impl Tree {
         for (i, &c) in self.order.iter().enumerate().skip(at - 1) {
             self.rank[c as usize] = to_u32(i);
         }
+        self.rebuild_fen();
         // Both halves may still be too big after many splits without inserts.
         self.rebalance(cid);
         self.rebalance(new_id);
@@ -317,12 +398,20 @@ impl Tree {
         if pos >= self.visible {
             return None;
         }
-        for (rank, &cid) in self.order.iter().enumerate() {
-            let c = &self.chunks[cid as usize];
-            if pos >= c.visible {
-                pos -= c.visible;
-                continue;
+        // The chunk: the longest prefix of ranks with at most `pos` visible characters.
+        let n = self.fen.len() - 1;
+        let mut rank = 0usize;
+        let mut step = n.next_power_of_two();
+        while step > 0 {
+            let next = rank + step;
+            if next <= n && self.fen[next] <= pos {
+                rank = next;
+                pos -= self.fen[next];
             }
+            step >>= 1;
+        }
+        {
+            let c = &self.chunks[*self.order.get(rank)? as usize];
             for (idx, s) in c.spans.iter().enumerate() {
                 let v = s.visible();
                 if pos < v {
@@ -345,12 +434,12 @@ impl Tree {
         let cid = *self.order.get(loc.rank as usize)?;
         let chunk = self.chunks.get_mut(cid as usize)?;
         let s = chunk.spans.get_mut(loc.idx as usize)?;
-        if !s.deleted {
-            s.deleted = true;
-            chunk.visible -= u64::from(s.len);
-            self.visible -= u64::from(s.len);
+        let (first, len, was_visible) = (s.first(), s.len, !s.deleted);
+        s.deleted = true;
+        if was_visible {
+            self.add_visible(cid, -i64::from(len));
         }
-        Some((s.first(), s.len))
+        Some((first, len))
     }
 
     /// Deletes `len` visible characters from `pos` (clamped). Returns the deleted ids

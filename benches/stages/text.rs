@@ -1,0 +1,235 @@
+//! `text/{local,remote}/{automerge-paper,seph-blog1}` and `text/concurrent/friendsforever`:
+//! the text CRDT ([`TextDoc`]) on the public editing traces in `benches/data/` (CC BY
+//! 4.0, see `benches/data/README.md`).
+//!
+//! - `local`: every patch `[pos, del, ins]` of the trace applied as one agent's local
+//!   edits (`delete(pos, del)` then `insert(pos, ins)`), producing the CRDT ops.
+//! - `remote`: the CRDT ops the local replay produced (decoded, in order) integrated
+//!   into an empty document: the merge of the full history.
+//! - `concurrent`: friendsforever, two agents typing at once. Each transaction is
+//!   applied on its agent's copy after merging exactly the transactions it descends
+//!   from (its `parents`, transitively); the timed part is the whole replay with the
+//!   merges. Setup checks the merged text against the trace's `endContent` and prints
+//!   whether it matches (the order of concurrent inserts at one place depends on the
+//!   CRDT's tie rule; ours is the reference's).
+//!
+//! Setup checks every local and remote replay against `endContent` and prints the
+//! memory after the local replay (heap bytes per inserted character).
+//!
+//! Reproduce: `cargo bench --bench main -- text/`
+
+use std::hint::black_box;
+use std::io::Read;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
+use serde_json::Value;
+use vuer_rtc::text::{DeleteRange, InsertOp, TextDoc};
+
+/// One transaction of a trace.
+pub struct Txn {
+    /// Indexes of the transactions it was made on (concurrent traces).
+    pub parents: Vec<usize>,
+    /// The agent that made it (concurrent traces).
+    pub agent: usize,
+    /// `(position, deleted, inserted)` in code points.
+    pub patches: Vec<(usize, usize, String)>,
+}
+
+/// An editing trace.
+pub struct Trace {
+    /// The text before the first transaction.
+    pub start: String,
+    /// The text after the last one.
+    pub end: String,
+    /// The transactions.
+    pub txns: Vec<Txn>,
+}
+
+/// Loads `benches/data/{name}.json.gz`.
+pub fn load(name: &str) -> Trace {
+    let path = format!("{}/benches/data/{name}.json.gz", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(&path).expect("the trace is in benches/data");
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut json)
+        .expect("gzipped JSON");
+    let v: Value = serde_json::from_str(&json).expect("trace JSON");
+    let txns = v["txns"]
+        .as_array()
+        .expect("txns")
+        .iter()
+        .map(|t| Txn {
+            parents: t["parents"]
+                .as_array()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(|x| x.as_u64())
+                        .map(|x| x as usize)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            agent: t["agent"].as_u64().unwrap_or(0) as usize,
+            patches: t["patches"]
+                .as_array()
+                .expect("patches")
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_u64().expect("pos") as usize,
+                        p[1].as_u64().expect("del") as usize,
+                        p[2].as_str().expect("ins").to_owned(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    Trace {
+        start: v["startContent"].as_str().unwrap_or("").to_owned(),
+        end: v["endContent"].as_str().expect("endContent").to_owned(),
+        txns,
+    }
+}
+
+/// A CRDT op a replay produced.
+#[derive(Clone)]
+pub enum Sent {
+    /// An insert.
+    Ins(InsertOp),
+    /// Deletes.
+    Del(Vec<DeleteRange>),
+}
+
+fn apply(d: &mut TextDoc, op: &Sent) {
+    match op {
+        Sent::Ins(i) => {
+            d.apply_insert(i);
+        }
+        Sent::Del(rm) => {
+            d.apply_delete(rm);
+        }
+    }
+}
+
+/// Applies one transaction's patches as `agent`'s local edits; pushes the ops to `out`.
+fn local(d: &mut TextDoc, agent: &str, txn: &Txn, out: &mut Vec<Sent>) {
+    for (pos, del, ins) in &txn.patches {
+        if *del > 0 {
+            out.push(Sent::Del(d.delete(*pos, *del)));
+        }
+        if let Some(op) = d.insert(agent, *pos, ins, 0.0) {
+            out.push(Sent::Ins(op));
+        }
+    }
+}
+
+/// The sequential trace as one agent's local edits.
+#[inline(never)]
+pub fn local_replay(t: &Trace) -> (TextDoc, Vec<Sent>) {
+    let mut d = TextDoc::new();
+    let mut ops = Vec::with_capacity(t.txns.len());
+    if let Some(op) = d.insert("start", 0, &t.start, 0.0) {
+        ops.push(Sent::Ins(op));
+    }
+    for txn in &t.txns {
+        local(&mut d, "seph", txn, &mut ops);
+    }
+    (d, ops)
+}
+
+/// Integrates `ops` into an empty document.
+#[inline(never)]
+pub fn remote_replay(ops: &[Sent]) -> TextDoc {
+    let mut d = TextDoc::new();
+    for op in ops {
+        apply(&mut d, op);
+    }
+    d
+}
+
+/// The concurrent trace: each agent edits its copy, merging what each transaction
+/// descends from first. Returns the fully merged document.
+#[inline(never)]
+pub fn concurrent_replay(t: &Trace) -> TextDoc {
+    let agents = t.txns.iter().map(|x| x.agent).max().map_or(1, |a| a + 1);
+    let names: Vec<String> = (0..agents).map(|a| format!("agent{a}")).collect();
+    let mut docs: Vec<TextDoc> = (0..agents).map(|_| TextDoc::new()).collect();
+    let mut has: Vec<Vec<bool>> = vec![vec![false; t.txns.len()]; agents];
+    let mut ops: Vec<Vec<Sent>> = Vec::with_capacity(t.txns.len());
+    let mut stack = Vec::new();
+    let mut todo = Vec::new();
+    for (i, txn) in t.txns.iter().enumerate() {
+        let a = txn.agent;
+        // Everything this transaction descends from that agent `a` lacks.
+        stack.extend(txn.parents.iter().copied());
+        while let Some(p) = stack.pop() {
+            if has[a][p] {
+                continue;
+            }
+            has[a][p] = true;
+            todo.push(p);
+            stack.extend(t.txns[p].parents.iter().copied());
+        }
+        todo.sort_unstable();
+        for &p in &todo {
+            for op in &ops[p] {
+                apply(&mut docs[a], op);
+            }
+        }
+        todo.clear();
+        let mut mine = Vec::new();
+        local(&mut docs[a], &names[a], txn, &mut mine);
+        has[a][i] = true;
+        ops.push(mine);
+    }
+    remote_replay(&ops.into_iter().flatten().collect::<Vec<_>>())
+}
+
+fn text_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("text");
+    group.sample_size(10);
+    for name in ["automerge-paper", "seph-blog1"] {
+        let t = load(name);
+        let (doc, ops) = local_replay(&t);
+        assert_eq!(doc.text(), t.end, "{name}: local replay");
+        assert_eq!(remote_replay(&ops).text(), t.end, "{name}: remote replay");
+        let inserted: usize = t
+            .txns
+            .iter()
+            .flat_map(|x| &x.patches)
+            .map(|p| p.2.chars().count())
+            .sum::<usize>()
+            + t.start.chars().count();
+        eprintln!(
+            "text/{name}: {} edits, {inserted} inserted chars, {} spans, {} heap bytes after the local replay ({:.1} bytes per inserted char)",
+            t.txns.len(),
+            doc.span_count(),
+            doc.heap_bytes(),
+            doc.heap_bytes() as f64 / inserted as f64
+        );
+        group.throughput(Throughput::Elements(t.txns.len() as u64));
+        group.bench_function(BenchmarkId::new("local", name), |b| {
+            b.iter_with_large_drop(|| local_replay(black_box(&t)));
+        });
+        group.bench_function(BenchmarkId::new("remote", name), |b| {
+            b.iter_batched(
+                || (),
+                |()| remote_replay(black_box(&ops)),
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    let t = load("friendsforever");
+    let merged = concurrent_replay(&t);
+    eprintln!(
+        "text/friendsforever: {} transactions; merged text equals endContent: {}",
+        t.txns.len(),
+        merged.text() == t.end
+    );
+    group.throughput(Throughput::Elements(t.txns.len() as u64));
+    group.bench_function(BenchmarkId::new("concurrent", "friendsforever"), |b| {
+        b.iter_with_large_drop(|| concurrent_replay(black_box(&t)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, text_benches);
