@@ -352,6 +352,55 @@ pub(crate) fn step(
     }
 }
 
+/// What [`step_owned`] did to the cell.
+#[derive(Debug)]
+pub(crate) enum Stepped {
+    /// The cell is as it was.
+    Unchanged,
+    /// The cell changed.
+    Changed,
+    /// The cell is as it was, for this reason.
+    Kept(WarningKind),
+}
+
+/// [`step`] on an owned cell: the same result, but a `text.*` op edits the cell's text
+/// in place instead of copying the whole text first.
+pub(crate) fn step_owned(
+    clients: &crate::ids::ClientTable,
+    path: &str,
+    kind: &OpKind,
+    stamp: Stamp,
+    cur: &mut Option<(Value, Stamp)>,
+) -> Stepped {
+    if kind.is_text() {
+        let agent = clients.name(stamp.client);
+        return match cur {
+            Some((Value::Text(cell), _)) => {
+                fold::apply_text(cell, kind, agent, stamp.lt);
+                Stepped::Changed
+            }
+            _ if matches!(kind, OpKind::TextDelete(_)) => Stepped::Kept(WarningKind::Ignored(
+                "`text.delete` on a property with no text".into(),
+            )),
+            _ => {
+                let mut cell = crate::column::TextCell::default();
+                fold::apply_text(&mut cell, kind, agent, stamp.lt);
+                let st = cur.as_ref().map_or(Stamp::ZERO, |(_, s)| *s);
+                *cur = Some((Value::Text(Box::new(cell)), st));
+                Stepped::Changed
+            }
+        };
+    }
+    match step(clients, path, kind, stamp, cur.as_ref().map(|(v, s)| (v.as_ref(), *s))) {
+        Step::Skip => Stepped::Unchanged,
+        Step::Write(v, s) => {
+            *cur = Some((v, s));
+            Stepped::Changed
+        }
+        Step::Keep(w) => Stepped::Kept(w),
+    }
+}
+
 /// True for the ops whose whole effect is one cell `(op.key, op.path)` (everything but
 /// node ops, meta ops, `object.remove`, and `object.merge`/`update` at `.`).
 pub(crate) fn is_single_cell(op: &Op) -> bool {
@@ -371,6 +420,19 @@ fn set_cell(
     kind: &OpKind,
     stamp: Stamp,
 ) -> Option<WarningKind> {
+    if kind.is_text() {
+        // In place: take the text out, edit it, put it back.
+        let mut cur = graph.take_cell(node, pid);
+        let path = graph.paths.name(pid);
+        let r = step_owned(&graph.clients, path, kind, stamp, &mut cur);
+        if let Some((v, s)) = cur {
+            graph.write(node, pid, v, s);
+        }
+        return match r {
+            Stepped::Kept(w) => Some(w),
+            Stepped::Changed | Stepped::Unchanged => None,
+        };
+    }
     let path = graph.paths.name(pid);
     match step(&graph.clients, path, kind, stamp, graph.cell(node, pid)) {
         Step::Skip => None,

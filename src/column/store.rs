@@ -233,7 +233,8 @@ impl PathColumn {
         }
     }
 
-    fn take(&mut self, row: Row) -> Option<(Value, Stamp)> {
+    /// Takes the cell of `row` out.
+    pub fn take(&mut self, row: Row) -> Option<(Value, Stamp)> {
         self.primary.take(row).or_else(|| self.dynamic.remove(&row))
     }
 }

@@ -232,6 +232,12 @@ impl SceneGraph {
         self.props.set(path, row, value, stamp);
     }
 
+    /// Takes a cell out (to be edited in place and written back).
+    pub(crate) fn take_cell(&mut self, node: NodeKey, path: PathId) -> Option<(Value, Stamp)> {
+        let row = self.nodes[node].row;
+        self.props.take(path, row)
+    }
+
     /// Removes a cell.
     pub(crate) fn remove_cell(&mut self, node: NodeKey, path: PathId) -> bool {
         let row = self.nodes[node].row;

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::journal::{Journal, OpRef};
 use super::{BatchReport, IdSet, Replica, recompute};
-use crate::apply::{Ctx, Effect, Step, apply_op, apply_props, is_single_cell, step};
+use crate::apply::{Ctx, Effect, Stepped, apply_op, apply_props, is_single_cell, step_owned};
 use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
 use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
@@ -417,23 +417,22 @@ fn fold_run(
         .rposition(|x| is_reset(x.2))
         .and_then(|last| recompute::fold_start(run, last, |x| x.2, is_reset, blocks))
         .unwrap_or(0);
-    let mut cur = col.get(row).map(|(v, s)| (v.to_owned(), s));
-    let mut changed = false;
+    // A text cell is edited in place: take it out instead of copying it.
+    let texts = run[from..]
+        .iter()
+        .any(|x| journal.op(x.2).kind.is_text());
+    let mut cur = if texts {
+        col.take(row)
+    } else {
+        col.get(row).map(|(v, s)| (v.to_owned(), s))
+    };
+    let mut changed = texts;
     for &(_, _, r) in &run[from..] {
         let stamp = journal.stamp(r.msg);
-        match step(
-            clients,
-            path,
-            &journal.op(r).kind,
-            stamp,
-            cur.as_ref().map(|(v, s)| (v.as_ref(), *s)),
-        ) {
-            Step::Skip => {}
-            Step::Write(v, s) => {
-                cur = Some((v, s));
-                changed = true;
-            }
-            Step::Keep(w) => warnings.push((r, w)),
+        match step_owned(clients, path, &journal.op(r).kind, stamp, &mut cur) {
+            Stepped::Unchanged => {}
+            Stepped::Changed => changed = true,
+            Stepped::Kept(w) => warnings.push((r, w)),
         }
     }
     if changed && let Some((v, s)) = cur {

@@ -23,7 +23,7 @@ use ahash::AHashSet;
 
 use super::index::CellIndex;
 use super::journal::{Journal, OpRef};
-use crate::apply::{Step, apply_props, is_single_cell, object_remove_candidates, step};
+use crate::apply::{apply_props, is_single_cell, object_remove_candidates, step_owned};
 use crate::column::Value;
 use crate::graph::SceneGraph;
 use crate::ids::{KeyId, NodeKey, PathId, Stamp};
@@ -271,10 +271,7 @@ pub(super) fn fold_cell(
                 }
             }
             kind => {
-                let now = cur.as_ref().map(|(v, s)| (v.as_ref(), *s));
-                if let Step::Write(v, s) = step(clients, path, kind, pos.stamp, now) {
-                    cur = Some((v, s));
-                }
+                step_owned(clients, path, kind, pos.stamp, &mut cur);
             }
         }
     }

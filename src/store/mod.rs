@@ -838,8 +838,9 @@ impl GraphStore {
         let applied = (self.overlay.applied() == self.buffer.len())
             .then(|| (self.overlay.effects(), self.overlay.ts()));
         let ops = if applied.is_some() {
-            self.buffer.take();
-            self.overlay.resolved().to_vec()
+            let mut ops = self.buffer.take();
+            self.overlay.take_resolved(&mut ops);
+            ops
         } else {
             self.lift();
             self.buffer.take()

@@ -41,9 +41,9 @@ enum Undo {
 pub(super) struct Overlay {
     log: Vec<Undo>,
     applied: usize,
-    // The ops as applied: position-form text ops resolved to their CRDT form (what the
-    // commit sends, so every replica integrates the same ids).
-    resolved: Vec<Op>,
+    // Per applied op, its CRDT form when it is a position-form text op (what the
+    // commit sends instead, so every replica integrates the same ids).
+    resolved: Vec<Option<Op>>,
     // Per text property (key, path): the next character id this client has not used.
     // Kept across lifts and commits, so ids never repeat, even when an earlier op of
     // this client is undone or did nothing (its ids are then missing from the text).
@@ -75,8 +75,12 @@ impl Overlay {
         let mut effects = Vec::new();
         self.resolved.truncate(self.applied);
         for (i, op) in ops.iter().enumerate().skip(self.applied) {
-            let op = self.resolve(graph, op, stamp);
-            let op = &op;
+            let resolved = if op.kind.is_text() {
+                self.resolve(graph, op, stamp)
+            } else {
+                None
+            };
+            let op = resolved.as_ref().unwrap_or(op);
             self.save_cells(graph, op);
             let ctx = Ctx {
                 pos: Pos::new(stamp, i),
@@ -90,14 +94,18 @@ impl Overlay {
             let k = u32::try_from(i).unwrap_or(u32::MAX);
             self.log
                 .extend(effects.drain(..).map(|e| Undo::Effect(k, e)));
-            self.resolved.push(op.clone());
+            self.resolved.push(resolved);
         }
         self.applied = ops.len();
     }
 
-    /// The ops as applied (position-form text ops resolved), for the commit.
-    pub fn resolved(&self) -> &[Op] {
-        &self.resolved
+    /// Replaces each buffered op of `ops` (all applied) by the form it was applied in.
+    pub fn take_resolved(&mut self, ops: &mut [Op]) {
+        for (op, r) in ops.iter_mut().zip(self.resolved.iter_mut()) {
+            if let Some(r) = r.take() {
+                *op = r;
+            }
+        }
     }
 
     /// Restores the graph to what it was before any buffered op was applied.
@@ -166,13 +174,10 @@ impl Overlay {
 }
 
 impl Overlay {
-    /// `op` as it will be sent: a position-form text op resolved against the text it
-    /// edits (as this client, at the pending stamp, with ids it never used), anything
-    /// else as it is.
-    fn resolve(&mut self, graph: &SceneGraph, op: &Op, stamp: Stamp) -> Op {
-        if !op.kind.is_text() {
-            return op.clone();
-        }
+    /// The CRDT form a position-form text op will be sent in: resolved against the text
+    /// it edits (as this client, at the pending stamp, with ids it never used). `None`
+    /// when it is sent as it is.
+    fn resolve(&mut self, graph: &SceneGraph, op: &Op, stamp: Stamp) -> Option<Op> {
         let node = if is_root_key(&op.key) {
             graph.root
         } else {
@@ -184,9 +189,7 @@ impl Overlay {
         let agent = graph.clients.name(stamp.client);
         let cell = (op.key.clone(), op.path.clone());
         let min_seq = self.text_next.get(&cell).copied().unwrap_or(0);
-        let Some(kind) = resolve_text(&op.kind, agent, stamp.lt, cur, min_seq) else {
-            return op.clone();
-        };
+        let kind = resolve_text(&op.kind, agent, stamp.lt, cur, min_seq)?;
         if let OpKind::TextInsert(TextEdit::Crdt {
             insert: Some(ins), ..
         })
@@ -197,11 +200,11 @@ impl Overlay {
             let n = u32::try_from(ins.content.chars().count()).unwrap_or(u32::MAX);
             self.text_next.insert(cell, ins.id.seq.saturating_add(n));
         }
-        Op {
+        Some(Op {
             key: op.key.clone(),
             path: op.path.clone(),
             kind,
-        }
+        })
     }
 }
 
