@@ -385,20 +385,23 @@ pub fn resolve_text(
     else {
         return None;
     };
-    let mut doc = match cur {
-        Some(ValueRef::Text(t)) => t.doc.clone(),
+    let empty = crate::text::TextDoc::new();
+    let doc = match cur {
+        Some(ValueRef::Text(t)) => &t.doc,
         _ if matches!(kind, OpKind::TextDelete(_)) => return None,
-        _ => crate::text::TextDoc::new(),
+        _ => &empty,
     };
     #[expect(clippy::cast_precision_loss, reason = "a Lamport time as a wall clock")]
     let ts = lt as f64;
     let at = |p: u64| usize::try_from(p).unwrap_or(usize::MAX);
+    // Read-only: what deleting then inserting would send (the delete changes neither
+    // the anchor before `position`, nor the Lamport number, nor the agent's next id).
     let rm = if *length > 0 {
-        doc.delete(at(*position), at(*length))
+        doc.plan_delete(at(*position), at(*length))
     } else {
         Vec::new()
     };
-    let insert = doc.insert_from(agent, at(*position), value, ts, min_seq);
+    let insert = doc.plan_insert(agent, at(*position), value, ts, min_seq);
     if rm.is_empty() && insert.is_none() {
         return None; // Changes nothing: the position form says so as well.
     }

@@ -391,7 +391,13 @@ pub(crate) fn step_owned(
             }
         };
     }
-    match step(clients, path, kind, stamp, cur.as_ref().map(|(v, s)| (v.as_ref(), *s))) {
+    match step(
+        clients,
+        path,
+        kind,
+        stamp,
+        cur.as_ref().map(|(v, s)| (v.as_ref(), *s)),
+    ) {
         Step::Skip => Stepped::Unchanged,
         Step::Write(v, s) => {
             *cur = Some((v, s));

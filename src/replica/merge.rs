@@ -418,9 +418,7 @@ fn fold_run(
         .and_then(|last| recompute::fold_start(run, last, |x| x.2, is_reset, blocks))
         .unwrap_or(0);
     // A text cell is edited in place: take it out instead of copying it.
-    let texts = run[from..]
-        .iter()
-        .any(|x| journal.op(x.2).kind.is_text());
+    let texts = run[from..].iter().any(|x| journal.op(x.2).kind.is_text());
     let mut cur = if texts {
         col.take(row)
     } else {

@@ -289,6 +289,54 @@ impl TextDoc {
         })
     }
 
+    /// What [`TextDoc::insert_from`] would send, without changing the document: the
+    /// CRDT form of inserting `text` at `pos` as `agent`.
+    pub fn plan_insert(
+        &self,
+        agent: &str,
+        pos: usize,
+        text: &str,
+        ts: f64,
+        min_seq: u32,
+    ) -> Option<InsertOp> {
+        if text.is_empty() {
+            return None;
+        }
+        let pos = (pos as u64).min(self.tree.visible());
+        let anchor = if pos == 0 {
+            None
+        } else {
+            self.tree.visible_char(pos - 1)
+        };
+        let seq = self
+            .agents
+            .get(agent)
+            .map_or(0, |a| self.next_seq(a))
+            .max(min_seq);
+        Some(InsertOp {
+            id: ItemId {
+                agent: agent.to_owned(),
+                seq,
+            },
+            anchor: anchor.map(|c| self.wire_id(c)),
+            content: text.to_owned(),
+            lamport: self.max_lamport + 1,
+            ts,
+        })
+    }
+
+    /// What [`TextDoc::delete`] would send, without changing the document.
+    pub fn plan_delete(&self, pos: usize, len: usize) -> Vec<DeleteRange> {
+        self.tree
+            .visible_runs(pos as u64, len as u64)
+            .into_iter()
+            .map(|(c, n)| DeleteRange {
+                id: self.wire_id(c),
+                len: n,
+            })
+            .collect()
+    }
+
     /// Deletes `len` visible characters from `pos` (clamped to the text), returning the
     /// deleted id ranges in wire form (consecutive ids of one agent merged).
     pub fn delete(&mut self, pos: usize, len: usize) -> Vec<DeleteRange> {

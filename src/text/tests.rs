@@ -189,6 +189,28 @@ proptest! {
     }
 
     #[test]
+    fn plans_equal_what_the_edit_sends(
+        edits in prop::collection::vec(edit(), 0..30),
+        pos in 0usize..40,
+        len in 0usize..6,
+        text in prop::sample::select(&["", "z", "中文"][..]),
+    ) {
+        let mut d = TextDoc::new();
+        for (k, e) in edits.iter().enumerate() {
+            let agent = if k % 3 == 0 { "other" } else { "me" };
+            match e {
+                Edit::Insert(p, t) => { d.insert(agent, *p, t, 1.0); }
+                Edit::Delete(p, n) => { d.delete(*p, *n); }
+            }
+        }
+        let rm = d.plan_delete(pos, len);
+        let ins = d.plan_insert("me", pos, text, 2.0, 0);
+        let mut e = d.clone();
+        prop_assert_eq!(e.delete(pos, len), rm);
+        prop_assert_eq!(e.insert("me", pos, text, 2.0), ins);
+    }
+
+    #[test]
     fn concurrent_edits_converge_in_any_delivery_order(
         script in prop::collection::vec((0usize..3, edit(), any::<bool>()), 1..50),
         seeds in any::<[u64; 3]>(),

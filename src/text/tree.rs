@@ -429,6 +429,45 @@ impl Tree {
         None
     }
 
+    /// The ids of the `len` visible characters from `pos` (clamped), as `(first, len)`
+    /// runs with consecutive ids of one agent merged: what [`Tree::delete_visible`]
+    /// would delete, without changing anything.
+    pub fn visible_runs(&self, pos: u64, len: u64) -> Vec<(CharId, u32)> {
+        let mut out: Vec<(CharId, u32)> = Vec::new();
+        let mut remaining = len.min(self.visible.saturating_sub(pos));
+        let Some((start, mut off)) = self.find_visible(pos) else {
+            return out;
+        };
+        let mut at = Some(start);
+        while remaining > 0 {
+            let Some(loc) = at.and_then(|l| self.norm(l)) else {
+                break;
+            };
+            let Some(s) = self.span_at(loc) else {
+                break;
+            };
+            if !s.deleted {
+                let n = u64::from(s.len - off).min(remaining);
+                let first = CharId {
+                    agent: s.agent,
+                    seq: s.seq + off,
+                };
+                let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+                match out.last_mut() {
+                    Some((c, l)) if c.agent == first.agent && c.seq + *l == first.seq => *l += n32,
+                    _ => out.push((first, n32)),
+                }
+                remaining -= n;
+            }
+            off = 0;
+            at = Some(Loc {
+                rank: loc.rank,
+                idx: loc.idx + 1,
+            });
+        }
+        out
+    }
+
     /// Marks the span at `loc` (normalized) deleted; returns its first id and length.
     fn tombstone(&mut self, loc: Loc) -> Option<(CharId, u32)> {
         let cid = *self.order.get(loc.rank as usize)?;
