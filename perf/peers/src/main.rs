@@ -130,8 +130,7 @@ fn load(name: &str) -> Trace {
     flate2::read::GzDecoder::new(file)
         .read_to_string(&mut json)
         .unwrap_or_else(|e| panic!("gunzip {path}: {e}"));
-    let raw: RawTrace =
-        serde_json::from_str(&json).unwrap_or_else(|e| panic!("parse {path}: {e}"));
+    let raw: RawTrace = serde_json::from_str(&json).unwrap_or_else(|e| panic!("parse {path}: {e}"));
     let mut patches = Vec::new();
     if !raw.start.is_empty() {
         patches.push(Patch {
@@ -336,7 +335,8 @@ fn loro_replay(trace: &Trace) -> Result<(loro::LoroDoc, loro::LoroText), String>
 }
 
 fn automerge_replay(trace: &Trace) -> Result<(automerge::AutoCommit, automerge::ObjId), String> {
-    let mut doc = automerge::AutoCommit::new_with_encoding(automerge::TextEncoding::UnicodeCodePoint);
+    let mut doc =
+        automerge::AutoCommit::new_with_encoding(automerge::TextEncoding::UnicodeCodePoint);
     let text = doc
         .put_object(automerge::ROOT, "text", automerge::ObjType::Text)
         .map_err(|e| e.to_string())?;
@@ -395,7 +395,11 @@ fn run_trace(trace: &Trace, runs: usize) {
         println!("  yrs                    skipped: trace has non-BMP characters (UTF-16 offsets)");
     }
 
-    let outcome = measure(runs, || loro_replay(trace), |(_, text)| Ok(text.to_string()));
+    let outcome = measure(
+        runs,
+        || loro_replay(trace),
+        |(_, text)| Ok(text.to_string()),
+    );
     report(trace, "loro", outcome, "");
 
     let outcome = measure(
