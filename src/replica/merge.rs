@@ -41,33 +41,10 @@ impl Replica {
         msg: Message,
         effects: Vec<Vec<Effect>>,
     ) -> Result<(), Message> {
-        let stamp = Stamp {
-            lt: msg.lt,
-            client: self.graph.clients.intern(&msg.client),
-        };
-        let clients = &self.graph.clients;
-        let newer = self
-            .frontier
-            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
-        if !newer
-            || self.compacted_through.is_some_and(|c| msg.lt <= c)
-            || self.journal.contains(&msg.id)
-            || self.journal.has_meta(&msg.id)
-            || self.journal.id_at(stamp).is_some()
-            || msg.ops.iter().any(|op| op.kind.is_meta())
-            || effects.len() != msg.ops.len()
-        {
+        if effects.len() != msg.ops.len() {
             return Err(msg);
         }
-        for name in msg.clock.keys() {
-            if name != &msg.client {
-                let id = self.graph.clients.intern(name);
-                self.journal.know_client(id, msg.lt);
-            }
-        }
-        let ids = msg.ops.iter().map(|op| self.op_ids(op)).collect();
-        let i = self.journal.push(msg, stamp, ids);
-        self.frontier = Some(stamp);
+        let (i, _) = self.journal_in_order(msg)?;
         for (k, effects) in effects.into_iter().enumerate() {
             let r = OpRef {
                 msg: i,
@@ -94,38 +71,8 @@ impl Replica {
         msg: Message,
         report: &mut BatchReport,
     ) -> Result<(), Message> {
-        let stamp = Stamp {
-            lt: msg.lt,
-            client: self.graph.clients.intern(&msg.client),
-        };
-        let clients = &self.graph.clients;
-        let newer = self
-            .frontier
-            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
-        let copy = msg
-            .clock
-            .get(&msg.client)
-            .is_some_and(|&seq| self.journal.seen_seq(stamp.client, seq));
-        if !newer
-            || copy
-            || self.compacted_through.is_some_and(|c| msg.lt <= c)
-            || self.journal.contains(&msg.id)
-            || self.journal.has_meta(&msg.id)
-            || self.journal.id_at(stamp).is_some()
-            || msg.ops.iter().any(|op| op.kind.is_meta())
-        {
-            return Err(msg);
-        }
-        for name in msg.clock.keys() {
-            if name != &msg.client {
-                let id = self.graph.clients.intern(name);
-                self.journal.know_client(id, msg.lt);
-            }
-        }
         let ts = msg.ts;
-        let ids = msg.ops.iter().map(|op| self.op_ids(op)).collect();
-        let i = self.journal.push(msg, stamp, ids);
-        self.frontier = Some(stamp);
+        let (i, stamp) = self.journal_in_order(msg)?;
         report.accepted += 1;
         let n = self.journal.entry(i).msg.ops.len();
         let mut effects = Vec::new();
@@ -173,6 +120,45 @@ impl Replica {
             }
         }
         Ok(())
+    }
+
+    /// Journals `msg` when it is newer than everything held, of a fresh id, stamp and
+    /// client counter, not aimed at by a seen undo/redo, and free of meta ops (the
+    /// fast paths above); hands it back otherwise, with nothing changed. Returns its
+    /// journal slot and stamp; the frontier moves to it.
+    fn journal_in_order(&mut self, msg: Message) -> Result<(u32, Stamp), Message> {
+        let stamp = Stamp {
+            lt: msg.lt,
+            client: self.graph.clients.intern(&msg.client),
+        };
+        let clients = &self.graph.clients;
+        let newer = self
+            .frontier
+            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
+        let copy = msg
+            .clock
+            .get(&msg.client)
+            .is_some_and(|&seq| self.journal.seen_seq(stamp.client, seq));
+        if !newer
+            || copy
+            || self.compacted_through.is_some_and(|c| msg.lt <= c)
+            || self.journal.contains(&msg.id)
+            || self.journal.has_meta(&msg.id)
+            || self.journal.id_at(stamp).is_some()
+            || msg.ops.iter().any(|op| op.kind.is_meta())
+        {
+            return Err(msg);
+        }
+        for name in msg.clock.keys() {
+            if name != &msg.client {
+                let id = self.graph.clients.intern(name);
+                self.journal.know_client(id, msg.lt);
+            }
+        }
+        let ids = msg.ops.iter().map(|op| self.op_ids(op)).collect();
+        let i = self.journal.push(msg, stamp, ids);
+        self.frontier = Some(stamp);
+        Ok((i, stamp))
     }
 
     /// Lists op `r` in the histories of the cells it touches.

@@ -283,19 +283,8 @@ impl Replica {
     /// Decodes `bytes` (an array of messages, or one) and applies every valid message;
     /// each invalid one is reported in [`BatchReport::rejected`].
     pub fn apply_bytes(&mut self, bytes: &[u8], format: Format) -> BatchReport {
-        match wire::decode_messages_lenient(bytes, format, &self.limits) {
-            Ok((msgs, errs)) => {
-                let mut report = self.apply_owned(msgs);
-                report
-                    .rejected
-                    .extend(errs.into_iter().map(RejectError::from));
-                report
-            }
-            Err(e) => BatchReport {
-                rejected: vec![e.into()],
-                ..BatchReport::default()
-            },
-        }
+        let limits = self.limits.clone();
+        decode_then(bytes, format, &limits, |msgs| self.apply_owned(msgs))
     }
 
     /// Applies one message (see [`Replica::apply_batch`]).
@@ -569,6 +558,30 @@ impl Replica {
             report.recomputed_cells +=
                 recompute::recompute(&mut self.graph, &self.journal, &self.index, k, &paths);
         }
+    }
+}
+
+/// Decodes `bytes` leniently and hands the valid messages to `apply`; the messages that
+/// did not decode (or the whole input, when it does not parse) are added to the report
+/// as rejected.
+pub(crate) fn decode_then(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    apply: impl FnOnce(Vec<Message>) -> BatchReport,
+) -> BatchReport {
+    match wire::decode_messages_lenient(bytes, format, limits) {
+        Ok((msgs, errs)) => {
+            let mut report = apply(msgs);
+            report
+                .rejected
+                .extend(errs.into_iter().map(RejectError::from));
+            report
+        }
+        Err(e) => BatchReport {
+            rejected: vec![e.into()],
+            ..BatchReport::default()
+        },
     }
 }
 

@@ -922,19 +922,7 @@ impl GraphStore {
     /// ```
     pub fn receive_bytes(&mut self, bytes: &[u8], format: Format) -> BatchReport {
         let limits = crate::op::Limits::default();
-        match crate::wire::decode_messages_lenient(bytes, format, &limits) {
-            Ok((msgs, errs)) => {
-                let mut report = self.integrate(msgs);
-                report
-                    .rejected
-                    .extend(errs.into_iter().map(RejectError::from));
-                report
-            }
-            Err(e) => BatchReport {
-                rejected: vec![e.into()],
-                ..BatchReport::default()
-            },
-        }
+        crate::replica::decode_then(bytes, format, &limits, |msgs| self.integrate(msgs))
     }
 
     fn integrate(&mut self, msgs: Vec<Message>) -> BatchReport {

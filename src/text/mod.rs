@@ -267,26 +267,11 @@ impl TextDoc {
             return None;
         }
         let a = self.agents.intern(agent);
-        let pos = (pos as u64).min(self.tree.visible());
-        let anchor = if pos == 0 {
-            None
-        } else {
-            self.tree.visible_char(pos - 1)
-        };
-        let id = CharId {
-            agent: a,
-            seq: self.next_seq(a).max(min_seq),
-        };
-        self.max_lamport += 1;
-        let lamport = self.max_lamport;
+        let (anchor, seq, lamport) = self.place(Some(a), pos, min_seq);
+        let id = CharId { agent: a, seq };
+        self.max_lamport = lamport;
         self.integrate(id, anchor, text, lamport, ts);
-        Some(InsertOp {
-            id: self.wire_id(id),
-            anchor: anchor.map(|c| self.wire_id(c)),
-            content: text.to_owned(),
-            lamport,
-            ts,
-        })
+        Some(self.insert_op(agent, seq, anchor, text, lamport, ts))
     }
 
     /// What [`TextDoc::insert_from`] would send, without changing the document: the
@@ -302,27 +287,44 @@ impl TextDoc {
         if text.is_empty() {
             return None;
         }
+        let (anchor, seq, lamport) = self.place(self.agents.get(agent), pos, min_seq);
+        Some(self.insert_op(agent, seq, anchor, text, lamport, ts))
+    }
+
+    /// Where a local insert at `pos` by `agent` goes: its anchor (the visible character
+    /// before `pos`, clamped), its first id (the agent's next, at least `min_seq`) and
+    /// its Lamport number (one more than any seen).
+    fn place(&self, agent: Option<u32>, pos: usize, min_seq: u32) -> (Option<CharId>, u32, u64) {
         let pos = (pos as u64).min(self.tree.visible());
         let anchor = if pos == 0 {
             None
         } else {
             self.tree.visible_char(pos - 1)
         };
-        let seq = self
-            .agents
-            .get(agent)
-            .map_or(0, |a| self.next_seq(a))
-            .max(min_seq);
-        Some(InsertOp {
+        let seq = agent.map_or(0, |a| self.next_seq(a)).max(min_seq);
+        (anchor, seq, self.max_lamport + 1)
+    }
+
+    /// An insert in wire form.
+    fn insert_op(
+        &self,
+        agent: &str,
+        seq: u32,
+        anchor: Option<CharId>,
+        text: &str,
+        lamport: u64,
+        ts: f64,
+    ) -> InsertOp {
+        InsertOp {
             id: ItemId {
                 agent: agent.to_owned(),
                 seq,
             },
             anchor: anchor.map(|c| self.wire_id(c)),
             content: text.to_owned(),
-            lamport: self.max_lamport + 1,
+            lamport,
             ts,
-        })
+        }
     }
 
     /// What [`TextDoc::delete`] would send, without changing the document.
