@@ -215,6 +215,10 @@ fn store_commits_integrate_in_the_reference() {
         stores[0]
             .edit(Op::node_insert("", "doc", "Doc"))
             .expect("edit");
+        // `text.init` with text is sent in CRDT form too.
+        stores[0]
+            .edit(Op::new("doc", "body", OpKind::TextInit("Hi ".into())))
+            .expect("edit");
         let mut log: Vec<Message> = vec![stores[0].commit("").expect("commit")];
         // Everyone has the node before editing its text (an edit stamped before the
         // node's creation does nothing in the scene, unlike in a bare text CRDT).

@@ -355,7 +355,7 @@ pub fn fold_text(kind: &OpKind, agent: &str, lt: u64, cur: Option<ValueRef<'_>>)
     Fold::Write(Value::Text(Box::new(cell)))
 }
 
-/// The CRDT form of a position-form `text.insert`/`delete`/`replace` made by `agent`
+/// The CRDT form of a `text.init` with text or a position-form `text.insert`/`delete`/`replace` made by `agent`
 /// at Lamport time `lt` on a cell holding `cur`: what applying it there does, as ids,
 /// so that any replica (the Python reference included) integrates it alike. New ids
 /// start at `min_seq` at least (see [`crate::text::TextDoc::insert_from`]). `None` for
@@ -367,6 +367,22 @@ pub fn resolve_text(
     cur: Option<ValueRef<'_>>,
     min_seq: u32,
 ) -> Option<OpKind> {
+    #[expect(clippy::cast_precision_loss, reason = "a Lamport time as a wall clock")]
+    let ts = lt as f64;
+    let empty = crate::text::TextDoc::new();
+    // `text.init` with text prepends it: the same as a CRDT insert at the front (an
+    // empty one only creates the text, and is sent as it is).
+    if let OpKind::TextInit(value) = kind {
+        let doc = match cur {
+            Some(ValueRef::Text(t)) => &t.doc,
+            _ => &empty,
+        };
+        let insert = doc.plan_insert(agent, 0, value, ts, min_seq)?;
+        return Some(OpKind::TextInsert(TextEdit::Crdt {
+            rm: Vec::new(),
+            insert: Some(insert),
+        }));
+    }
     let (OpKind::TextInsert(TextEdit::At {
         position,
         length,
@@ -385,14 +401,11 @@ pub fn resolve_text(
     else {
         return None;
     };
-    let empty = crate::text::TextDoc::new();
     let doc = match cur {
         Some(ValueRef::Text(t)) => &t.doc,
         _ if matches!(kind, OpKind::TextDelete(_)) => return None,
         _ => &empty,
     };
-    #[expect(clippy::cast_precision_loss, reason = "a Lamport time as a wall clock")]
-    let ts = lt as f64;
     let at = |p: u64| usize::try_from(p).unwrap_or(usize::MAX);
     // Read-only: what deleting then inserting would send (the delete changes neither
     // the anchor before `position`, nor the Lamport number, nor the agent's next id).
