@@ -46,13 +46,13 @@ impl ClientId {
 
 /// A string interner: `names[ids[s]] == s`, indices handed out densely from 0.
 #[derive(Clone, Debug, Default)]
-struct Interner {
+pub(crate) struct Interner {
     names: Vec<Box<str>>,
     ids: AHashMap<Box<str>, u32>,
 }
 
 impl Interner {
-    fn intern(&mut self, s: &str) -> u32 {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
@@ -62,11 +62,11 @@ impl Interner {
         id
     }
 
-    fn get(&self, s: &str) -> Option<u32> {
+    pub(crate) fn get(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
     }
 
-    fn name(&self, i: usize) -> &str {
+    pub(crate) fn name(&self, i: usize) -> &str {
         self.names.get(i).map_or("", |s| s)
     }
 }

@@ -50,7 +50,7 @@ impl Replica {
                 msg: i,
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
-            self.index_op(r);
+            self.index_op(r, |_, _| {});
             if self.journal.op(r).kind.is_node() {
                 self.structure.push(r, effects);
             }
@@ -81,7 +81,7 @@ impl Replica {
                 msg: i,
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
-            self.index_op(r);
+            self.index_op(r, |_, _| {});
             let op = self.journal.op(r);
             let pos = Pos::new(stamp, k);
             let warning = if is_single_cell(op) {
@@ -161,8 +161,9 @@ impl Replica {
         Ok((i, stamp))
     }
 
-    /// Lists op `r` in the histories of the cells it touches.
-    fn index_op(&mut self, r: OpRef) {
+    /// Lists op `r` in the histories of the cells it touches; `multi` sees each cell of
+    /// a multi-cell op (node props, `object.*` at `.`, `object.remove`).
+    fn index_op(&mut self, r: OpRef, mut multi: impl FnMut(KeyId, PathId)) {
         let op = self.journal.op(r);
         if is_single_cell(op) {
             let (kid, pid) = self.journal.ids(r);
@@ -174,6 +175,7 @@ impl Replica {
                 let pid = self.graph.path_id(p);
                 self.index
                     .insert(kid, pid, r, &self.journal, &self.graph.clients);
+                multi(kid, pid);
             }
         }
     }
@@ -196,23 +198,14 @@ impl Replica {
                     msg: i,
                     op: u32::try_from(k).unwrap_or(u32::MAX),
                 };
+                self.index_op(r, |kid, pid| {
+                    if !undone {
+                        dirty.insert((kid, pid));
+                    }
+                });
                 let op = self.journal.op(r);
                 let single = is_single_cell(op);
-                let (kid, pid) = self.journal.entry(i).ids[k];
-                if single {
-                    self.index
-                        .insert(kid, pid, r, &self.journal, &self.graph.clients);
-                } else if let Some((key, paths)) = touched(op) {
-                    let kid = self.graph.keys.intern(key);
-                    for p in paths {
-                        let pid = self.graph.path_id(p);
-                        self.index
-                            .insert(kid, pid, r, &self.journal, &self.graph.clients);
-                        if !undone {
-                            dirty.insert((kid, pid));
-                        }
-                    }
-                }
+                let (kid, pid) = self.journal.ids(r);
                 let pos = Pos::new(stamp, k);
                 if op.kind.is_node() {
                     effects.clear();

@@ -30,10 +30,9 @@
 
 pub mod tree;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use ahash::AHashMap;
+use crate::ids::Interner;
 
 use tree::{Loc, Span, Tree};
 
@@ -120,33 +119,6 @@ pub enum Applied {
     Dropped,
 }
 
-/// Interned agent names.
-#[derive(Clone, Debug, Default)]
-struct Agents {
-    names: Vec<Box<str>>,
-    ids: AHashMap<Box<str>, u32>,
-}
-
-impl Agents {
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.into());
-        self.ids.insert(name.into(), id);
-        id
-    }
-
-    fn get(&self, name: &str) -> Option<u32> {
-        self.ids.get(name).copied()
-    }
-
-    fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("", |s| s)
-    }
-}
-
 /// A remote insert waiting for its anchor.
 #[derive(Clone, Debug)]
 struct Waiting {
@@ -176,7 +148,7 @@ struct Waiting {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct TextDoc {
-    agents: Agents,
+    agents: Interner,
     tree: Tree,
     max_lamport: u64,
     waiting: Vec<Waiting>,
@@ -227,16 +199,9 @@ impl TextDoc {
 
     fn wire_id(&self, id: CharId) -> ItemId {
         ItemId {
-            agent: self.agents.name(id.agent).to_owned(),
+            agent: self.agents.name(id.agent as usize).to_owned(),
             seq: id.seq,
         }
-    }
-
-    fn char_id(&self, id: &ItemId) -> Option<CharId> {
-        Some(CharId {
-            agent: self.agents.get(&id.agent)?,
-            seq: id.seq,
-        })
     }
 
     /// The id the next character typed by `agent` gets.
@@ -433,8 +398,7 @@ impl TextDoc {
     /// pending deletes of its ids.
     fn integrate(&mut self, id: CharId, anchor: Option<CharId>, text: &str, lamport: u64, ts: f64) {
         let agents = &self.agents;
-        let id_string = |c: CharId| format!("{}:{}", agents.name(c.agent), c.seq);
-        let new_id = id_string(id);
+        let id_string = |c: CharId| format!("{}:{}", agents.name(c.agent as usize), c.seq);
         // Start right after the anchor (split so the anchor ends its span).
         let start = match anchor {
             None => Loc::FRONT,
@@ -468,7 +432,8 @@ impl TextDoc {
                 if ts < ex.ts {
                     break;
                 }
-                if ts == ex.ts && new_id < id_string(ex.first()) {
+                // Equal wall clocks too (rare): the id strings decide.
+                if ts == ex.ts && id_string(id) < id_string(ex.first()) {
                     break;
                 }
             }
@@ -527,21 +492,6 @@ impl TextDoc {
                 )
             })
             .collect()
-    }
-
-    /// The id of every agent known, for diagnostics.
-    pub fn agents(&self) -> BTreeMap<String, u32> {
-        self.agents
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.to_string(), u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect()
-    }
-
-    /// The id of a wire id in this document, if its agent is known.
-    pub fn resolve(&self, id: &ItemId) -> Option<CharId> {
-        self.char_id(id)
     }
 }
 
