@@ -3,9 +3,17 @@
 //! 4.0, see `benches/data/README.md`).
 //!
 //! - `local`: every patch `[pos, del, ins]` of the trace applied as one agent's local
-//!   edits (`delete(pos, del)` then `insert(pos, ins)`), producing the CRDT ops.
+//!   edits (`TextDoc::replace`, as a replica replays position-form ops: no wire form).
+//! - `local_ops`: the same, as a client makes them: `delete` then `insert`, each
+//!   returning its CRDT op in wire form (kept: they are the history).
 //! - `remote`: the CRDT ops the local replay produced (decoded, in order) integrated
 //!   into an empty document: the merge of the full history.
+//! - `remote_encoded`: the same history as the wire carries it — one MessagePack
+//!   message per op (`text.insert` / `text.delete` in CRDT form on node `doc`, path
+//!   `body`), all in one buffer — decoded (`wire::decode_messages`, validation
+//!   included) and integrated into an empty document.
+//! - `replica`: that buffer applied to an empty [`Replica`] (`apply_bytes`): the whole
+//!   engine, journal and graph included.
 //! - `concurrent`: friendsforever, two agents typing at once. Each transaction is
 //!   applied on its agent's copy after merging exactly the transactions it descends
 //!   from (its `parents`, transitively); the timed part is the whole replay with the
@@ -21,7 +29,10 @@ use std::io::Read;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use serde_json::Value;
+use vuer_rtc::op::{Limits, Message, Op, OpKind, TextEdit};
+use vuer_rtc::replica::Replica;
 use vuer_rtc::text::{DeleteRange, InsertOp, TextDoc};
+use vuer_rtc::wire::{Format, decode_messages, encode_messages};
 
 /// One transaction of a trace.
 pub struct Txn {
@@ -134,6 +145,79 @@ pub fn local_replay(t: &Trace) -> (TextDoc, Vec<Sent>) {
     (d, ops)
 }
 
+/// The sequential trace as a replica replays it: local edits, no wire form.
+#[inline(never)]
+pub fn replace_replay(t: &Trace) -> TextDoc {
+    let mut d = TextDoc::new();
+    d.replace("start", 0, 0, &t.start, 0.0);
+    for txn in &t.txns {
+        for (pos, del, ins) in &txn.patches {
+            d.replace("seph", *pos, *del, ins, 0.0);
+        }
+    }
+    d
+}
+
+/// `ops` as the wire carries them: one MessagePack message per op, the node `doc`
+/// created by the first.
+pub fn encode(ops: &[Sent]) -> Vec<u8> {
+    let mut msgs = Vec::with_capacity(ops.len() + 1);
+    let create = serde_json::json!({
+        "id": "seph:0", "client": "seph", "lt": 0, "ts": 0.0,
+        "ops": [{"otype": "node.insert", "key": "", "path": "children",
+                 "value": {"key": "doc", "tag": "Text"}}],
+    });
+    msgs.push(vuer_rtc::wire::message_from_json(&create, &Limits::default()).expect("a node"));
+    for (i, op) in ops.iter().enumerate() {
+        let kind = match op {
+            Sent::Ins(x) => OpKind::TextInsert(TextEdit::Crdt {
+                rm: Vec::new(),
+                insert: Some(x.clone()),
+            }),
+            Sent::Del(rm) => OpKind::TextDelete(TextEdit::Crdt {
+                rm: rm.clone(),
+                insert: None,
+            }),
+        };
+        let lt = i as u64 + 1;
+        msgs.push(Message {
+            id: format!("seph:{lt}"),
+            client: "seph".into(),
+            clock: [("seph".to_owned(), lt)].into(),
+            lt,
+            ts: 0.0,
+            ops: vec![Op {
+                key: "doc".into(),
+                path: "body".into(),
+                kind,
+            }],
+        });
+    }
+    encode_messages(&msgs, Format::MessagePack)
+}
+
+/// Decodes `bytes` and integrates every text op into an empty document.
+#[inline(never)]
+pub fn encoded_replay(bytes: &[u8]) -> TextDoc {
+    let msgs = decode_messages(bytes, Format::MessagePack, &Limits::default()).expect("valid");
+    let mut d = TextDoc::new();
+    for op in msgs.iter().flat_map(|m| &m.ops) {
+        match &op.kind {
+            OpKind::TextInsert(TextEdit::Crdt { rm, insert })
+            | OpKind::TextDelete(TextEdit::Crdt { rm, insert }) => {
+                if !rm.is_empty() {
+                    d.apply_delete(rm);
+                }
+                if let Some(i) = insert {
+                    d.apply_insert(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    d
+}
+
 /// Integrates `ops` into an empty document.
 #[inline(never)]
 pub fn remote_replay(ops: &[Sent]) -> TextDoc {
@@ -189,7 +273,28 @@ fn text_benches(c: &mut Criterion) {
         let t = load(name);
         let (doc, ops) = local_replay(&t);
         assert_eq!(doc.text(), t.end, "{name}: local replay");
+        let doc = replace_replay(&t);
+        assert_eq!(doc.text(), t.end, "{name}: local replay (replace)");
         assert_eq!(remote_replay(&ops).text(), t.end, "{name}: remote replay");
+        let bytes = encode(&ops);
+        assert_eq!(
+            encoded_replay(&bytes).text(),
+            t.end,
+            "{name}: encoded replay"
+        );
+        let mut r = Replica::new();
+        let report = r.apply_bytes(&bytes, Format::MessagePack);
+        assert!(
+            report.rejected.is_empty(),
+            "{name}: replica rejected {:?}",
+            report.rejected.first()
+        );
+        let shown = r.graph().to_json_value();
+        assert_eq!(
+            shown["nodes"]["doc"]["properties"]["body"],
+            t.end.as_str(),
+            "{name}: replica"
+        );
         let inserted: usize = t
             .txns
             .iter()
@@ -206,6 +311,9 @@ fn text_benches(c: &mut Criterion) {
         );
         group.throughput(Throughput::Elements(t.txns.len() as u64));
         group.bench_function(BenchmarkId::new("local", name), |b| {
+            b.iter_with_large_drop(|| replace_replay(black_box(&t)));
+        });
+        group.bench_function(BenchmarkId::new("local_ops", name), |b| {
             b.iter_with_large_drop(|| local_replay(black_box(&t)));
         });
         group.bench_function(BenchmarkId::new("remote", name), |b| {
@@ -214,6 +322,21 @@ fn text_benches(c: &mut Criterion) {
                 |()| remote_replay(black_box(&ops)),
                 BatchSize::LargeInput,
             );
+        });
+        eprintln!(
+            "text/{name}: {} encoded bytes ({} messages)",
+            bytes.len(),
+            ops.len() + 1
+        );
+        group.bench_function(BenchmarkId::new("remote_encoded", name), |b| {
+            b.iter_with_large_drop(|| encoded_replay(black_box(&bytes)));
+        });
+        group.bench_function(BenchmarkId::new("replica", name), |b| {
+            b.iter_with_large_drop(|| {
+                let mut r = Replica::new();
+                r.apply_bytes(black_box(&bytes), Format::MessagePack);
+                r
+            });
         });
     }
     let t = load("friendsforever");

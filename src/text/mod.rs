@@ -17,9 +17,13 @@
 //! inside what was already skipped belong to a skipped subtree and are skipped too.
 //!
 //! Layout (see [`tree`]): spans live in chunks of at most [`tree::CHUNK`] spans, kept
-//! in document order with per-chunk visible/total character counts; a B-tree index maps
-//! each span's first id to its chunk. Positions count Unicode code points. The text
-//! bytes live in one append-only buffer per document; spans hold byte ranges into it.
+//! in document order with per-chunk visible character counts (a Fenwick tree finds a
+//! position's chunk); a per-agent run-length index ([`index`]) maps ids to chunks;
+//! adjacent tombstones join. Positions count Unicode code points. The text bytes live
+//! in one append-only buffer per document; spans hold byte ranges into it.
+//!
+//! A local edit finds its place by position alone: its Lamport number is above every
+//! other, so it goes right after its anchor with no id lookup or sibling scan.
 //!
 //! Invariants:
 //! - every span's anchor is the last character of the span before it in the *reference's*
@@ -28,6 +32,7 @@
 //! - a remote insert whose anchor is not held yet waits (up to [`MAX_PENDING`] ops) and
 //!   is integrated as soon as its anchor arrives; a delete of ids not held yet waits too.
 
+pub mod index;
 pub mod tree;
 
 use std::fmt;
@@ -154,6 +159,8 @@ pub struct TextDoc {
     waiting: Vec<Waiting>,
     // Deleted id ranges not held yet: (agent, start, end).
     pending_deletes: Vec<(u32, u32, u32)>,
+    // Per interned agent: one past the largest id integrated.
+    ends: Vec<u32>,
 }
 
 impl TextDoc {
@@ -204,9 +211,9 @@ impl TextDoc {
         }
     }
 
-    /// The id the next character typed by `agent` gets.
+    /// The id the next character typed by `agent` gets: one past the largest it holds.
     fn next_seq(&self, agent: u32) -> u32 {
-        self.tree.agent_end(agent)
+        self.ends.get(agent as usize).copied().unwrap_or(0)
     }
 
     /// Inserts `text` at visible position `pos` (clamped to the length) as `agent`,
@@ -231,12 +238,39 @@ impl TextDoc {
         if text.is_empty() {
             return None;
         }
+        let (id, anchor, lamport) = self.local_insert(agent, pos, text, ts, min_seq);
+        Some(self.insert_op(agent, id.seq, anchor, text, lamport, ts))
+    }
+
+    /// Integrates a local insert of non-empty `text`; returns its first id, anchor and
+    /// Lamport number.
+    fn local_insert(
+        &mut self,
+        agent: &str,
+        pos: usize,
+        text: &str,
+        ts: f64,
+        min_seq: u32,
+    ) -> (CharId, Option<CharId>, u64) {
         let a = self.agents.intern(agent);
-        let (anchor, seq, lamport) = self.place(Some(a), pos, min_seq);
-        let id = CharId { agent: a, seq };
+        let id = CharId {
+            agent: a,
+            seq: self.next_seq(a).max(min_seq),
+        };
+        let lamport = self.max_lamport + 1;
         self.max_lamport = lamport;
-        self.integrate(id, anchor, text, lamport, ts);
-        Some(self.insert_op(agent, seq, anchor, text, lamport, ts))
+        // Its Lamport number is above every other, so it goes right after its anchor:
+        // the place the position lookup found, no id lookup or sibling scan needed.
+        let pos = (pos as u64).min(self.tree.visible());
+        let (anchor, start) = match pos.checked_sub(1) {
+            None => (None, Loc::FRONT),
+            Some(p) => match self.tree.split_after_visible(p) {
+                Some((c, at)) => (Some(c), at),
+                None => (None, Loc::FRONT),
+            },
+        };
+        self.place_span(start, id, anchor, text, lamport, ts);
+        (id, anchor, lamport)
     }
 
     /// What [`TextDoc::insert_from`] would send, without changing the document: the
@@ -307,14 +341,40 @@ impl TextDoc {
     /// Deletes `len` visible characters from `pos` (clamped to the text), returning the
     /// deleted id ranges in wire form (consecutive ids of one agent merged).
     pub fn delete(&mut self, pos: usize, len: usize) -> Vec<DeleteRange> {
-        let ranges = self.tree.delete_visible(pos as u64, len as u64);
-        ranges
-            .into_iter()
+        let mut runs: Vec<(CharId, u32)> = Vec::new();
+        self.tree
+            .delete_visible(pos as u64, len as u64, |first, n| match runs.last_mut() {
+                Some((c, l)) if c.agent == first.agent && c.seq + *l == first.seq => *l += n,
+                _ => runs.push((first, n)),
+            });
+        runs.into_iter()
             .map(|(c, n)| DeleteRange {
                 id: self.wire_id(c),
                 len: n,
             })
             .collect()
+    }
+
+    /// Replaces `len` visible characters from `pos` (clamped) with `text`, typed by
+    /// `agent` at wall clock `ts`: [`TextDoc::delete`] then [`TextDoc::insert`] without
+    /// building their wire form, for replicas that apply a position-form edit nobody
+    /// needs the CRDT form of (replaying a message, say).
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::text::TextDoc;
+    /// let mut d = TextDoc::new();
+    /// d.replace("a", 0, 0, "Hello world", 1.0);
+    /// d.replace("a", 6, 5, "there", 2.0);
+    /// assert_eq!(d.text(), "Hello there");
+    /// ```
+    pub fn replace(&mut self, agent: &str, pos: usize, len: usize, text: &str, ts: f64) {
+        if len > 0 {
+            self.tree.delete_visible(pos as u64, len as u64, |_, _| {});
+        }
+        if !text.is_empty() {
+            self.local_insert(agent, pos, text, ts, 0);
+        }
     }
 
     /// Applies a remote insert (see [`Applied`]).
@@ -328,35 +388,35 @@ impl TextDoc {
             agent: a,
             seq: op.id.seq,
         };
-        if self.tree.locate(id).is_some() || self.waiting.iter().any(|w| w.id == id) {
+        if self.holds(id) || self.waiting.iter().any(|w| w.id == id) {
             return Applied::Duplicate;
         }
-        let anchor = match &op.anchor {
-            None => None,
-            Some(an) => {
-                let c = CharId {
-                    agent: self.agents.intern(&an.agent),
-                    seq: an.seq,
-                };
-                if self.tree.locate(c).is_none() {
-                    if self.waiting.len() + self.pending_deletes.len() >= MAX_PENDING {
-                        return Applied::Dropped;
-                    }
-                    self.waiting.push(Waiting {
-                        id,
-                        anchor: c,
-                        content: op.content.clone(),
-                        lamport: op.lamport,
-                        ts: op.ts,
-                    });
-                    return Applied::Pending;
-                }
-                Some(c)
+        let anchor = op.anchor.as_ref().map(|an| CharId {
+            agent: self.agents.intern(&an.agent),
+            seq: an.seq,
+        });
+        if !self.integrate(id, anchor, &op.content, op.lamport, op.ts)
+            && let Some(anchor) = anchor
+        {
+            if self.waiting.len() + self.pending_deletes.len() >= MAX_PENDING {
+                return Applied::Dropped;
             }
-        };
-        self.integrate(id, anchor, &op.content, op.lamport, op.ts);
+            self.waiting.push(Waiting {
+                id,
+                anchor,
+                content: op.content.clone(),
+                lamport: op.lamport,
+                ts: op.ts,
+            });
+            return Applied::Pending;
+        }
         self.release_waiting();
         Applied::Done
+    }
+
+    /// Whether character `id` is integrated.
+    fn holds(&self, id: CharId) -> bool {
+        id.seq < self.next_seq(id.agent) && self.tree.locate(id).is_some()
     }
 
     /// Applies remote deletes (id ranges). Ranges not held yet wait for their inserts.
@@ -382,28 +442,35 @@ impl TextDoc {
     /// Integrates every waiting insert whose anchor is now held, repeatedly.
     fn release_waiting(&mut self) {
         loop {
-            let ready = self
-                .waiting
-                .iter()
-                .position(|w| self.tree.locate(w.anchor).is_some());
+            let ready = self.waiting.iter().position(|w| self.holds(w.anchor));
             let Some(i) = ready else { break };
             let w = self.waiting.swap_remove(i);
-            if self.tree.locate(w.id).is_none() {
+            if !self.holds(w.id) {
                 self.integrate(w.id, Some(w.anchor), &w.content, w.lamport, w.ts);
             }
         }
     }
 
     /// Places a new span (see the ordering rule in the module doc), then applies any
-    /// pending deletes of its ids.
-    fn integrate(&mut self, id: CharId, anchor: Option<CharId>, text: &str, lamport: u64, ts: f64) {
-        let agents = &self.agents;
-        let id_string = |c: CharId| format!("{}:{}", agents.name(c.agent as usize), c.seq);
+    /// pending deletes of its ids. False (changing nothing) when its anchor is not held.
+    fn integrate(
+        &mut self,
+        id: CharId,
+        anchor: Option<CharId>,
+        text: &str,
+        lamport: u64,
+        ts: f64,
+    ) -> bool {
         // Start right after the anchor (split so the anchor ends its span).
         let start = match anchor {
             None => Loc::FRONT,
-            Some(a) => self.tree.split_after(a),
+            Some(a) => match self.tree.split_after(a) {
+                Some(at) => at,
+                None => return false,
+            },
         };
+        let agents = &self.agents;
+        let id_string = |c: CharId| format!("{}:{}", agents.name(c.agent as usize), c.seq);
         let mut scanned: Vec<(u32, u32, u32)> = Vec::new();
         let mut at = start;
         let tree = &self.tree;
@@ -440,6 +507,21 @@ impl TextDoc {
             scanned.push((ex.agent, ex.seq, ex.seq + ex.len));
             at = tree.next(at);
         }
+        self.place_span(at, id, anchor, text, lamport, ts);
+        true
+    }
+
+    /// Puts a new span at `at` (extending the span before it when it continues a run
+    /// of typing), then applies any pending deletes of its ids.
+    fn place_span(
+        &mut self,
+        at: Loc,
+        id: CharId,
+        anchor: Option<CharId>,
+        text: &str,
+        lamport: u64,
+        ts: f64,
+    ) {
         let len = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
         let span = Span {
             agent: id.agent,
@@ -452,13 +534,18 @@ impl TextDoc {
             deleted: false,
             bytes: (0, 0),
         };
-        // Typing right after one's own last character extends that span.
         if !self.tree.try_extend(at, &span, text) {
             self.tree.insert_span(at, span, text);
         }
+        self.tree.settle();
+        let end = id.seq.saturating_add(len);
+        let a = id.agent as usize;
+        if self.ends.len() <= a {
+            self.ends.resize(a + 1, 0);
+        }
+        self.ends[a] = self.ends[a].max(end);
         // Deletes that arrived before this insert.
         if !self.pending_deletes.is_empty() {
-            let end = id.seq.saturating_add(len);
             let hits: Vec<(u32, u32, u32)> = self
                 .pending_deletes
                 .iter()

@@ -153,6 +153,78 @@ fn typing_runs_merge_into_one_span_and_split_back() {
 }
 
 #[test]
+fn backspacing_joins_the_tombstones() {
+    let mut d = TextDoc::new();
+    for (i, c) in "hello".chars().enumerate() {
+        d.insert("a", i, &c.to_string(), 1.0);
+    }
+    for n in (1..5).rev() {
+        d.delete(n, 1);
+        assert_eq!(d.tree.check(), Ok(()));
+    }
+    assert_eq!(d.text(), "h");
+    // "h" and one tombstone "ello", not four.
+    assert_eq!(d.span_count(), 2);
+    // A remote copy that gets the deletes as ranges ends the same.
+    let mut e = TextDoc::new();
+    e.apply_insert(&InsertOp {
+        id: ItemId {
+            agent: "a".into(),
+            seq: 0,
+        },
+        anchor: None,
+        content: "hello".into(),
+        lamport: 1,
+        ts: 1.0,
+    });
+    for seq in (1..5).rev() {
+        e.apply_delete(&[DeleteRange {
+            id: ItemId {
+                agent: "a".into(),
+                seq,
+            },
+            len: 1,
+        }]);
+    }
+    assert_eq!((e.text().as_str(), e.span_count()), ("h", 2));
+}
+
+#[test]
+fn a_huge_delete_range_costs_what_is_held() {
+    let mut d = TextDoc::new();
+    let ins = |seq: u32, anchor: Option<u32>, content: &str| InsertOp {
+        id: ItemId {
+            agent: "x".into(),
+            seq,
+        },
+        anchor: anchor.map(|seq| ItemId {
+            agent: "x".into(),
+            seq,
+        }),
+        content: content.into(),
+        lamport: u64::from(seq) + 1,
+        ts: 0.0,
+    };
+    d.apply_insert(&ins(0, None, "ab"));
+    d.apply_insert(&ins(1_000_000, Some(1), "cd"));
+    assert_eq!(d.text(), "abcd");
+    // Deletes every id of x: the held ones go now, the rest wait as two ranges.
+    let out = d.apply_delete(&[DeleteRange {
+        id: ItemId {
+            agent: "x".into(),
+            seq: 0,
+        },
+        len: u32::MAX,
+    }]);
+    assert_eq!(out, Applied::Pending);
+    assert_eq!((d.text().as_str(), d.pending()), ("", 2));
+    assert_eq!(d.tree.check(), Ok(()));
+    // What arrives later in the range is deleted on arrival.
+    d.apply_insert(&ins(2, Some(1), "zz"));
+    assert_eq!(d.text(), "");
+}
+
+#[test]
 fn many_spans_split_chunks() {
     let mut d = TextDoc::new();
     let mut plain = Vec::new();
@@ -167,6 +239,7 @@ fn many_spans_split_chunks() {
         apply_plain(&mut plain, &Edit::Delete(p, 3));
     }
     assert_eq!(d.text(), plain.iter().collect::<String>());
+    assert_eq!(d.tree.check(), Ok(()));
     assert!(d.span_count() > tree::CHUNK * 4);
 }
 
@@ -183,6 +256,7 @@ proptest! {
                 Edit::Delete(p, n) => { d.delete(*p, *n); }
             }
             apply_plain(&mut plain, e);
+            prop_assert_eq!(d.tree.check(), Ok(()));
             prop_assert_eq!(d.text(), plain.iter().collect::<String>());
             prop_assert_eq!(d.len(), plain.len());
         }
@@ -247,15 +321,18 @@ proptest! {
         }
         // Fresh replicas receive the whole log in shuffled orders, with duplicates.
         let mut texts = Vec::new();
+        let mut chars = Vec::new();
         for seed in seeds {
             let mut order: Vec<usize> = (0..log.len()).chain(0..log.len() / 3).collect();
             shuffle(&mut order, seed);
             let mut d = TextDoc::new();
             for k in order {
                 deliver(&mut d, &log[k]);
+                prop_assert_eq!(d.tree.check(), Ok(()));
             }
             prop_assert_eq!(d.pending(), 0);
             texts.push(d.text());
+            chars.push(per_char(&d));
         }
         // The editing copies catch up too.
         for (i, d) in docs.iter_mut().enumerate() {
@@ -263,11 +340,44 @@ proptest! {
                 deliver(d, s);
             }
             texts.push(d.text());
+            chars.push(per_char(d));
         }
         for t in &texts {
             prop_assert_eq!(t, &texts[0]);
         }
+        // Not only the text: every character, tombstones included, with its id,
+        // anchor and Lamport number, in the same order (however spans split or join).
+        for c in &chars {
+            prop_assert_eq!(c, &chars[0]);
+        }
     }
+}
+
+/// Every character of `d` in document order: id, anchor, Lamport number, deleted.
+fn per_char(d: &TextDoc) -> Vec<(ItemId, Option<ItemId>, u64, bool)> {
+    let mut out = Vec::new();
+    for (s, _) in d.tree.spans() {
+        for k in 0..s.len {
+            let anchor = if k == 0 {
+                s.anchor
+            } else {
+                Some(CharId {
+                    agent: s.agent,
+                    seq: s.seq + k - 1,
+                })
+            };
+            out.push((
+                d.wire_id(CharId {
+                    agent: s.agent,
+                    seq: s.seq + k,
+                }),
+                anchor.map(|a| d.wire_id(a)),
+                s.lamport_at(k),
+                s.deleted,
+            ));
+        }
+    }
+    out
 }
 
 #[derive(Clone, Debug)]

@@ -1,21 +1,24 @@
 //! Spans in document order: chunks of at most [`CHUNK`] spans with their visible
-//! character counts, an order of chunks, and a B-tree index from each span's first id to
-//! its chunk. Finding a visible position walks the chunk counts, then one chunk; finding
-//! an id is one index lookup, then one chunk.
+//! character counts, an order of chunks, and the run-length id index
+//! ([`super::index`]) from ids to chunks. Finding a visible position walks a Fenwick
+//! tree of the chunk counts, then one chunk; finding an id is one index lookup, then one
+//! chunk. Adjacent tombstones that continue each other are joined (`joins`), so
+//! a run of backspaces leaves one span, not one per character.
 //!
-//! Invariants:
+//! Invariants (checked by `Tree::check` in the tests):
 //! - `order` lists every chunk id once; `rank[order[i]] == i`;
-//! - `index[s.first()] == c` for every span `s` of chunk `c`, and nothing else is in it;
+//! - `index.get(id) == c` for every id of every span of chunk `c`; `spans` counts them;
+//! - after [`Tree::settle`] (which every edit ends with) no chunk holds more than
+//!   [`CHUNK`] spans;
 //! - `chunks[c].visible` is the number of visible characters of chunk `c`, and `visible`
 //!   their sum; `fen` is the Fenwick tree of those counts in `order`;
 //! - spans of one agent never overlap in ids; `text[s.bytes]` holds span `s`'s text.
 
-use std::collections::BTreeMap;
-
 use super::CharId;
+use super::index::IdIndex;
 
 /// Spans per chunk before it is split in two.
-pub const CHUNK: usize = 64;
+pub const CHUNK: usize = 32;
 
 /// A run of one agent's consecutive ids, each character anchored on the previous one.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +63,40 @@ impl Span {
     }
 }
 
+/// The Lamport step of `l` and `r` joined into one span, if `r` continues `l`: both
+/// tombstones, the same agent and wall clock, `r`'s ids right after `l`'s, `r` anchored
+/// on `l`'s last character, one step (0 or 1) that fits both Lamport runs, and `r`'s
+/// text right after `l`'s in the buffer. A joined span orders, splits and deletes
+/// exactly as the two did.
+fn joins(l: &Span, r: &Span) -> Option<u8> {
+    let chained = l.deleted
+        && r.deleted
+        && l.agent == r.agent
+        && r.seq == l.seq + l.len
+        && r.anchor
+            == Some(CharId {
+                agent: l.agent,
+                seq: r.seq - 1,
+            })
+        && l.ts == r.ts
+        && l.bytes.1 == r.bytes.0;
+    if !chained {
+        return None;
+    }
+    let step = if l.len > 1 {
+        l.step
+    } else if r.len > 1 {
+        r.step
+    } else {
+        u8::try_from(r.lamport.checked_sub(l.lamport)?).ok()?
+    };
+    let fits = step <= 1
+        && (l.len == 1 || l.step == step)
+        && (r.len == 1 || r.step == step)
+        && r.lamport == l.lamport + u64::from(l.len) * u64::from(step);
+    fits.then_some(step)
+}
+
 /// A place between spans: before span `idx` of the chunk at position `rank` of the
 /// order (or after its last span when `idx` is its length). Valid until the next change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,11 +125,14 @@ pub struct Tree {
     chunks: Vec<Chunk>,
     order: Vec<u32>,
     rank: Vec<u32>,
-    index: BTreeMap<CharId, u32>,
+    index: IdIndex,
+    spans: usize,
     visible: u64,
     // Fenwick tree over the chunks' visible counts, by rank (1-based): finds the chunk
     // of a visible position in O(log chunks).
     fen: Vec<u64>,
+    // Chunks past CHUNK spans, split by `settle`.
+    overfull: Vec<u32>,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -107,7 +147,7 @@ impl Tree {
 
     /// Number of spans.
     pub fn span_count(&self) -> usize {
-        self.index.len()
+        self.spans
     }
 
     /// Approximate heap bytes.
@@ -118,8 +158,9 @@ impl Tree {
             .map(|c| c.spans.capacity() * std::mem::size_of::<Span>())
             .sum();
         // A B-tree entry costs about its key and value plus node overhead.
-        let index = self.index.len() * (std::mem::size_of::<(CharId, u32)>() + 8);
-        self.text.capacity() + spans + index + self.order.capacity() * 8
+        let index = self.index.run_count() * (std::mem::size_of::<(CharId, u32)>() + 8);
+        let order = (self.order.capacity() + self.rank.capacity()) * 4 + self.fen.capacity() * 8;
+        self.text.capacity() + spans + index + order + self.chunks.capacity() * 32
     }
 
     fn chunk_at(&self, rank: u32) -> Option<&Chunk> {
@@ -160,17 +201,13 @@ impl Tree {
 
     /// Where the character `id` is: its span's place and its offset in the span.
     pub fn locate(&self, id: CharId) -> Option<(Loc, u32)> {
-        let (&first, &cid) = self.index.range(..=id).next_back()?;
-        if first.agent != id.agent {
-            return None;
-        }
+        let cid = self.index.get(id)?;
         let chunk = self.chunks.get(cid as usize)?;
-        let idx = chunk.spans.iter().position(|s| s.first() == first)?;
-        let span = &chunk.spans[idx];
-        let off = id.seq - first.seq;
-        if off >= span.len {
-            return None;
-        }
+        let idx = chunk
+            .spans
+            .iter()
+            .position(|s| s.agent == id.agent && s.seq <= id.seq && id.seq - s.seq < s.len)?;
+        let off = id.seq - chunk.spans[idx].seq;
         let rank = *self.rank.get(cid as usize)?;
         Some((
             Loc {
@@ -179,22 +216,6 @@ impl Tree {
             },
             off,
         ))
-    }
-
-    /// One past the largest id `agent` has used (0 when none).
-    pub fn agent_end(&self, agent: u32) -> u32 {
-        let lo = CharId { agent, seq: 0 };
-        let hi = CharId {
-            agent,
-            seq: u32::MAX,
-        };
-        let Some((&first, &cid)) = self.index.range(lo..=hi).next_back() else {
-            return 0;
-        };
-        self.chunks
-            .get(cid as usize)
-            .and_then(|c| c.spans.iter().find(|s| s.first() == first))
-            .map_or(0, |s| s.seq + s.len)
     }
 
     /// Splits the span at `loc` (normalized) so that its first `k` characters stay and
@@ -236,22 +257,39 @@ impl Tree {
         };
         span.len = k;
         span.bytes = (b0, mid);
-        let first = right.first();
         chunk.spans.insert(loc.idx as usize + 1, right);
-        self.index.insert(first, cid);
+        self.spans += 1;
+        self.grew(cid);
     }
 
-    /// Splits so that `id` ends its span; returns the place right after it. `id` must
-    /// be held (else the front is returned).
-    pub fn split_after(&mut self, id: CharId) -> Loc {
-        let Some((loc, off)) = self.locate(id) else {
-            return Loc::FRONT;
-        };
+    /// Splits so that `id` ends its span; returns the place right after it (`None`
+    /// when `id` is not held).
+    pub fn split_after(&mut self, id: CharId) -> Option<Loc> {
+        let (loc, off) = self.locate(id)?;
         self.split(loc, off + 1);
-        Loc {
+        Some(Loc {
             rank: loc.rank,
             idx: loc.idx + 1,
-        }
+        })
+    }
+
+    /// Splits so that the visible character at `pos` ends its span; returns its id and
+    /// the place right after it (`None` past the end).
+    pub fn split_after_visible(&mut self, pos: u64) -> Option<(CharId, Loc)> {
+        let (loc, off) = self.find_visible(pos)?;
+        let s = self.span_at(loc)?;
+        let id = CharId {
+            agent: s.agent,
+            seq: s.seq + off,
+        };
+        self.split(loc, off + 1);
+        Some((
+            id,
+            Loc {
+                rank: loc.rank,
+                idx: loc.idx + 1,
+            },
+        ))
     }
 
     /// Appends a one-character insert to the span right before `loc` when it continues
@@ -292,6 +330,7 @@ impl Tree {
         prev.len += 1;
         self.text.push_str(text);
         prev.bytes.1 = to_u32(self.text.len());
+        self.index.extend(span.agent, span.seq, cid);
         self.add_visible(cid, 1);
         true
     }
@@ -342,13 +381,33 @@ impl Tree {
         };
         let cid = self.order[rank];
         let vis = span.visible();
-        let first = span.first();
+        let (agent, seq, len) = (span.agent, span.seq, span.len);
         let chunk = &mut self.chunks[cid as usize];
         let idx = idx.min(chunk.spans.len());
         chunk.spans.insert(idx, span);
+        self.spans += 1;
         self.add_visible(cid, i64::try_from(vis).unwrap_or(i64::MAX));
-        self.index.insert(first, cid);
-        self.rebalance(cid);
+        self.index.assign(agent, seq, seq.saturating_add(len), cid);
+        self.grew(cid);
+    }
+
+    /// Notes that chunk `cid` gained spans: [`Tree::settle`] splits it if overfull.
+    fn grew(&mut self, cid: u32) {
+        let over = self
+            .chunks
+            .get(cid as usize)
+            .is_some_and(|c| c.spans.len() > CHUNK);
+        if over && !self.overfull.contains(&cid) {
+            self.overfull.push(cid);
+        }
+    }
+
+    /// Splits every chunk that grew past [`CHUNK`] spans. Places are invalid after.
+    /// Each edit ends with it, so chunks exceed the bound only within one edit.
+    pub fn settle(&mut self) {
+        while let Some(cid) = self.overfull.pop() {
+            self.rebalance(cid);
+        }
     }
 
     /// Splits chunk `cid` in halves while it holds more than [`CHUNK`] spans.
@@ -364,8 +423,25 @@ impl Tree {
         let moved_vis: u64 = moved.iter().map(Span::visible).sum();
         chunk.visible -= moved_vis;
         let new_id = to_u32(self.chunks.len());
-        for s in &moved {
-            self.index.insert(s.first(), new_id);
+        // Their id ranges, adjacent ones joined: one index update per run.
+        let mut ranges: Vec<(u32, u32, u32)> = moved
+            .iter()
+            .map(|s| (s.agent, s.seq, s.seq.saturating_add(s.len)))
+            .collect();
+        ranges.sort_unstable();
+        let mut run: Option<(u32, u32, u32)> = None;
+        for (a, s, e) in ranges {
+            run = match run {
+                Some((ra, rs, re)) if ra == a && re == s => Some((ra, rs, e)),
+                Some((ra, rs, re)) => {
+                    self.index.assign(ra, rs, re, new_id);
+                    Some((a, s, e))
+                }
+                None => Some((a, s, e)),
+            };
+        }
+        if let Some((a, s, e)) = run {
+            self.index.assign(a, s, e, new_id);
         }
         self.chunks.push(Chunk {
             spans: moved,
@@ -468,25 +544,41 @@ impl Tree {
         out
     }
 
-    /// Marks the span at `loc` (normalized) deleted; returns its first id and length.
+    /// Marks the span at `loc` (normalized) deleted and joins it with a neighbouring
+    /// tombstone it continues (see [`joins`]); returns its first id and length.
     fn tombstone(&mut self, loc: Loc) -> Option<(CharId, u32)> {
         let cid = *self.order.get(loc.rank as usize)?;
         let chunk = self.chunks.get_mut(cid as usize)?;
-        let s = chunk.spans.get_mut(loc.idx as usize)?;
+        let idx = loc.idx as usize;
+        let s = chunk.spans.get_mut(idx)?;
         let (first, len, was_visible) = (s.first(), s.len, !s.deleted);
         s.deleted = true;
+        // Join the next span into this one, then this one into the previous.
+        let mut gone = 0;
+        for at in [idx + 1, idx] {
+            if at == 0 || at >= chunk.spans.len() {
+                continue;
+            }
+            if let Some(step) = joins(&chunk.spans[at - 1], &chunk.spans[at]) {
+                let r = chunk.spans.remove(at);
+                let l = &mut chunk.spans[at - 1];
+                l.step = step;
+                l.len += r.len;
+                l.bytes.1 = r.bytes.1;
+                gone += 1;
+            }
+        }
+        self.spans -= gone;
         if was_visible {
             self.add_visible(cid, -i64::from(len));
         }
         Some((first, len))
     }
 
-    /// Deletes `len` visible characters from `pos` (clamped). Returns the deleted ids
-    /// as `(first, len)` runs, consecutive ids of one agent merged.
-    pub fn delete_visible(&mut self, pos: u64, len: u64) -> Vec<(CharId, u32)> {
-        let mut out: Vec<(CharId, u32)> = Vec::new();
+    /// Deletes `len` visible characters from `pos` (clamped), calling `deleted` with
+    /// each deleted run of ids `(first, len)` in document order.
+    pub fn delete_visible(&mut self, pos: u64, len: u64, mut deleted: impl FnMut(CharId, u32)) {
         let mut remaining = len.min(self.visible.saturating_sub(pos));
-        let mut touched = Vec::new();
         while remaining > 0 {
             let Some((mut loc, off)) = self.find_visible(pos) else {
                 break;
@@ -504,25 +596,15 @@ impl Tree {
             let Some((first, n)) = self.tombstone(loc) else {
                 break;
             };
-            touched.push(self.order[loc.rank as usize]);
-            match out.last_mut() {
-                Some((c, l)) if c.agent == first.agent && c.seq + *l == first.seq => *l += n,
-                _ => out.push((first, n)),
-            }
+            deleted(first, n);
             remaining -= u64::from(n);
         }
-        touched.sort_unstable();
-        touched.dedup();
-        for cid in touched {
-            self.rebalance(cid);
-        }
-        out
+        self.settle();
     }
 
     /// Deletes ids `start..end` of `agent`. Returns the sub-ranges not held (yet).
     pub fn delete_ids(&mut self, agent: u32, start: u32, end: u32) -> Vec<(u32, u32)> {
         let mut missing = Vec::new();
-        let mut touched = Vec::new();
         let mut at = start;
         while at < end {
             match self.locate(CharId { agent, seq: at }) {
@@ -540,34 +622,44 @@ impl Tree {
                     let Some((_, n)) = self.tombstone(loc) else {
                         break;
                     };
-                    touched.push(self.order[loc.rank as usize]);
                     at += n;
                 }
-                None => {
-                    let next = self
-                        .index
-                        .range(CharId { agent, seq: at }..CharId { agent, seq: end })
-                        .next()
-                        .map(|(c, _)| c.seq);
-                    match next {
-                        Some(n) => {
-                            missing.push((at, n));
-                            at = n;
-                        }
-                        None => {
-                            missing.push((at, end));
-                            break;
-                        }
+                None => match self.next_held(agent, at, end) {
+                    Some(n) => {
+                        missing.push((at, n));
+                        at = n;
+                    }
+                    None => {
+                        missing.push((at, end));
+                        break;
+                    }
+                },
+            }
+        }
+        self.settle();
+        missing
+    }
+
+    /// The smallest id of `agent` in `from..end` that is held.
+    fn next_held(&self, agent: u32, from: u32, end: u32) -> Option<u32> {
+        let mut runs = self.index.runs(agent, from, end).peekable();
+        let mut best: Option<u32> = None;
+        while let Some((start, cid)) = runs.next() {
+            // Every held id below the next run's start is in the runs seen so far.
+            let run_end = runs.peek().map_or(end, |r| r.0);
+            if let Some(c) = self.chunks.get(cid as usize) {
+                for s in &c.spans {
+                    if s.agent == agent && s.seq < run_end && s.seq + s.len > start {
+                        let first = s.seq.max(start);
+                        best = Some(best.map_or(first, |b| b.min(first)));
                     }
                 }
             }
+            if best.is_some_and(|b| b < run_end) {
+                break;
+            }
         }
-        touched.sort_unstable();
-        touched.dedup();
-        for cid in touched {
-            self.rebalance(cid);
-        }
-        missing
+        best
     }
 
     /// Every span with its text, in document order.
@@ -589,5 +681,61 @@ impl Tree {
             }
         }
         out
+    }
+
+    /// Checks every invariant of the module doc (tests).
+    #[cfg(test)]
+    pub fn check(&self) -> Result<(), String> {
+        let mut spans = 0;
+        let mut visible = 0;
+        for (r, &cid) in self.order.iter().enumerate() {
+            if self.rank[cid as usize] as usize != r {
+                return Err(format!("rank of chunk {cid} is not {r}"));
+            }
+            let c = &self.chunks[cid as usize];
+            if c.spans.len() > CHUNK {
+                return Err(format!("chunk {cid} holds {} spans", c.spans.len()));
+            }
+            let v: u64 = c.spans.iter().map(Span::visible).sum();
+            if v != c.visible {
+                return Err(format!(
+                    "chunk {cid} counts {} visible, holds {v}",
+                    c.visible
+                ));
+            }
+            // The Fenwick prefix up to this rank.
+            let (mut i, mut prefix) = (r + 1, 0);
+            while i > 0 {
+                prefix += self.fen[i];
+                i &= i - 1;
+            }
+            if prefix != visible + v {
+                return Err(format!("Fenwick prefix at rank {r} is {prefix}"));
+            }
+            visible += v;
+            spans += c.spans.len();
+            for s in &c.spans {
+                let text = &self.text[s.bytes.0 as usize..s.bytes.1 as usize];
+                if text.chars().count() != s.len as usize || s.len == 0 {
+                    return Err(format!("span {:?} holds {text:?}", s.first()));
+                }
+                for seq in [s.seq, s.seq + s.len - 1] {
+                    let id = CharId {
+                        agent: s.agent,
+                        seq,
+                    };
+                    if self.index.get(id) != Some(cid) {
+                        return Err(format!(
+                            "index sends {id:?} to {:?}, not {cid}",
+                            self.index.get(id)
+                        ));
+                    }
+                }
+            }
+        }
+        if spans != self.spans || visible != self.visible {
+            return Err(format!("totals: {spans} spans, {visible} visible"));
+        }
+        Ok(())
     }
 }

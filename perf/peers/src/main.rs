@@ -3,7 +3,7 @@
 //! crates in one run, and prints the best time of N replays per engine plus the live
 //! heap the finished document holds.
 //!
-//! Usage: `cargo run --release -- [--runs N] [trace-name ...]`
+//! Usage: `cargo run --release -- [--runs N] [--engine NAME ...] [trace-name ...]`
 //! (default traces: automerge-paper seph-blog1; default runs: 5).
 
 // The counting allocator below needs `unsafe impl GlobalAlloc`.
@@ -241,19 +241,16 @@ enum Op {
     Delete(Vec<DeleteRange>),
 }
 
+/// Local edits as a replica replays them: no wire form built.
 fn ours_local(trace: &Trace) -> TextDoc {
     let mut d = TextDoc::new();
     for p in &trace.patches {
-        if p.del > 0 {
-            d.delete(p.pos, p.del);
-        }
-        if !p.ins.is_empty() {
-            d.insert("seph", p.pos, &p.ins, 0.0);
-        }
+        d.replace("seph", p.pos, p.del, &p.ins, 0.0);
     }
     d
 }
 
+/// Local edits as a client makes them: each one's CRDT form built (and kept).
 fn ours_ops(trace: &Trace) -> Vec<Op> {
     let mut d = TextDoc::new();
     let mut ops = Vec::new();
@@ -347,7 +344,12 @@ fn automerge_replay(trace: &Trace) -> Result<(automerge::AutoCommit, automerge::
     Ok((doc, text))
 }
 
-fn run_trace(trace: &Trace, runs: usize) {
+/// Whether `engine` was asked for (`--engine` filters; none given: every engine).
+fn wanted(only: &[String], engine: &str) -> bool {
+    only.is_empty() || only.iter().any(|o| engine.starts_with(o.as_str()))
+}
+
+fn run_trace(trace: &Trace, runs: usize, only: &[String]) {
     println!(
         "{}: {} patches, {} chars inserted, {} deleted, final {} chars; best of {runs}",
         trace.name,
@@ -358,33 +360,38 @@ fn run_trace(trace: &Trace, runs: usize) {
     );
 
     // Ours, local edits.
-    let outcome = measure(runs, || Ok(ours_local(trace)), |d| Ok(d.text()));
-    let own = ours_local(trace).heap_bytes();
-    let note = format!(
-        "  (heap_bytes(): {own} B, {:.1} B/ins)",
-        own as f64 / trace.inserted.max(1) as f64
-    );
-    report(trace, "vuer-rtc local", outcome, &note);
+    if wanted(only, "vuer-rtc") {
+        let outcome = measure(runs, || Ok(ours_local(trace)), |d| Ok(d.text()));
+        let own = ours_local(trace).heap_bytes();
+        let note = format!(
+            "  (heap_bytes(): {own} B, {:.1} B/ins)",
+            own as f64 / trace.inserted.max(1) as f64
+        );
+        report(trace, "vuer-rtc local", outcome, &note);
 
-    // Ours, remote: the ops of one local replay applied to a fresh document.
-    let ops = ours_ops(trace);
-    let outcome = measure(runs, || Ok(ours_remote(&ops)), |d| Ok(d.text()));
-    report(
-        trace,
-        "vuer-rtc remote merge",
-        outcome,
-        &format!("  ({} ops)", ops.len()),
-    );
-    drop(ops);
+        // Ours, remote: the ops of one local replay applied to a fresh document.
+        let ops = ours_ops(trace);
+        let outcome = measure(runs, || Ok(ours_remote(&ops)), |d| Ok(d.text()));
+        report(
+            trace,
+            "vuer-rtc remote merge",
+            outcome,
+            &format!("  ({} ops)", ops.len()),
+        );
+        drop(ops);
+    }
 
-    let outcome = measure(
-        runs,
-        || Ok(diamond(trace)),
-        |d| Ok(d.branch.content().to_string()),
-    );
-    report(trace, "diamond-types", outcome, "");
+    if wanted(only, "diamond-types") {
+        let outcome = measure(
+            runs,
+            || Ok(diamond(trace)),
+            |d| Ok(d.branch.content().to_string()),
+        );
+        report(trace, "diamond-types", outcome, "");
+    }
 
-    if trace.bmp_only {
+    if !wanted(only, "yrs") {
+    } else if trace.bmp_only {
         let outcome = measure(
             runs,
             || Ok(yrs_replay(trace)),
@@ -395,25 +402,30 @@ fn run_trace(trace: &Trace, runs: usize) {
         println!("  yrs                    skipped: trace has non-BMP characters (UTF-16 offsets)");
     }
 
-    let outcome = measure(
-        runs,
-        || loro_replay(trace),
-        |(_, text)| Ok(text.to_string()),
-    );
-    report(trace, "loro", outcome, "");
+    if wanted(only, "loro") {
+        let outcome = measure(
+            runs,
+            || loro_replay(trace),
+            |(_, text)| Ok(text.to_string()),
+        );
+        report(trace, "loro", outcome, "");
+    }
 
-    let outcome = measure(
-        runs,
-        || automerge_replay(trace),
-        |(doc, text)| doc.text(text).map_err(|e| e.to_string()),
-    );
-    report(trace, "automerge", outcome, "");
+    if wanted(only, "automerge") {
+        let outcome = measure(
+            runs,
+            || automerge_replay(trace),
+            |(doc, text)| doc.text(text).map_err(|e| e.to_string()),
+        );
+        report(trace, "automerge", outcome, "");
+    }
     println!();
 }
 
 fn main() {
     let mut runs = 5;
     let mut names = Vec::new();
+    let mut only = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--runs" {
@@ -421,6 +433,16 @@ fn main() {
                 Some(n) => runs = n,
                 None => {
                     eprintln!("--runs needs a number");
+                    std::process::exit(2);
+                }
+            }
+        } else if a == "--engine" {
+            match args.next() {
+                Some(e) => only.push(e),
+                None => {
+                    eprintln!(
+                        "--engine needs a name (vuer-rtc, diamond-types, yrs, loro, automerge)"
+                    );
                     std::process::exit(2);
                 }
             }
@@ -432,6 +454,6 @@ fn main() {
         names = vec!["automerge-paper".to_owned(), "seph-blog1".to_owned()];
     }
     for name in &names {
-        run_trace(&load(name), runs);
+        run_trace(&load(name), runs, &only);
     }
 }
