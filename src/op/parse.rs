@@ -92,7 +92,7 @@ fn opt_string(v: &Option<Json>, field: &'static str, lim: &Limits) -> R<Option<S
     v.as_ref().map(|v| string(v, field, lim)).transpose()
 }
 
-fn number(v: &Json, field: &'static str) -> R<f64> {
+pub(crate) fn number(v: &Json, field: &'static str) -> R<f64> {
     match v {
         Json::Number(n) => n
             .as_f64()
@@ -332,7 +332,7 @@ pub fn parse_op_taking(f: &mut OpFields, lim: &Limits) -> R<Op> {
 }
 
 /// A non-negative code-point count or position.
-fn count(v: &Json, field: &'static str) -> R<u64> {
+pub(crate) fn count(v: &Json, field: &'static str) -> R<u64> {
     let i = integer(v, field)?;
     u64::try_from(i).map_err(|_| OpError::Invalid {
         field,
@@ -342,11 +342,52 @@ fn count(v: &Json, field: &'static str) -> R<u64> {
 
 /// A text item id `"agent:seq"`.
 fn item_id(v: &Json, field: &'static str, lim: &Limits) -> R<ItemId> {
-    let s = string(v, field, lim)?;
-    ItemId::parse(&s).ok_or_else(|| OpError::Invalid {
+    match v {
+        Json::String(s) => item_id_str(s, field, lim),
+        other => Err(wrong(field, "a string", other)),
+    }
+}
+
+/// A text item id `"agent:seq"`, from its string.
+pub(crate) fn item_id_str(s: &str, field: &'static str, lim: &Limits) -> R<ItemId> {
+    if s.len() > lim.max_string_bytes {
+        return Err(OpError::TooLarge {
+            field,
+            what: "string length in bytes",
+            limit: lim.max_string_bytes,
+        });
+    }
+    ItemId::parse(s).ok_or_else(|| OpError::Invalid {
         field,
         reason: format!("{s:?} is not an item id \"agent:seq\""),
     })
+}
+
+/// The deleted ranges of a CRDT-form text op: `[[id, length], …]`.
+pub(crate) fn delete_ranges(rm: &Json, lim: &Limits) -> R<Vec<DeleteRange>> {
+    let arr = match rm {
+        Json::Array(a) => a,
+        other => return Err(wrong("rm", "an array of [id, length] pairs", other)),
+    };
+    if arr.len() > lim.max_collection_len {
+        return Err(OpError::TooLarge {
+            field: "rm",
+            what: "array length",
+            limit: lim.max_collection_len,
+        });
+    }
+    arr.iter()
+        .map(|pair| match pair {
+            Json::Array(p) if p.len() == 2 => Ok(DeleteRange {
+                id: item_id(&p[0], "rm", lim)?,
+                len: u32::try_from(count(&p[1], "rm")?).map_err(|_| OpError::Invalid {
+                    field: "rm",
+                    reason: "a deleted length does not fit in 32 bits".into(),
+                })?,
+            }),
+            other => Err(wrong("rm", "an [id, length] pair", other)),
+        })
+        .collect()
 }
 
 /// The text of a position-form insert: a string, or `[null, string]`.
@@ -372,29 +413,7 @@ fn text_edit(f: &OpFields, ot: &str, lim: &Limits) -> R<TextEdit> {
     };
     if crdt {
         let rm = if wants_delete {
-            let arr = match req(&f.rm, "rm")? {
-                Json::Array(a) => a,
-                other => return Err(wrong("rm", "an array of [id, length] pairs", other)),
-            };
-            if arr.len() > lim.max_collection_len {
-                return Err(OpError::TooLarge {
-                    field: "rm",
-                    what: "array length",
-                    limit: lim.max_collection_len,
-                });
-            }
-            arr.iter()
-                .map(|pair| match pair {
-                    Json::Array(p) if p.len() == 2 => Ok(DeleteRange {
-                        id: item_id(&p[0], "rm", lim)?,
-                        len: u32::try_from(count(&p[1], "rm")?).map_err(|_| OpError::Invalid {
-                            field: "rm",
-                            reason: "a deleted length does not fit in 32 bits".into(),
-                        })?,
-                    }),
-                    other => Err(wrong("rm", "an [id, length] pair", other)),
-                })
-                .collect::<R<Vec<_>>>()?
+            delete_ranges(req(&f.rm, "rm")?, lim)?
         } else {
             Vec::new()
         };

@@ -161,6 +161,8 @@ pub struct TextDoc {
     pending_deletes: Vec<(u32, u32, u32)>,
     // Per interned agent: one past the largest id integrated.
     ends: Vec<u32>,
+    // The agent interned last (see `agent`).
+    last_agent: u32,
 }
 
 impl TextDoc {
@@ -211,6 +213,17 @@ impl TextDoc {
         }
     }
 
+    /// The interned id of agent `name`; the last one is remembered, as runs of ops
+    /// come from one agent.
+    fn agent(&mut self, name: &str) -> u32 {
+        if self.agents.name(self.last_agent as usize) == name && !name.is_empty() {
+            return self.last_agent;
+        }
+        let a = self.agents.intern(name);
+        self.last_agent = a;
+        a
+    }
+
     /// The id the next character typed by `agent` gets: one past the largest it holds.
     fn next_seq(&self, agent: u32) -> u32 {
         self.ends.get(agent as usize).copied().unwrap_or(0)
@@ -252,7 +265,7 @@ impl TextDoc {
         ts: f64,
         min_seq: u32,
     ) -> (CharId, Option<CharId>, u64) {
-        let a = self.agents.intern(agent);
+        let a = self.agent(agent);
         let id = CharId {
             agent: a,
             seq: self.next_seq(a).max(min_seq),
@@ -383,7 +396,7 @@ impl TextDoc {
         if op.content.is_empty() {
             return Applied::Duplicate;
         }
-        let a = self.agents.intern(&op.id.agent);
+        let a = self.agent(&op.id.agent);
         let id = CharId {
             agent: a,
             seq: op.id.seq,
@@ -392,7 +405,7 @@ impl TextDoc {
             return Applied::Duplicate;
         }
         let anchor = op.anchor.as_ref().map(|an| CharId {
-            agent: self.agents.intern(&an.agent),
+            agent: self.agent(&an.agent),
             seq: an.seq,
         });
         if !self.integrate(id, anchor, &op.content, op.lamport, op.ts)
@@ -423,7 +436,7 @@ impl TextDoc {
     pub fn apply_delete(&mut self, rm: &[DeleteRange]) -> Applied {
         let mut out = Applied::Done;
         for r in rm {
-            let a = self.agents.intern(&r.id.agent);
+            let a = self.agent(&r.id.agent);
             let end = r.id.seq.saturating_add(r.len);
             for (s, e) in self.tree.delete_ids(a, r.id.seq, end) {
                 if self.waiting.len() + self.pending_deletes.len() >= MAX_PENDING {

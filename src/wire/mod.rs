@@ -95,9 +95,9 @@ fn msg_err(index: usize, id: Option<&str>, reason: impl Into<String>) -> DecodeE
     }
 }
 
-fn validate_message(index: usize, raw: RawMessage<'_>, lim: &Limits) -> DecodeResult<Message> {
-    let id = match &raw.id {
-        Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s.clone(),
+fn validate_message(index: usize, mut raw: RawMessage<'_>, lim: &Limits) -> DecodeResult<Message> {
+    let id = match raw.id.take() {
+        Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s,
         Some(Json::String(s)) if s.is_empty() => {
             return Err(msg_err(index, None, "field `id` must not be empty"));
         }
@@ -112,19 +112,19 @@ fn validate_message(index: usize, raw: RawMessage<'_>, lim: &Limits) -> DecodeRe
             return Err(msg_err(
                 index,
                 None,
-                format!("field `id`: expected a string, got {}", describe(other)),
+                format!("field `id`: expected a string, got {}", describe(&other)),
             ));
         }
         None => return Err(msg_err(index, None, "missing field `id`")),
     };
     let fail = |reason: String| Err(msg_err(index, Some(&id), reason));
-    let client = match &raw.client {
-        Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s.clone(),
+    let client = match raw.client.take() {
+        Some(Json::String(s)) if !s.is_empty() && s.len() <= lim.max_string_bytes => s,
         Some(Json::String(_)) => return fail("field `client` must be a non-empty string".into()),
         Some(other) => {
             return fail(format!(
                 "field `client`: expected a string, got {}",
-                describe(other)
+                describe(&other)
             ));
         }
         None => return fail("missing field `client` (or legacy `sessionId`)".into()),
@@ -154,7 +154,7 @@ fn validate_message(index: usize, raw: RawMessage<'_>, lim: &Limits) -> DecodeRe
         },
     };
     let mut clock = BTreeMap::new();
-    match &raw.clock {
+    match raw.clock.take() {
         None => {}
         Some(Json::Object(m)) => {
             if m.len() > lim.max_collection_len {
@@ -166,12 +166,12 @@ fn validate_message(index: usize, raw: RawMessage<'_>, lim: &Limits) -> DecodeRe
             for (k, v) in m {
                 match v.as_u64() {
                     Some(c) => {
-                        clock.insert(k.clone(), c);
+                        clock.insert(k, c);
                     }
                     None => {
                         return fail(format!(
                             "field `clock.{k}`: expected a non-negative integer, got {}",
-                            describe(v)
+                            describe(&v)
                         ));
                     }
                 }
@@ -180,7 +180,7 @@ fn validate_message(index: usize, raw: RawMessage<'_>, lim: &Limits) -> DecodeRe
         Some(other) => {
             return fail(format!(
                 "field `clock`: expected an object {{client: counter}}, got {}",
-                describe(other)
+                describe(&other)
             ));
         }
     }

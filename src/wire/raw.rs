@@ -21,8 +21,11 @@ use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
 use crate::error::OpError;
-use crate::op::parse::parse_op_taking;
-use crate::op::{Json, Limits, Op, OpFields, OpKind};
+use crate::op::parse::{
+    count, delete_ranges, item_id_str, number as parse_number, parse_op_taking,
+};
+use crate::op::{Json, Limits, Op, OpFields, OpKind, TextEdit};
+use crate::text::InsertOp;
 
 /// One field value as read from the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,9 +225,12 @@ pub(crate) struct WireOp<'a> {
     to_path: Option<Box<Json>>,
     #[serde(rename = "targetMsgId")]
     target_msg_id: Option<Box<Json>>,
-    id: Option<Box<Json>>,
-    seq: Option<Box<Json>>,
-    ts: Option<Box<Json>>,
+    #[serde(borrow)]
+    id: Option<Field<'a>>,
+    #[serde(borrow)]
+    seq: Option<Field<'a>>,
+    #[serde(borrow)]
+    ts: Option<Field<'a>>,
     rm: Option<Box<Json>>,
     position: Option<Box<Json>>,
     length: Option<Box<Json>>,
@@ -286,9 +292,9 @@ impl<'a> WireOp<'a> {
             intrinsic: self.intrinsic.map(|b| *b),
             to_path: self.to_path.map(|b| *b),
             target_msg_id: self.target_msg_id.map(|b| *b),
-            id: self.id.map(|b| *b),
-            seq: self.seq.map(|b| *b),
-            ts: self.ts.map(|b| *b),
+            id: j(self.id),
+            seq: j(self.seq),
+            ts: j(self.ts),
             rm: self.rm.map(|b| *b),
             position: self.position.map(|b| *b),
             length: self.length.map(|b| *b),
@@ -350,16 +356,90 @@ impl<'a> WireOp<'a> {
         })
     }
 
+    /// `text.insert` / `text.delete` in CRDT form with exactly the fields peers send
+    /// (`id`, `value: [anchor, content]`, `seq`, optional `ts`; or `rm`), all valid: the
+    /// typed op without building [`OpFields`]. `None` for anything else, changing
+    /// nothing (the slow path decides and reports).
+    fn fast_text(&mut self, lim: &Limits) -> Option<OpKind> {
+        let insert = match self.ot.as_ref()?.as_str()? {
+            "text.insert" => true,
+            "text.delete" => false,
+            _ => return None,
+        };
+        let others = self.separator.is_some()
+            || self.alpha.is_some()
+            || self.index.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.order.is_some()
+            || self.intrinsic.is_some()
+            || self.to_path.is_some()
+            || self.target_msg_id.is_some()
+            || self.position.is_some()
+            || self.length.is_some();
+        if others {
+            return None;
+        }
+        if !insert {
+            if self.id.is_some() || self.seq.is_some() || self.ts.is_some() || self.value.is_some()
+            {
+                return None;
+            }
+            let rm = delete_ranges(self.rm.as_deref()?, lim).ok()?;
+            return Some(OpKind::TextDelete(TextEdit::Crdt { rm, insert: None }));
+        }
+        if self.rm.is_some() {
+            return None;
+        }
+        let id = item_id_str(self.id.as_ref()?.as_str()?, "id", lim).ok()?;
+        let lamport = match self.seq.as_ref()? {
+            Field::Json(j) => count(j, "seq").ok()?,
+            _ => return None,
+        };
+        let ts = match &self.ts {
+            None | Some(Field::Json(Json::Null)) => 0.0,
+            Some(Field::Json(j)) => parse_number(j, "ts").ok()?,
+            Some(_) => return None,
+        };
+        let Some(Field::Json(Json::Array(pair))) = &mut self.value else {
+            return None;
+        };
+        let [anchor, Json::String(content)] = pair.as_mut_slice() else {
+            return None;
+        };
+        if content.len() > lim.max_string_bytes {
+            return None;
+        }
+        let anchor = match anchor {
+            Json::Null => None,
+            Json::String(a) => Some(item_id_str(a, "value", lim).ok()?),
+            _ => return None,
+        };
+        Some(OpKind::TextInsert(TextEdit::Crdt {
+            rm: Vec::new(),
+            insert: Some(InsertOp {
+                id,
+                anchor,
+                content: std::mem::take(content),
+                lamport,
+                ts,
+            }),
+        }))
+    }
+
     /// Validates the op (see [`parse_op_taking`]). On error, also returns the `ot`.
-    pub(crate) fn into_op(self, lim: &Limits) -> Result<Op, (Option<String>, OpError)> {
+    pub(crate) fn into_op(mut self, lim: &Limits) -> Result<Op, (Option<String>, OpError)> {
         let short = |f: &Option<Field>| match f {
             Some(Field::Str(s)) if s.len() <= lim.max_string_bytes => Some(()),
             _ => None,
         };
-        if short(&self.key).is_some()
-            && short(&self.path).is_some()
-            && let Some(kind) = self.fast_kind(lim)
-        {
+        let plain = short(&self.key).is_some() && short(&self.path).is_some();
+        let fast = if plain {
+            self.fast_text(lim).or_else(|| self.fast_kind(lim))
+        } else {
+            None
+        };
+        if let Some(kind) = fast {
             let s = |f: Option<Field>| match f {
                 Some(Field::Str(s)) => s.into_owned(),
                 _ => String::new(),
@@ -415,6 +495,32 @@ mod tests {
             r#"{"ot":"number.set","key":"a","path":"hp","value":1,"index":2}"#,
             r#"{"ot":7,"key":"a","path":"hp","value":1}"#,
             r#"{"key":"a","path":"hp","value":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":["a:b:1","xyz"],"seq":4,"ts":1.5}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":[null,"xyz"],"seq":4}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":[null,"xyz"],"seq":4,"ts":null}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":[null,"x"],"seq":4.0,"ts":2}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":[null,"x"],"seq":-1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":[null,"x"],"seq":1,"ts":"x"}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"nocolon","value":[null,"x"],"seq":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":7,"value":[null,"x"],"seq":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"b:1","value":["bad","x"],"seq":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"b:1","value":[null,5],"seq":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"b:1","value":[null],"seq":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"b:1","value":"x","seq":1}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"b:1","value":[null,"x"]}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"b:1","value":[null,"x"],"seq":1,"rm":[]}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","position":2,"value":"x"}"#,
+            r#"{"ot":"text.insert","key":"a","path":"t","position":2,"value":"x","id":"b:1","seq":1}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":[["bob:0",2],["al:7",1]]}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":[["bob:0",-2]]}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":[["bob:0",5000000000]]}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":[["bob",1]]}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":"x"}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":null,"position":0,"length":1}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":[["b:0",1]],"id":"b:1"}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","position":0,"length":1}"#,
+            r#"{"ot":"text.replace","key":"a","path":"t","rm":[["b:0",1]],"id":"b:9","value":[null,"q"],"seq":5,"ts":2}"#,
+            r#"{"ot":"text.insert","path":"t","id":"b:1","value":[null,"x"],"seq":1}"#,
         ] {
             let (fast, slow) = both(op);
             match (fast, slow) {
@@ -422,6 +528,18 @@ mod tests {
                 (Err((_, a)), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{op}"),
                 (a, b) => panic!("{op}: fast {a:?} vs slow {b:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn crdt_text_ops_take_the_fast_path() {
+        let lim = Limits::default();
+        for op in [
+            r#"{"ot":"text.insert","key":"a","path":"t","id":"bob:3","value":["a:1","xyz"],"seq":4,"ts":1.5}"#,
+            r#"{"ot":"text.delete","key":"a","path":"t","rm":[["bob:0",2]]}"#,
+        ] {
+            let mut w: WireOp = serde_json::from_str(op).unwrap();
+            assert!(w.fast_text(&lim).is_some(), "{op}");
         }
     }
 

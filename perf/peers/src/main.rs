@@ -19,7 +19,9 @@ use automerge::transaction::Transactable;
 use automerge::ReadDoc;
 use mimalloc::MiMalloc;
 use serde::Deserialize;
+use vuer_rtc::op::{Limits, Message, Op as WireOp, OpKind, TextEdit};
 use vuer_rtc::text::{DeleteRange, InsertOp, TextDoc};
+use vuer_rtc::wire::{decode_messages, encode_messages, Format};
 use yrs::{GetString, Text, Transact};
 
 // ---------------------------------------------------------------------------------
@@ -283,6 +285,61 @@ fn ours_remote(ops: &[Op]) -> TextDoc {
     d
 }
 
+/// `ops` as the wire carries them: one MessagePack message per op (CRDT form, node
+/// `doc`, path `body`), all in one buffer.
+fn encode(ops: &[Op]) -> Vec<u8> {
+    let msgs: Vec<Message> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let edit = match op {
+                Op::Insert(x) => OpKind::TextInsert(TextEdit::Crdt {
+                    rm: Vec::new(),
+                    insert: Some(x.clone()),
+                }),
+                Op::Delete(rm) => OpKind::TextDelete(TextEdit::Crdt {
+                    rm: rm.clone(),
+                    insert: None,
+                }),
+            };
+            let lt = i as u64 + 1;
+            Message {
+                id: format!("seph:{lt}"),
+                client: "seph".into(),
+                clock: [("seph".to_owned(), lt)].into(),
+                lt,
+                ts: 0.0,
+                ops: vec![WireOp {
+                    key: "doc".into(),
+                    path: "body".into(),
+                    kind: edit,
+                }],
+            }
+        })
+        .collect();
+    encode_messages(&msgs, Format::MessagePack)
+}
+
+/// Decodes (and validates) the messages, then integrates their text ops.
+fn ours_encoded(bytes: &[u8]) -> Result<TextDoc, String> {
+    let msgs = decode_messages(bytes, Format::MessagePack, &Limits::default())
+        .map_err(|e| e.to_string())?;
+    let mut d = TextDoc::new();
+    for op in msgs.iter().flat_map(|m| &m.ops) {
+        if let OpKind::TextInsert(TextEdit::Crdt { rm, insert })
+        | OpKind::TextDelete(TextEdit::Crdt { rm, insert }) = &op.kind
+        {
+            if !rm.is_empty() {
+                d.apply_delete(rm);
+            }
+            if let Some(i) = insert {
+                d.apply_insert(i);
+            }
+        }
+    }
+    Ok(d)
+}
+
 fn diamond(trace: &Trace) -> diamond_types::list::ListCRDT {
     let mut d = diamond_types::list::ListCRDT::new();
     let agent = d.get_or_create_agent_id("seph");
@@ -369,6 +426,20 @@ fn run_trace(trace: &Trace, runs: usize, only: &[String]) {
         );
         report(trace, "vuer-rtc local", outcome, &note);
 
+        // Ours, local edits building their CRDT ops (the ops are kept: live bytes
+        // include them).
+        let outcome = measure(
+            runs,
+            || Ok(ours_ops(trace)),
+            |ops| Ok(ours_remote(ops).text()),
+        );
+        report(
+            trace,
+            "vuer-rtc local + ops",
+            outcome,
+            "  (live includes the ops)",
+        );
+
         // Ours, remote: the ops of one local replay applied to a fresh document.
         let ops = ours_ops(trace);
         let outcome = measure(runs, || Ok(ours_remote(&ops)), |d| Ok(d.text()));
@@ -378,7 +449,15 @@ fn run_trace(trace: &Trace, runs: usize, only: &[String]) {
             outcome,
             &format!("  ({} ops)", ops.len()),
         );
+        let bytes = encode(&ops);
         drop(ops);
+        let outcome = measure(runs, || ours_encoded(&bytes), |d| Ok(d.text()));
+        report(
+            trace,
+            "vuer-rtc remote encoded",
+            outcome,
+            &format!("  ({} MessagePack bytes)", bytes.len()),
+        );
     }
 
     if wanted(only, "diamond-types") {
