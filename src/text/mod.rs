@@ -24,6 +24,8 @@
 //!
 //! A local edit finds its place by position alone: its Lamport number is above every
 //! other, so it goes right after its anchor with no id lookup or sibling scan.
+//! Typing on where the last local insert ended reuses the place it ended at (a cursor
+//! kept with the tree's generation; any change invalidates it).
 //!
 //! Invariants:
 //! - every span's anchor is the last character of the span before it in the *reference's*
@@ -163,6 +165,9 @@ pub struct TextDoc {
     ends: Vec<u32>,
     // The agent interned last (see `agent`).
     last_agent: u32,
+    // Where the last local insert ended: the tree's generation then (the cursor is
+    // valid while it is unchanged), the visible position and the place right after it.
+    cursor: Option<(u64, u64, Loc)>,
 }
 
 impl TextDoc {
@@ -274,15 +279,25 @@ impl TextDoc {
         self.max_lamport = lamport;
         // Its Lamport number is above every other, so it goes right after its anchor:
         // the place the position lookup found, no id lookup or sibling scan needed.
+        // Typing on where the last local insert ended needs no lookup at all.
         let pos = (pos as u64).min(self.tree.visible());
-        let (anchor, start) = match pos.checked_sub(1) {
-            None => (None, Loc::FRONT),
-            Some(p) => match self.tree.split_after_visible(p) {
+        let cached = match self.cursor.take() {
+            Some((g, p, at)) if g == self.tree.generation() && p == pos => {
+                self.tree.visible_before(at).map(|c| (Some(c), at))
+            }
+            _ => None,
+        };
+        let (anchor, start) = match (cached, pos.checked_sub(1)) {
+            (Some(hit), _) => hit,
+            (None, None) => (None, Loc::FRONT),
+            (None, Some(p)) => match self.tree.split_after_visible(p) {
                 Some((c, at)) => (Some(c), at),
                 None => (None, Loc::FRONT),
             },
         };
-        self.place_span(start, id, anchor, text, lamport, ts);
+        let n = text.chars().count() as u64;
+        let after = self.place_span(start, id, anchor, text, lamport, ts);
+        self.cursor = after.map(|at| (self.tree.generation(), pos + n, at));
         (id, anchor, lamport)
     }
 
@@ -525,7 +540,8 @@ impl TextDoc {
     }
 
     /// Puts a new span at `at` (extending the span before it when it continues a run
-    /// of typing), then applies any pending deletes of its ids.
+    /// of typing), then applies any pending deletes of its ids. Returns the place right
+    /// after the new text if nothing else changed since.
     fn place_span(
         &mut self,
         at: Loc,
@@ -534,7 +550,7 @@ impl TextDoc {
         text: &str,
         lamport: u64,
         ts: f64,
-    ) {
+    ) -> Option<Loc> {
         let len = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
         let span = Span {
             agent: id.agent,
@@ -547,10 +563,14 @@ impl TextDoc {
             deleted: false,
             bytes: (0, 0),
         };
-        if !self.tree.try_extend(at, &span, text) {
-            self.tree.insert_span(at, span, text);
+        let mut after = if self.tree.try_extend(at, &span, text) {
+            Some(at)
+        } else {
+            Some(self.tree.insert_span(at, span, text))
+        };
+        if self.tree.settle() {
+            after = None;
         }
-        self.tree.settle();
         let end = id.seq.saturating_add(len);
         let a = id.agent as usize;
         if self.ends.len() <= a {
@@ -566,6 +586,7 @@ impl TextDoc {
                 .filter(|&(a, s, e)| a == id.agent && s < end && id.seq < e)
                 .collect();
             if !hits.is_empty() {
+                after = None;
                 self.pending_deletes
                     .retain(|&(a, s, e)| !(a == id.agent && s < end && id.seq < e));
                 for (a, s, e) in hits {
@@ -575,6 +596,7 @@ impl TextDoc {
                 }
             }
         }
+        after
     }
 
     /// Every span as `(id, anchor, lamport, deleted, text)`, in document order (tests,

@@ -263,6 +263,33 @@ proptest! {
     }
 
     #[test]
+    fn typing_on_at_the_cursor_is_plain_string_editing(
+        edits in prop::collection::vec((edit(), 0usize..4), 1..80)
+    ) {
+        // Most inserts go where the last one ended (the remembered cursor); deletes and
+        // inserts elsewhere in between must not leave it stale.
+        let mut d = TextDoc::new();
+        let mut plain = Vec::new();
+        let mut cursor = 0;
+        for (e, k) in &edits {
+            let e = match e {
+                Edit::Insert(_, t) if *k > 0 => Edit::Insert(cursor, t.clone()),
+                other => other.clone(),
+            };
+            match &e {
+                Edit::Insert(p, t) => {
+                    d.replace("me", *p, 0, t, 1.0);
+                    cursor = (*p).min(plain.len()) + t.chars().count();
+                }
+                Edit::Delete(p, n) => d.replace("me", *p, *n, "", 1.0),
+            }
+            apply_plain(&mut plain, &e);
+            prop_assert_eq!(d.tree.check(), Ok(()));
+            prop_assert_eq!(d.text(), plain.iter().collect::<String>());
+        }
+    }
+
+    #[test]
     fn plans_equal_what_the_edit_sends(
         edits in prop::collection::vec(edit(), 0..30),
         pos in 0usize..40,

@@ -133,6 +133,8 @@ pub struct Tree {
     fen: Vec<u64>,
     // Chunks past CHUNK spans, split by `settle`.
     overfull: Vec<u32>,
+    // Bumped by every change: a place remembered with it is valid while it is equal.
+    generation: u64,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -233,6 +235,7 @@ impl Tree {
         if k == 0 || k >= span.len {
             return;
         }
+        self.generation += 1;
         let (b0, b1) = span.bytes;
         let s = &self.text[b0 as usize..b1 as usize];
         let off = if s.len() == span.len as usize {
@@ -335,8 +338,15 @@ impl Tree {
         true
     }
 
+    /// The count of changes so far: a [`Loc`] taken at one generation is valid while
+    /// the generation is the same.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Adds `delta` visible characters to chunk `cid` (and the totals).
     fn add_visible(&mut self, cid: u32, delta: i64) {
+        self.generation += 1;
         let c = &mut self.chunks[cid as usize];
         c.visible = c.visible.wrapping_add_signed(delta);
         self.visible = self.visible.wrapping_add_signed(delta);
@@ -362,7 +372,8 @@ impl Tree {
     }
 
     /// Inserts `span` (whose `bytes` are set here) with `text` at `loc`.
-    pub fn insert_span(&mut self, loc: Loc, mut span: Span, text: &str) {
+    /// Returns the place right after it (until the next change).
+    pub fn insert_span(&mut self, loc: Loc, mut span: Span, text: &str) -> Loc {
         let b0 = to_u32(self.text.len());
         self.text.push_str(text);
         span.bytes = (b0, to_u32(self.text.len()));
@@ -389,6 +400,10 @@ impl Tree {
         self.add_visible(cid, i64::try_from(vis).unwrap_or(i64::MAX));
         self.index.assign(agent, seq, seq.saturating_add(len), cid);
         self.grew(cid);
+        Loc {
+            rank: to_u32(rank),
+            idx: to_u32(idx + 1),
+        }
     }
 
     /// Notes that chunk `cid` gained spans: [`Tree::settle`] splits it if overfull.
@@ -402,12 +417,27 @@ impl Tree {
         }
     }
 
-    /// Splits every chunk that grew past [`CHUNK`] spans. Places are invalid after.
-    /// Each edit ends with it, so chunks exceed the bound only within one edit.
-    pub fn settle(&mut self) {
+    /// Splits every chunk that grew past [`CHUNK`] spans; true if it split any (places
+    /// are invalid then). Each edit ends with it, so chunks exceed the bound only within
+    /// one edit.
+    pub fn settle(&mut self) -> bool {
+        let any = !self.overfull.is_empty();
         while let Some(cid) = self.overfull.pop() {
             self.rebalance(cid);
         }
+        any
+    }
+
+    /// The last character of the span right before `loc` in its chunk, if visible.
+    pub fn visible_before(&self, loc: Loc) -> Option<CharId> {
+        let s = self
+            .chunk_at(loc.rank)?
+            .spans
+            .get((loc.idx as usize).checked_sub(1)?)?;
+        (!s.deleted).then_some(CharId {
+            agent: s.agent,
+            seq: s.seq + s.len - 1,
+        })
     }
 
     /// Splits chunk `cid` in halves while it holds more than [`CHUNK`] spans.
@@ -418,6 +448,7 @@ impl Tree {
         if chunk.spans.len() <= CHUNK {
             return;
         }
+        self.generation += 1;
         let half = chunk.spans.len() / 2;
         let moved: Vec<Span> = chunk.spans.drain(half..).collect();
         let moved_vis: u64 = moved.iter().map(Span::visible).sum();
