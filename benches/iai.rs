@@ -7,7 +7,10 @@
 //! - `store_receive`: 1,000 messages of [`Workload::relayed`] (10 `vector3.set` each)
 //!   received one by one by a client store holding the 1,000-node scene;
 //! - `store_edit_commit`: 100 rounds of 10 `vector3.set` edits and a commit on that store;
-//! - `quat_mul_{scalar,simd}`, `apply_quat_scalar`: 1,000 chained kernel calls.
+//! - `quat_mul_{scalar,simd}`, `apply_quat_scalar`: 1,000 chained kernel calls;
+//! - `text_local`: the automerge-paper editing trace (259,778 edits) replayed as local
+//!   edits (`TextDoc::replace`);
+//! - `text_remote`: the CRDT ops of that replay integrated into an empty document.
 //!
 //! Setup (building the replica and the batch) runs outside the measured function.
 //!
@@ -31,6 +34,7 @@ use vuer_rtc::Replica;
 use vuer_rtc::column::kernels::{quat_mul_scalar, quat_mul_simd, vec3_apply_quat_scalar};
 use vuer_rtc::op::{Message, Op};
 use vuer_rtc::store::GraphStore;
+use vuer_rtc::text::{DeleteRange, InsertOp, TextDoc};
 use vuer_rtc::workload::{SplitMix64, Workload};
 
 fn warm_replica_and_batch() -> (Replica, Vec<Message>) {
@@ -95,6 +99,75 @@ fn store_edit_commit((mut s, edits): (GraphStore, Vec<Vec<Op>>)) -> GraphStore {
     s
 }
 
+// The trace loader of the criterion benches (a path module: `benches/*.rs` would each
+// become a bench target).
+#[allow(
+    dead_code,
+    reason = "the criterion benches read the concurrent traces' fields"
+)]
+#[path = "stages/traces.rs"]
+mod traces;
+
+/// Every patch of automerge-paper, in order, and its final text.
+fn paper_and_end() -> (Vec<(usize, usize, String)>, String) {
+    let t = traces::load("automerge-paper");
+    let start = (!t.start.is_empty()).then(|| (0, 0, t.start.clone()));
+    let patches = start
+        .into_iter()
+        .chain(t.txns.into_iter().flat_map(|x| x.patches))
+        .collect();
+    (patches, t.end)
+}
+
+fn paper() -> Vec<(usize, usize, String)> {
+    paper_and_end().0
+}
+
+/// The CRDT ops the local replay of automerge-paper sends (checked against the
+/// trace's final text).
+fn paper_ops() -> Vec<(Vec<DeleteRange>, Option<InsertOp>)> {
+    let (patches, end) = paper_and_end();
+    let mut d = TextDoc::new();
+    let ops = patches
+        .into_iter()
+        .map(|(pos, del, ins)| {
+            let rm = if del > 0 {
+                d.delete(pos, del)
+            } else {
+                Vec::new()
+            };
+            (rm, d.insert("seph", pos, &ins, 0.0))
+        })
+        .collect();
+    assert_eq!(d.text(), end);
+    ops
+}
+
+#[library_benchmark]
+#[bench::automerge_paper(paper())]
+fn text_local(patches: Vec<(usize, usize, String)>) -> TextDoc {
+    let mut d = TextDoc::new();
+    for (pos, del, ins) in black_box(&patches) {
+        d.replace("seph", *pos, *del, ins, 0.0);
+    }
+    d
+}
+
+#[library_benchmark]
+#[bench::automerge_paper(paper_ops())]
+fn text_remote(ops: Vec<(Vec<DeleteRange>, Option<InsertOp>)>) -> TextDoc {
+    let mut d = TextDoc::new();
+    for (rm, ins) in black_box(&ops) {
+        if !rm.is_empty() {
+            d.apply_delete(rm);
+        }
+        if let Some(op) = ins {
+            d.apply_insert(op);
+        }
+    }
+    d
+}
+
 fn quats() -> Vec<[f32; 4]> {
     let mut rng = SplitMix64::new(7);
     (0..1_000)
@@ -146,4 +219,9 @@ library_benchmark_group!(
     benchmarks = merge_batch, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
 );
 
-main!(library_benchmark_groups = merge);
+library_benchmark_group!(
+    name = text;
+    benchmarks = text_local, text_remote
+);
+
+main!(library_benchmark_groups = merge, text);

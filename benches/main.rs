@@ -9,7 +9,7 @@
 //! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
 //! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
-//! | [`stages::text`]        | `text/{local,remote}/{automerge-paper,seph-blog1}`, `text/concurrent/friendsforever` |
+//! | [`stages::text`]        | `text/{local,local_ops,remote,remote_encoded,replica}/{automerge-paper,seph-blog1}`, `text/concurrent/friendsforever` |
 //!
 //! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
 //! the same bytes. Results and the machine they were measured on are in `perf/README.md`.
@@ -35,6 +35,7 @@ mod stages {
     pub mod snapshot;
     pub mod store;
     pub mod text;
+    pub mod traces;
     pub mod workload;
 }
 

@@ -24,8 +24,9 @@
 //!
 //! A local edit finds its place by position alone: its Lamport number is above every
 //! other, so it goes right after its anchor with no id lookup or sibling scan.
-//! Typing on where the last local insert ended reuses the place it ended at (a cursor
-//! kept with the tree's generation; any change invalidates it).
+//! Typing on where the last insert ended (a local insert at that position, a remote one
+//! anchored on its last character) reuses the place it ended at (a cursor kept with the
+//! tree's generation; any change invalidates it).
 //!
 //! Invariants:
 //! - every span's anchor is the last character of the span before it in the *reference's*
@@ -165,9 +166,21 @@ pub struct TextDoc {
     ends: Vec<u32>,
     // The agent interned last (see `agent`).
     last_agent: u32,
-    // Where the last local insert ended: the tree's generation then (the cursor is
-    // valid while it is unchanged), the visible position and the place right after it.
-    cursor: Option<(u64, u64, Loc)>,
+    // Where the last insert ended (see `Cursor`).
+    cursor: Option<Cursor>,
+}
+
+/// Where the last insert ended: its last character and the place right after it, valid
+/// while the tree's generation is the one recorded (any change bumps it). The next
+/// local insert at `pos`, or remote insert anchored on `last`, starts there without a
+/// lookup: that is how typing goes.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    generation: u64,
+    /// The visible position right after it (local inserts only).
+    pos: Option<u64>,
+    last: CharId,
+    at: Loc,
 }
 
 impl TextDoc {
@@ -282,9 +295,10 @@ impl TextDoc {
         // Typing on where the last local insert ended needs no lookup at all.
         let pos = (pos as u64).min(self.tree.visible());
         let cached = match self.cursor.take() {
-            Some((g, p, at)) if g == self.tree.generation() && p == pos => {
-                self.tree.visible_before(at).map(|c| (Some(c), at))
-            }
+            Some(c) if c.generation == self.tree.generation() && c.pos == Some(pos) => self
+                .tree
+                .visible_before(c.at)
+                .map(|last| (Some(last), c.at)),
             _ => None,
         };
         let (anchor, start) = match (cached, pos.checked_sub(1)) {
@@ -296,8 +310,12 @@ impl TextDoc {
             },
         };
         let n = text.chars().count() as u64;
-        let after = self.place_span(start, id, anchor, text, lamport, ts);
-        self.cursor = after.map(|at| (self.tree.generation(), pos + n, at));
+        self.cursor = self
+            .place_span(start, id, anchor, text, lamport, ts)
+            .map(|c| Cursor {
+                pos: Some(pos + n),
+                ..c
+            });
         (id, anchor, lamport)
     }
 
@@ -489,12 +507,17 @@ impl TextDoc {
         lamport: u64,
         ts: f64,
     ) -> bool {
-        // Start right after the anchor (split so the anchor ends its span).
+        // Start right after the anchor (split so the anchor ends its span): where the
+        // last insert ended when it is the anchor.
+        let cursor = self.cursor.take();
         let start = match anchor {
             None => Loc::FRONT,
-            Some(a) => match self.tree.split_after(a) {
-                Some(at) => at,
-                None => return false,
+            Some(a) => match cursor {
+                Some(c) if c.generation == self.tree.generation() && c.last == a => c.at,
+                _ => match self.tree.split_after(a) {
+                    Some(at) => at,
+                    None => return false,
+                },
             },
         };
         let agents = &self.agents;
@@ -535,13 +558,13 @@ impl TextDoc {
             scanned.push((ex.agent, ex.seq, ex.seq + ex.len));
             at = tree.next(at);
         }
-        self.place_span(at, id, anchor, text, lamport, ts);
+        self.cursor = self.place_span(at, id, anchor, text, lamport, ts);
         true
     }
 
     /// Puts a new span at `at` (extending the span before it when it continues a run
-    /// of typing), then applies any pending deletes of its ids. Returns the place right
-    /// after the new text if nothing else changed since.
+    /// of typing), then applies any pending deletes of its ids. Returns where it ended
+    /// if nothing else changed since.
     fn place_span(
         &mut self,
         at: Loc,
@@ -550,7 +573,7 @@ impl TextDoc {
         text: &str,
         lamport: u64,
         ts: f64,
-    ) -> Option<Loc> {
+    ) -> Option<Cursor> {
         let len = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
         let span = Span {
             agent: id.agent,
@@ -596,7 +619,15 @@ impl TextDoc {
                 }
             }
         }
-        after
+        after.filter(|_| len > 0).map(|at| Cursor {
+            generation: self.tree.generation(),
+            pos: None,
+            last: CharId {
+                agent: id.agent,
+                seq: end - 1,
+            },
+            at,
+        })
     }
 
     /// Every span as `(id, anchor, lamport, deleted, text)`, in document order (tests,
