@@ -68,6 +68,7 @@ pub mod error;
 pub mod graph;
 pub mod ids;
 pub mod op;
+pub mod persist;
 pub mod replica;
 pub mod store;
 pub mod text;

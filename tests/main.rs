@@ -22,5 +22,7 @@ mod store;
 mod text_interop;
 // The `vuer-rtc` binary: replay output, exit codes, error lines.
 mod cli;
+// The on-disk journal under a writer killed at random points.
+mod persist;
 // Every Rust file opens with a `//!` module doc.
 mod tidy;

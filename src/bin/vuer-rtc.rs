@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use vuer_rtc::op::Limits;
+use vuer_rtc::persist::{FsyncPolicy, Journal, JournalOptions, read_journal};
 use vuer_rtc::wire::{self, Format};
 use vuer_rtc::{Message, Replica};
 
@@ -166,6 +167,9 @@ enum Command {
         #[arg(long)]
         relayed: bool,
     },
+    /// Work with an on-disk journal directory (append-only, checksummed segments).
+    #[command(subcommand)]
+    Journal(JournalCmd),
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
         /// The messages file; `-` reads stdin.
@@ -179,6 +183,103 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum JournalCmd {
+    /// Append every message of a file to the journal in DIR (created if needed),
+    /// printing `appended <index> <id>` once each append has returned, i.e. under
+    /// `--fsync every` once it is on stable storage.
+    Append {
+        /// The journal directory.
+        dir: PathBuf,
+        /// The messages file (JSON or MessagePack array); `-` reads stdin.
+        file: PathBuf,
+        /// Input encoding.
+        #[arg(long, value_enum, default_value = "json")]
+        format: Enc,
+        /// When appends reach stable storage: `every` (each message), `never`, or a
+        /// number of milliseconds.
+        #[arg(long, default_value = "every", value_parser = parse_fsync)]
+        fsync: FsyncPolicy,
+        /// Start a new segment file once one reaches this many bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        segment_bytes: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Recover the journal in DIR (without changing it): print its intact messages as
+    /// a JSON array, and on stderr where a segment ended early and why.
+    Read {
+        /// The journal directory.
+        dir: PathBuf,
+        /// Output encoding.
+        #[arg(long, value_enum, default_value = "json")]
+        to: Enc,
+    },
+}
+
+fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
+    match s {
+        "every" => Ok(FsyncPolicy::EveryMessage),
+        "never" => Ok(FsyncPolicy::Never),
+        ms => ms
+            .parse::<u64>()
+            .map(|ms| FsyncPolicy::Every(std::time::Duration::from_millis(ms)))
+            .map_err(|_| format!("{ms:?}: expected `every`, `never` or milliseconds")),
+    }
+}
+
+fn journal(cmd: JournalCmd) -> Result<(), String> {
+    match cmd {
+        JournalCmd::Append {
+            dir,
+            file,
+            format,
+            fsync,
+            segment_bytes,
+            limits,
+        } => {
+            let messages = read_messages(&file, format, &limits)?;
+            let options = JournalOptions {
+                fsync,
+                segment_bytes,
+            };
+            let (mut j, recovered) = Journal::open(&dir, options).map_err(|e| e.to_string())?;
+            for d in &recovered.damage {
+                eprintln!(
+                    "warning: {} at byte {}: {} (cut off)",
+                    d.segment.display(),
+                    d.offset,
+                    d.reason
+                );
+            }
+            let mut stdout = std::io::stdout().lock();
+            for m in &messages {
+                let index = j.append(m).map_err(|e| e.to_string())?;
+                writeln!(stdout, "appended {index} {}", m.id)
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| format!("cannot write output: {e}"))?;
+            }
+            j.sync().map_err(|e| e.to_string())
+        }
+        JournalCmd::Read { dir, to } => {
+            let r = read_journal(&dir, &Limits::default()).map_err(|e| e.to_string())?;
+            for d in &r.damage {
+                eprintln!(
+                    "damage: {} at byte {}: {}",
+                    d.segment.display(),
+                    d.offset,
+                    d.reason
+                );
+            }
+            let messages: Vec<Message> = r.messages.into_iter().map(|(_, m)| m).collect();
+            std::io::stdout()
+                .lock()
+                .write_all(&wire::encode_messages(&messages, to.into()))
+                .map_err(|e| format!("cannot write output: {e}"))
+        }
+    }
 }
 
 fn read_input(file: &PathBuf) -> Result<Vec<u8>, String> {
@@ -269,6 +370,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .write_all(&wire::encode_messages(&all, Format::Json))
                 .map_err(|e| format!("cannot write output: {e}"))?;
         }
+        Command::Journal(cmd) => journal(cmd)?,
         Command::Convert {
             file,
             from,

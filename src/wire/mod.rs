@@ -457,6 +457,30 @@ mod tests {
     }
 
     #[test]
+    fn floats_round_trip_through_json_bit_for_bit() {
+        // Wall clocks order children: a replica that decodes a different `ts` than its
+        // peer encoded can order them differently. Shortest-repr printing plus exact
+        // parsing (`float_roundtrip`) keeps every bit.
+        let mut rng = crate::workload::SplitMix64::new(5);
+        let mut msgs = dec(COMPRESSED).unwrap();
+        for k in 0..1_000 {
+            let ts = f64::from_bits(rng.next_u64() >> 2) + 0.013_000_000_000_000_001 * f64::from(k);
+            if !ts.is_finite() {
+                continue;
+            }
+            msgs[0].ts = ts;
+            msgs[0].ops[0] = Op {
+                key: "c".into(),
+                path: "n".into(),
+                kind: OpKind::NumberSet(ts),
+            };
+            let back = dec(&encode_messages(&msgs, Format::Json)).unwrap();
+            assert_eq!(back[0].ts.to_bits(), ts.to_bits(), "{ts:e}");
+            assert_eq!(back, msgs);
+        }
+    }
+
+    #[test]
     fn both_spellings_decode_alike_and_encode_compressed() {
         let a = dec(LEGACY).unwrap();
         let b = dec(COMPRESSED).unwrap();
