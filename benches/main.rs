@@ -9,6 +9,7 @@
 //! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
 //! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
+//! | [`stages::persist`]     | `persist/journal_append/{never,every}`, `persist/journal_read/10k` |
 //! | [`stages::text`]        | `text/{local,local_ops,remote,remote_encoded,replica}/{automerge-paper,seph-blog1}`, `text/concurrent/friendsforever` |
 //!
 //! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
@@ -31,6 +32,7 @@ mod stages {
     pub mod decode;
     pub mod graph_apply;
     pub mod kernels;
+    pub mod persist;
     pub mod replica;
     pub mod snapshot;
     pub mod store;
@@ -46,5 +48,6 @@ criterion::criterion_main!(
     stages::replica::benches,
     stages::store::benches,
     stages::text::benches,
+    stages::persist::benches,
     stages::kernels::benches
 );
