@@ -69,6 +69,16 @@ impl Interner {
     pub(crate) fn name(&self, i: usize) -> &str {
         self.names.get(i).map_or("", |s| s)
     }
+
+    /// Every name, by id.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names.iter().map(|s| &**s)
+    }
+
+    /// Number of names.
+    pub(crate) fn count(&self) -> usize {
+        self.names.len()
+    }
 }
 
 /// Interns client names. Index 0 is reserved for [`ClientId::NONE`] (the empty name).

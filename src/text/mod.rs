@@ -36,7 +36,10 @@
 //!   is integrated as soon as its anchor arrives; a delete of ids not held yet waits too.
 
 pub mod index;
+pub mod parts;
 pub mod tree;
+
+pub use parts::{InvalidParts, PendingInsert, SpanRecord, TextParts};
 
 use std::fmt;
 

@@ -380,8 +380,130 @@ proptest! {
     }
 }
 
-/// Every character of `d` in document order: id, anchor, Lamport number, deleted.
-fn per_char(d: &TextDoc) -> Vec<(ItemId, Option<ItemId>, u64, bool)> {
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parts_restore_a_document_that_goes_on_alike(
+        script in prop::collection::vec((0usize..3, edit()), 1..40),
+        later in prop::collection::vec((0usize..3, edit()), 0..20),
+        seed in any::<u64>(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        // Three agents edit; a fourth replica receives a shuffled prefix of the log,
+        // so it holds waiting inserts and pending deletes too.
+        let agents = ["alice", "bob", "Carol"];
+        let mut docs = [TextDoc::new(), TextDoc::new(), TextDoc::new()];
+        let mut log = Vec::new();
+        let run = |docs: &mut [TextDoc; 3], log: &mut Vec<Sent>, script: &[(usize, Edit)]| {
+            for (i, e) in script {
+                let ts = log.len() as f64;
+                let sent = match e {
+                    Edit::Insert(p, t) => docs[*i].insert(agents[*i], *p, t, ts).map(Sent::Ins),
+                    Edit::Delete(p, n) => {
+                        let rm = docs[*i].delete(*p, *n);
+                        (!rm.is_empty()).then_some(Sent::Del(rm))
+                    }
+                };
+                if let Some(s) = sent {
+                    for (k, d) in docs.iter_mut().enumerate() {
+                        if k != *i {
+                            deliver(d, &s);
+                        }
+                    }
+                    log.push(s);
+                }
+            }
+        };
+        run(&mut docs, &mut log, &script);
+        let mut order: Vec<usize> = (0..log.len()).collect();
+        shuffle(&mut order, seed);
+        let mut partial = TextDoc::new();
+        for &k in &order[..cut.index(order.len() + 1)] {
+            deliver(&mut partial, &log[k]);
+        }
+        let mut originals = [docs[0].clone(), partial];
+        let mut restored: Vec<TextDoc> = originals
+            .iter()
+            .map(|d| TextDoc::from_parts(d.to_parts()).unwrap())
+            .collect();
+        for (o, r) in originals.iter().zip(&restored) {
+            prop_assert_eq!(r.tree.check(), Ok(()));
+            prop_assert_eq!(per_char(r), per_char(o));
+            prop_assert_eq!(r.text(), o.text());
+            prop_assert_eq!(r.pending(), o.pending());
+            prop_assert_eq!(r.to_parts().waiting, o.to_parts().waiting);
+        }
+        // The same later ops (local edits as alice, then the whole log) have the same
+        // effect on both.
+        let mut more = Vec::new();
+        run(&mut docs, &mut more, &later);
+        for d in originals.iter_mut().chain(restored.iter_mut()) {
+            for (_, e) in &later {
+                match e {
+                    Edit::Insert(p, t) => { d.insert("alice", *p, t, 9.0); }
+                    Edit::Delete(p, n) => { d.delete(*p, *n); }
+                }
+            }
+            for s in log.iter().chain(&more) {
+                deliver(d, s);
+            }
+        }
+        for (o, r) in originals.iter().zip(&restored) {
+            prop_assert_eq!(r.tree.check(), Ok(()));
+            prop_assert_eq!(per_char(r), per_char(o));
+            prop_assert_eq!(r.text(), o.text());
+        }
+    }
+}
+
+#[test]
+fn invalid_parts_are_refused_whole() {
+    let mut d = TextDoc::new();
+    d.replace("a", 0, 0, "hello", 1.0);
+    d.replace("b", 2, 1, "XY", 2.0);
+    let good = d.to_parts();
+    assert!(TextDoc::from_parts(good.clone()).is_ok());
+    let mut twice = good.clone();
+    twice.agents.push("a".into());
+    let mut overlap = good.clone();
+    overlap.spans.push(overlap.spans[0].clone());
+    overlap
+        .text
+        .push_str(&good.text[..good.spans[0].len as usize]);
+    let mut short = good.clone();
+    short.text.pop();
+    let mut stranger = good.clone();
+    stranger.spans[0].agent = 7;
+    let mut empty = good.clone();
+    empty.spans[0].len = 0;
+    let mut overflow = good.clone();
+    overflow.spans[0].seq = u32::MAX;
+    let mut step = good.clone();
+    step.spans[0].step = 2;
+    let mut delete = good.clone();
+    delete.pending_deletes.push((0, 5, 5));
+    for (what, parts) in [
+        ("repeated agent", twice),
+        ("shared ids", overlap),
+        ("text length", short),
+        ("agent range", stranger),
+        ("empty span", empty),
+        ("id overflow", overflow),
+        ("step", step),
+        ("empty pending delete", delete),
+    ] {
+        let e = TextDoc::from_parts(parts).unwrap_err();
+        assert!(
+            e.to_string().starts_with("invalid text parts"),
+            "{what}: {e}"
+        );
+    }
+}
+
+/// Every character of `d` in document order: id, anchor, Lamport number, wall clock
+/// (bits), deleted.
+fn per_char(d: &TextDoc) -> Vec<(ItemId, Option<ItemId>, u64, u64, bool)> {
     let mut out = Vec::new();
     for (s, _) in d.tree.spans() {
         for k in 0..s.len {
@@ -400,6 +522,7 @@ fn per_char(d: &TextDoc) -> Vec<(ItemId, Option<ItemId>, u64, bool)> {
                 }),
                 anchor.map(|a| d.wire_id(a)),
                 s.lamport_at(k),
+                s.ts.to_bits(),
                 s.deleted,
             ));
         }

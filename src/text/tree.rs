@@ -714,6 +714,44 @@ impl Tree {
         out
     }
 
+    /// A tree holding `spans` in this order, with their texts concatenated in `text`
+    /// (each span's `bytes` is set here). The caller has checked that the spans'
+    /// lengths match `text` and that no two spans of one agent share an id.
+    pub fn from_spans(spans: Vec<Span>, text: String) -> Tree {
+        let mut t = Tree {
+            text,
+            ..Tree::default()
+        };
+        // Chunks three quarters full: room to grow before the first split.
+        let per = (CHUNK * 3 / 4).max(1);
+        let mut at = 0usize;
+        let mut spans = spans.into_iter().peekable();
+        while spans.peek().is_some() {
+            let cid = to_u32(t.chunks.len());
+            let mut chunk = Chunk::default();
+            for mut s in spans.by_ref().take(per) {
+                let text = t.text.get(at..).unwrap_or("");
+                let n = text
+                    .char_indices()
+                    .nth(s.len as usize)
+                    .map_or(text.len(), |(i, _)| i);
+                s.bytes = (to_u32(at), to_u32(at + n));
+                at += n;
+                chunk.visible += s.visible();
+                t.index
+                    .assign(s.agent, s.seq, s.seq.saturating_add(s.len), cid);
+                chunk.spans.push(s);
+            }
+            t.spans += chunk.spans.len();
+            t.visible += chunk.visible;
+            t.chunks.push(chunk);
+            t.order.push(cid);
+            t.rank.push(cid);
+        }
+        t.rebuild_fen();
+        t
+    }
+
     /// Checks every invariant of the module doc (tests).
     #[cfg(test)]
     pub fn check(&self) -> Result<(), String> {
