@@ -23,9 +23,6 @@ pub enum OpError {
     /// The `ot` string names no known operation.
     #[error("unknown operation type `{0}`")]
     UnknownOt(String),
-    /// A known operation this build does not implement yet.
-    #[error("`{0}` is not yet supported by this version of vuer-rtc")]
-    Unsupported(String),
     /// A required field is absent (or null).
     #[error("missing field `{0}`")]
     MissingField(&'static str),
