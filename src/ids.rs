@@ -38,6 +38,11 @@ impl ClientId {
     /// The "no client" id, used by [`Stamp::ZERO`]: orders before every client.
     pub const NONE: ClientId = ClientId(0);
 
+    /// The id at a table index (the caller checked the index is in the table).
+    pub(crate) fn from_index(i: u32) -> ClientId {
+        ClientId(i)
+    }
+
     /// The index of this id in its table.
     pub fn index(self) -> usize {
         self.0 as usize
@@ -60,6 +65,17 @@ impl Interner {
         self.names.push(s.into());
         self.ids.insert(s.into(), id);
         id
+    }
+
+    /// An interner holding `names` at their indices; `None` when a name repeats.
+    pub(crate) fn from_names(names: Vec<Box<str>>) -> Option<Interner> {
+        let mut ids = AHashMap::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            if ids.insert(n.clone(), u32::try_from(i).ok()?).is_some() {
+                return None;
+            }
+        }
+        Some(Interner { names, ids })
     }
 
     pub(crate) fn get(&self, s: &str) -> Option<u32> {
@@ -136,6 +152,36 @@ impl ClientTable {
         self.rank.push(at);
     }
 
+    /// A table holding `names` at their ids (`names[0]` must be the empty name of
+    /// [`ClientId::NONE`], and no name may repeat); ranks are recomputed.
+    pub(crate) fn from_names(mut names: Vec<Box<str>>) -> Option<ClientTable> {
+        if names.first().is_none_or(|n| !n.is_empty()) {
+            return None;
+        }
+        let rest = names.split_off(1);
+        let mut interner = Interner::from_names(rest)?;
+        // Index 0 is the empty name and stays out of the lookup map.
+        interner.names.insert(0, "".into());
+        for v in interner.ids.values_mut() {
+            *v += 1;
+        }
+        let mut by_name: Vec<usize> = (0..interner.names.len()).collect();
+        by_name.sort_unstable_by(|&a, &b| interner.names[a].cmp(&interner.names[b]));
+        let mut rank = vec![0u32; by_name.len()];
+        for (r, &id) in by_name.iter().enumerate() {
+            rank[id] = u32::try_from(r).ok()?;
+        }
+        Some(ClientTable {
+            names: interner,
+            rank,
+        })
+    }
+
+    /// Every name, by id (index 0 is the empty name).
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.names.names()
+    }
+
     /// The id of `name` if it was interned.
     pub fn get(&self, name: &str) -> Option<ClientId> {
         self.names.get(name).map(ClientId)
@@ -206,6 +252,11 @@ impl KeyId {
 
     /// The root keys (`""`, `"."`): property ops naming them target the root node.
     pub const ROOT: KeyId = KeyId(0);
+
+    /// The id at a table index (the caller checked the index is in the table).
+    pub(crate) fn from_index(i: u32) -> KeyId {
+        KeyId(i)
+    }
 }
 
 /// Interns node key strings; `""` is [`KeyId::ROOT`] (callers map the root keys `""`
@@ -235,6 +286,25 @@ impl KeyTable {
     /// The key behind `id`.
     pub fn name(&self, id: KeyId) -> &str {
         self.0.name(id.0 as usize)
+    }
+
+    /// A table holding `names` at their ids (`names[0]` must be `""`, the root keys'
+    /// id, and no name may repeat).
+    pub(crate) fn from_names(names: Vec<Box<str>>) -> Option<KeyTable> {
+        if names.first().is_none_or(|n| !n.is_empty()) {
+            return None;
+        }
+        Interner::from_names(names).map(KeyTable)
+    }
+
+    /// Every key, by id.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.names()
+    }
+
+    /// Number of interned keys.
+    pub(crate) fn len(&self) -> usize {
+        self.0.count()
     }
 }
 
@@ -298,6 +368,16 @@ impl PathTable {
     /// The path behind `id`.
     pub fn name(&self, id: PathId) -> &str {
         self.0.name(id.index())
+    }
+
+    /// A table holding `names` at their ids; `None` when a name repeats.
+    pub(crate) fn from_names(names: Vec<Box<str>>) -> Option<PathTable> {
+        Interner::from_names(names).map(PathTable)
+    }
+
+    /// Every path, by id.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.names()
     }
 
     /// Number of interned paths.

@@ -70,6 +70,7 @@ pub mod ids;
 pub mod op;
 pub mod persist;
 pub mod replica;
+pub mod snapshot;
 pub mod store;
 pub mod text;
 pub mod wire;

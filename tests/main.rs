@@ -24,5 +24,7 @@ mod text_interop;
 mod cli;
 // The on-disk journal under a writer killed at random points.
 mod persist;
+// Snapshots: view and restore equal the original and go on alike.
+mod snapshot;
 // Every Rust file opens with a `//!` module doc.
 mod tidy;

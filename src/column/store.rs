@@ -66,7 +66,21 @@ impl<T: Default> Column<T> {
         self.present[i] = true;
     }
 
-    /// Removes the cell of `row`, returning it.
+    /// A column from its parallel arrays; `None` unless the three have equal length.
+    pub fn from_parts(values: Vec<T>, stamps: Vec<Stamp>, present: Vec<bool>) -> Option<Self> {
+        (values.len() == stamps.len() && values.len() == present.len()).then_some(Column {
+            values,
+            stamps,
+            present,
+        })
+    }
+
+    /// The parallel arrays: values, stamps and presence, indexed by row.
+    pub fn parts(&self) -> (&[T], &[Stamp], &[bool]) {
+        (&self.values, &self.stamps, &self.present)
+    }
+
+    /// Removes the cell of `row`, returning its value and stamp.
     pub fn take(&mut self, row: Row) -> Option<(T, Stamp)> {
         let i = row.index();
         if !*self.present.get(i)? {
@@ -200,6 +214,22 @@ impl PathColumn {
     }
 
     /// Number of cells held in the dynamic fallback.
+    /// A path column from its typed column and the cells of other kinds; `None` when
+    /// a dynamic cell's row is also present in the typed column.
+    pub fn from_parts(
+        primary: TypedColumn,
+        dynamic: AHashMap<Row, (Value, Stamp)>,
+    ) -> Option<Self> {
+        let clash = dynamic.keys().any(|&r| primary.get(r).is_some());
+        (!clash).then_some(PathColumn { primary, dynamic })
+    }
+
+    /// The cells whose kind differs from the typed column's, in no particular order.
+    pub fn dynamic(&self) -> impl Iterator<Item = (Row, &Value, Stamp)> + '_ {
+        self.dynamic.iter().map(|(&r, (v, s))| (r, v, *s))
+    }
+
+    /// Number of cells held in the dynamic map.
     pub fn dynamic_len(&self) -> usize {
         self.dynamic.len()
     }
@@ -287,6 +317,16 @@ impl PropertyStore {
             self.paths.resize_with(n, PathColumn::default);
         }
         &mut self.paths[..n]
+    }
+
+    /// A store from its path columns, indexed by [`PathId::index`].
+    pub fn from_columns(paths: Vec<PathColumn>) -> Self {
+        PropertyStore { paths }
+    }
+
+    /// Every path column, indexed by [`PathId::index`].
+    pub fn columns(&self) -> &[PathColumn] {
+        &self.paths
     }
 
     /// The column of a path, if anything was ever written to it.

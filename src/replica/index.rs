@@ -51,17 +51,17 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
 /// Every cell's history.
 #[derive(Clone, Debug, Default)]
 pub struct CellIndex {
-    cells: AHashMap<(KeyId, PathId), Vec<OpRef>>,
+    pub(super) cells: AHashMap<(KeyId, PathId), Vec<OpRef>>,
     // paths[k] lists every p with cells[(k, p)] present, once.
-    paths: AHashMap<KeyId, Vec<PathId>>,
+    pub(super) paths: AHashMap<KeyId, Vec<PathId>>,
     // Cells whose history holds an `object.remove` that may act on another cell.
-    linked: AHashSet<(KeyId, PathId)>,
+    pub(super) linked: AHashSet<(KeyId, PathId)>,
     // The value (None = absent) of a node's cell at the compaction point, for cells
     // whose history was cut there. Keyed by the node's own key, never ROOT.
-    bases: AHashMap<(KeyId, PathId), Option<(Value, Stamp)>>,
+    pub(super) bases: AHashMap<(KeyId, PathId), Option<(Value, Stamp)>>,
     // Paths that a `text.*` op ever targeted: a `string.set` there keeps the text's CRDT,
     // so it is not a reset (see [`crate::op::OpKind::resets_cell`]).
-    text_paths: AHashSet<PathId>,
+    pub(super) text_paths: AHashSet<PathId>,
 }
 
 impl CellIndex {

@@ -52,36 +52,36 @@ pub struct Head {
 
 /// The newest meta op seen for one target id.
 #[derive(Clone, Copy, Debug)]
-struct MetaState {
-    pos: Pos,
-    undo: bool,
+pub(super) struct MetaState {
+    pub(super) pos: Pos,
+    pub(super) undo: bool,
 }
 
 /// What the journal knows of one client's message sequence.
 #[derive(Clone, Debug, Default)]
-struct ClientLog {
+pub(super) struct ClientLog {
     // Sequence numbers 1..=prefix all received; prefix_lt is the lt of message `prefix`.
-    prefix: u64,
-    prefix_lt: u64,
+    pub(super) prefix: u64,
+    pub(super) prefix_lt: u64,
     // Received sequence numbers beyond the prefix, with their Lamport times.
-    ahead: BTreeMap<u64, u64>,
+    pub(super) ahead: BTreeMap<u64, u64>,
     // Highest Lamport time received from the client.
-    last_lt: u64,
+    pub(super) last_lt: u64,
     // True once a message of the client came without its own `clock` counter.
-    untracked: bool,
+    pub(super) untracked: bool,
 }
 
 /// Every uncompacted message, by arrival, with an id index and the undo state.
 #[derive(Clone, Debug, Default)]
 pub struct Journal {
     pub(crate) entries: Vec<Entry>,
-    heads: Vec<Head>,
+    pub(super) heads: Vec<Head>,
     // Slots whose message was compacted away, ready for reuse.
-    free: Vec<u32>,
-    by_id: AHashMap<Box<str>, u32>,
-    by_stamp: AHashMap<Stamp, u32>,
-    meta: AHashMap<Box<str>, MetaState>,
-    clients: AHashMap<ClientId, ClientLog>,
+    pub(super) free: Vec<u32>,
+    pub(super) by_id: AHashMap<Box<str>, u32>,
+    pub(super) by_stamp: AHashMap<Stamp, u32>,
+    pub(super) meta: AHashMap<Box<str>, MetaState>,
+    pub(super) clients: AHashMap<ClientId, ClientLog>,
 }
 
 impl Journal {

@@ -32,6 +32,7 @@ mod compact;
 mod index;
 pub mod journal;
 mod merge;
+pub(crate) mod parts;
 mod recompute;
 mod structure;
 
@@ -443,14 +444,7 @@ impl Replica {
 
     /// The interned target key and path of an op (see [`journal::Entry::ids`]).
     fn op_ids(&mut self, op: &crate::op::Op) -> (KeyId, PathId) {
-        use crate::op::OpKind::*;
-        let key = match &op.kind {
-            NodeInsert(s) | NodeUpsert(s) | NodeInset(s) => self.graph.keys.intern(&s.key),
-            NodeRemove { .. } | NodeMove { .. } | MetaUndo { .. } | MetaRedo { .. } => KeyId::ROOT,
-            _ if crate::op::is_root_key(&op.key) => KeyId::ROOT,
-            _ => self.graph.keys.intern(&op.key),
-        };
-        (key, self.graph.path_id(&op.path))
+        parts::op_ids(&mut self.graph, op)
     }
 
     /// Every cell the ops of journal entry `i` touch, with the op.

@@ -46,7 +46,7 @@ pub struct Restructured {
 /// The structural log.
 #[derive(Clone, Debug, Default)]
 pub struct Structure {
-    entries: Vec<StructEntry>,
+    pub(super) entries: Vec<StructEntry>,
 }
 
 fn liveness(graph: &SceneGraph, key: &str) -> Option<(Pos, Option<Pos>)> {

@@ -52,7 +52,9 @@ use tree::{Loc, Span, Tree};
 pub const MAX_PENDING: usize = 100_000;
 
 /// A character id: the agent (interned per document) and its character counter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct CharId {
     /// Interned agent.
     pub agent: u32,

@@ -14,7 +14,7 @@ use crate::ids::Interner;
 
 /// One span: a run of one agent's consecutive ids, each character after the first
 /// anchored on the previous one.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpanRecord {
     /// Agent, an index into [`TextParts::agents`].
     pub agent: u32,
@@ -35,7 +35,7 @@ pub struct SpanRecord {
 }
 
 /// A remote insert waiting for its anchor.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PendingInsert {
     /// Id of its first character.
     pub id: CharId,
@@ -50,7 +50,7 @@ pub struct PendingInsert {
 }
 
 /// The logical content of a [`TextDoc`] (see the module doc).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TextParts {
     /// Agent names, by interned id (no repeats).
     pub agents: Vec<String>,
