@@ -5,7 +5,7 @@
 //! | [`stages::decode`]      | `decode/json/10k`, `decode/msgpack/10k`        |
 //! | [`stages::graph_apply`] | `graph_apply/apply_messages/10k`,              |
 //! |                         | `graph_apply/apply_message_seq/10k`            |
-//! | [`stages::snapshot`]    | `snapshot/to_json/1k`                          |
+//! | [`stages::snapshot`]    | `snapshot/to_json/1k`, `snapshot/{write,open,open_unchecked,read_positions,restore,replay,json_write,json_parse}/1m` |
 //! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
 //! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
@@ -21,6 +21,10 @@
 //! - one stage: `cargo bench --bench main -- graph_apply/`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
+#![allow(
+    unsafe_code,
+    reason = "snapshot/open_unchecked measures the trusted path"
+)]
 
 // The same allocator as the `vuer-rtc` binary, so the numbers match `vuer-rtc bench`.
 #[global_allocator]

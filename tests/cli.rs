@@ -121,3 +121,222 @@ fn workload_output_replays() {
     let v: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert_eq!(v["nodes"].as_object().unwrap().len(), 200);
 }
+
+fn vuer(args: &[&str]) -> (i32, String, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// A fresh path in the test's temp directory (nothing written).
+fn tmp_path(name: &str) -> String {
+    let p = tmp(name, b"");
+    std::fs::remove_file(&p).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+/// `snapshot create INPUT -o OUT`, checking its one line; returns OUT.
+fn create(input: &str, out: &str) -> String {
+    let (code, stdout, err) = vuer(&["snapshot", "create", input, "-o", out]);
+    assert_eq!(code, 0, "snapshot create {input}: {err}");
+    assert!(
+        stdout.starts_with(&format!("wrote {out}: ")) && stdout.ends_with(" journaled messages\n"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    out.to_owned()
+}
+
+fn dump(snap: &str) -> String {
+    let (code, out, err) = vuer(&["snapshot", "dump", snap]);
+    assert_eq!(code, 0, "snapshot dump {snap}: {err}");
+    out
+}
+
+fn inspect_json(snap: &str) -> serde_json::Value {
+    let (code, out, err) = vuer(&["snapshot", "inspect", "--json", snap]);
+    assert_eq!(code, 0, "snapshot inspect --json {snap}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The messages of every public conformance case (the copies in `tests/conformance/`,
+/// as `tests/conformance.rs` reads them), each written to its own file (named after
+/// `prefix`, so that tests running at the same time do not rewrite each other's files).
+fn case_files(prefix: &str) -> Vec<(String, std::path::PathBuf)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the conformance cases are missing: {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 100,
+        "expected the public cases in {}, found {}",
+        dir.display(),
+        files.len()
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let case: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let msgs = serde_json::to_vec(&case["messages"]).unwrap();
+            (name.clone(), tmp(&format!("{prefix}-{name}.json"), &msgs))
+        })
+        .collect()
+}
+
+#[test]
+fn snapshot_dump_prints_what_replay_prints_for_every_case() {
+    let (mut checked, mut refused) = (0, Vec::new());
+    for (name, file) in case_files("dump") {
+        let file = file.to_str().unwrap();
+        let (code, expected, err) = replay(&[file]);
+        if code != 0 {
+            refused.push(format!("{name}: {err}"));
+            continue;
+        }
+        let snap = create(file, &tmp_path(&format!("case-{name}.snap")));
+        assert_eq!(dump(&snap), expected, "{name}: dump differs from replay");
+        let (code, pretty, err) = vuer(&["snapshot", "dump", "--pretty", &snap]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let (_, replay_pretty, _) = replay(&["--pretty", file]);
+        assert_eq!(pretty, replay_pretty, "{name}: dump --pretty differs");
+
+        let state: serde_json::Value = serde_json::from_str(&expected).unwrap();
+        let info = inspect_json(&snap);
+        assert_eq!(
+            info["nodes"].as_u64(),
+            Some(state["nodes"].as_object().unwrap().len() as u64),
+            "{name}: inspect --json nodes"
+        );
+        checked += 1;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "snapshot cli: {checked} cases dumped as replayed, {} refused by replay",
+        refused.len()
+    );
+    assert!(
+        refused.is_empty(),
+        "replay refused cases:\n{}",
+        refused.join("\n")
+    );
+    assert!(checked >= 100, "too few cases ran: {checked}");
+}
+
+#[test]
+fn snapshot_from_a_journal_directory_equals_one_from_the_file() {
+    let biggest = case_files("journal")
+        .into_iter()
+        .max_by_key(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+        .1;
+    for (i, file) in [std::path::PathBuf::from(example()), biggest]
+        .iter()
+        .enumerate()
+    {
+        let file = file.to_str().unwrap();
+        let dir = tmp_path(&format!("journal-{i}"));
+        let (code, out, err) = vuer(&["journal", "append", &dir, file, "--fsync", "never"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("appended 0 "), "{out}");
+
+        let from_file = create(file, &tmp_path(&format!("from-file-{i}.snap")));
+        let from_dir = create(&dir, &tmp_path(&format!("from-dir-{i}.snap")));
+        let (_, expected, _) = replay(&[file]);
+        assert_eq!(dump(&from_file), expected, "{file}");
+        assert_eq!(dump(&from_dir), expected, "{file}: from the journal");
+        assert_eq!(
+            inspect_json(&from_dir)["messages"],
+            inspect_json(&from_file)["messages"]
+        );
+    }
+}
+
+#[test]
+fn snapshot_inspect_prints_the_node_count() {
+    let (_, state, _) = replay(&[&example()]);
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let nodes = state["nodes"].as_object().unwrap().len();
+    let tombstones = state["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|n| n["deleted"] == true)
+        .count();
+    let snap = create(&example(), &tmp_path("inspect.snap"));
+
+    let (code, out, err) = vuer(&["snapshot", "inspect", &snap]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l == format!("nodes           {nodes} ({tombstones} tombstones)")),
+        "{out}"
+    );
+    for needle in [
+        "format version  1",
+        "columns (",
+        "sections",
+        "bytes per node",
+    ] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+
+    let info = inspect_json(&snap);
+    assert_eq!(info["nodes"].as_u64(), Some(nodes as u64), "{info}");
+    assert_eq!(info["tombstones"].as_u64(), Some(tombstones as u64));
+    assert_eq!(
+        info["bytes"].as_u64(),
+        Some(std::fs::metadata(&snap).unwrap().len())
+    );
+    let sections: u64 = info["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(sections), info["bytes"].as_u64(), "{info}");
+}
+
+#[test]
+fn snapshot_commands_refuse_bad_files_with_one_error_line() {
+    let snap = create(&example(), &tmp_path("good.snap"));
+    let good = std::fs::read(&snap).unwrap();
+    let mut bad: Vec<(String, Vec<u8>)> = vec![
+        ("foreign".into(), std::fs::read(example()).unwrap()),
+        ("empty".into(), Vec::new()),
+        ("extra byte".into(), [&good[..], b"\0"].concat()),
+    ];
+    for len in [4, 20, 31, 32, 33, good.len() / 2, good.len() - 1] {
+        bad.push((format!("truncated to {len}"), good[..len].to_vec()));
+    }
+    let step = (good.len() / 16).max(1);
+    for at in [0, 8, 12, 16, 24, 28]
+        .into_iter()
+        .chain((32..good.len()).step_by(step))
+    {
+        let mut b = good.clone();
+        b[at] ^= 0x04;
+        bad.push((format!("byte {at} flipped"), b));
+    }
+    for (i, (what, bytes)) in bad.iter().enumerate() {
+        let p = tmp(&format!("bad-{i}.snap"), bytes);
+        for cmd in [&["dump"][..], &["inspect"], &["inspect", "--json"]] {
+            let (code, out, err) = vuer(&[&["snapshot"], cmd, &[p.to_str().unwrap()]].concat());
+            assert_ne!(code, 0, "{what}: {cmd:?} accepted it");
+            assert!(out.is_empty(), "{what}: {cmd:?} printed {out}");
+            assert!(err.starts_with("error: "), "{what}: {cmd:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{what}: {cmd:?}: {err}");
+            assert!(!err.contains("panicked"), "{what}: {cmd:?}: {err}");
+        }
+    }
+    let (code, _, err) = vuer(&["snapshot", "dump", "/nonexistent/file.snap"]);
+    assert_ne!(code, 0);
+    assert!(err.starts_with("error: cannot read"), "{err}");
+}

@@ -1,7 +1,15 @@
-//! The on-disk journal under a killed writer: `vuer-rtc journal append --fsync every`
-//! is killed at random points, again and again on the same directory; after each kill,
-//! recovery holds every message whose append had returned (printed `appended`), holds
-//! them exactly as written and in order, and holds nothing that was not appended.
+//! Persistence under a killed writer, and the durable replica.
+//!
+//! - `vuer-rtc journal append --fsync every` is killed at random points, again and
+//!   again on the same directory; after each kill, recovery holds every message whose
+//!   append had returned (printed `appended`), exactly as written and in order, and
+//!   nothing that was not appended.
+//! - `vuer-rtc durable apply --fsync every --snapshot-every N` (snapshots and journal
+//!   truncation while it runs) is killed the same way; after each kill the recovered
+//!   replica (newest valid snapshot + the journal after it) holds every acknowledged
+//!   message, nothing else, and the state of exactly the messages it holds.
+//! - In process: restarts at random points, a damaged newest snapshot (recovery falls
+//!   back to the older one), a lost journal directory.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,8 +17,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use vuer_rtc::Replica;
 use vuer_rtc::op::{Limits, Message};
-use vuer_rtc::persist::read_journal;
+use vuer_rtc::persist::{
+    DurableOptions, DurableReplica, FsyncPolicy, JournalOptions, read_journal,
+};
 use vuer_rtc::wire::{self, Format};
 use vuer_rtc::workload::{SplitMix64, Workload};
 
@@ -34,15 +47,23 @@ impl Drop for TempDir {
 /// Starts appending `msgs` to the journal in `dir`, kills the writer once `acks` of
 /// them were acknowledged (or when it finishes), and returns the acknowledged ids.
 fn append_then_kill(dir: &Path, file: &Path, acks: usize) -> Vec<String> {
+    let args = [
+        "journal",
+        "append",
+        "--fsync",
+        "every",
+        "--segment-bytes",
+        "8192",
+    ];
+    run_then_kill(&args, dir, file, acks)
+}
+
+/// Runs `vuer-rtc ARGS DIR FILE`, whose stdout prints one line ending in a message id
+/// per acknowledged message; kills it after `acks` of them (or when it finishes) and
+/// returns the acknowledged ids.
+fn run_then_kill(args: &[&str], dir: &Path, file: &Path, acks: usize) -> Vec<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vuer-rtc"))
-        .args([
-            "journal",
-            "append",
-            "--fsync",
-            "every",
-            "--segment-bytes",
-            "8192",
-        ])
+        .args(args)
         .arg(dir)
         .arg(file)
         .stdout(Stdio::piped())
@@ -128,4 +149,194 @@ fn a_killed_writer_loses_no_acknowledged_message() {
         held = got.len();
     }
     assert!(held > 0);
+}
+
+fn workload_messages(messages: usize) -> Vec<Message> {
+    let mut w = Workload::standard().with_messages(messages);
+    w.nodes = 50;
+    w.clients = 5;
+    let mut m = w.scene();
+    m.extend(w.edits());
+    m
+}
+
+fn options(snapshot_every: u64) -> DurableOptions {
+    DurableOptions {
+        journal: JournalOptions {
+            fsync: FsyncPolicy::Never,
+            segment_bytes: 4096,
+        },
+        snapshot_every: Some(snapshot_every),
+        keep_snapshots: 2,
+    }
+}
+
+fn reference(msgs: &[Message]) -> String {
+    let mut r = Replica::new();
+    r.apply_batch(msgs);
+    r.to_json()
+}
+
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == ext));
+    v.sort();
+    v
+}
+
+#[test]
+fn a_killed_durable_writer_loses_no_acknowledged_message() {
+    let all = workload_messages(400);
+    let by_id: HashMap<&str, &Message> = all.iter().map(|m| (m.id.as_str(), m)).collect();
+    let tmp = TempDir::new("killed-durable");
+    let dir = tmp.0.join("replica");
+    let mut rng = SplitMix64::new(6);
+    let mut acked_all: Vec<String> = Vec::new();
+    let mut held = 0;
+    for round in 0..6 {
+        let rest = &all[held..];
+        let file = tmp.0.join(format!("round{round}.json"));
+        std::fs::write(&file, wire::encode_messages(rest, Format::Json)).unwrap();
+        let acks = rng.below(rest.len() / 2 + 1);
+        let args = [
+            "durable",
+            "apply",
+            "--fsync",
+            "every",
+            "--segment-bytes",
+            "4096",
+            "--snapshot-every",
+            "40",
+        ];
+        acked_all.extend(run_then_kill(&args, &dir, &file, acks));
+        let (d, report) = DurableReplica::open(&dir, options(1 << 40)).unwrap();
+        let r = d.replica();
+        // Every acknowledged message is held; everything held was sent.
+        for id in &acked_all {
+            assert!(
+                r.journal().contains(id),
+                "round {round}: acknowledged {id} lost ({report:?})"
+            );
+        }
+        let held_msgs: Vec<Message> = r
+            .journal()
+            .live()
+            .map(|i| r.journal().entry(i).msg.clone())
+            .collect();
+        for m in &held_msgs {
+            assert_eq!(
+                Some(&m),
+                by_id.get(m.id.as_str()),
+                "round {round}: invented or changed"
+            );
+        }
+        // The state is exactly that of the messages held.
+        assert_eq!(r.to_json(), reference(&held_msgs), "round {round}");
+        // The writer sends in order: what is held is a prefix of the input.
+        held = held_msgs.len();
+        assert!(
+            all[..held].iter().all(|m| r.journal().contains(&m.id)),
+            "round {round}"
+        );
+    }
+    assert!(held > 0);
+    assert!(
+        !files(&dir.join("snapshots"), "snap").is_empty(),
+        "snapshots were written"
+    );
+}
+
+#[test]
+fn durable_replica_restarts_anywhere_and_truncates_its_journal() {
+    let all = workload_messages(300);
+    let tmp = TempDir::new("durable-restarts");
+    let dir = tmp.0.join("replica");
+    let mut rng = SplitMix64::new(7);
+    let (mut d, report) = DurableReplica::open(&dir, options(25)).unwrap();
+    assert!(report.snapshot.is_none());
+    let mut i = 0;
+    while i < all.len() {
+        let end = (i + 1 + rng.below(8)).min(all.len());
+        d.apply(all[i..end].to_vec()).unwrap();
+        i = end;
+        if rng.below(5) == 0 {
+            drop(d);
+            let (again, report) = DurableReplica::open(&dir, options(25)).unwrap();
+            assert!(report.damage.is_empty() && report.skipped.is_empty());
+            assert_eq!(again.replica().to_json(), reference(&all[..i]), "after {i}");
+            d = again;
+        }
+    }
+    // Duplicates are not journaled again, and change nothing.
+    d.apply(all[..10].to_vec()).unwrap();
+    let state = d.replica().to_json();
+    assert_eq!(state, reference(&all));
+    drop(d);
+    let snaps = files(&dir.join("snapshots"), "snap");
+    assert_eq!(snaps.len(), 2, "two snapshots kept: {snaps:?}");
+    // The journal was truncated: its first segment starts after message 0.
+    let segs = files(&dir.join("journal"), "seg");
+    assert!(!segs[0].ends_with("00000000000000000000.seg"), "{segs:?}");
+    let (again, report) = DurableReplica::open(&dir, options(25)).unwrap();
+    assert!(report.snapshot.is_some());
+    assert!(
+        report.replayed < 25 + 8 + 10,
+        "only the journal after the snapshot: {}",
+        report.replayed
+    );
+    assert_eq!(again.replica().to_json(), state);
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_the_older_one() {
+    let all = workload_messages(200);
+    let tmp = TempDir::new("durable-fallback");
+    let dir = tmp.0.join("replica");
+    let (mut d, _) = DurableReplica::open(&dir, options(30)).unwrap();
+    for m in &all {
+        d.apply(vec![m.clone()]).unwrap();
+    }
+    drop(d);
+    let snaps = files(&dir.join("snapshots"), "snap");
+    assert_eq!(snaps.len(), 2);
+    let newest = snaps.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(newest, &bytes).unwrap();
+    let (again, report) = DurableReplica::open(&dir, options(30)).unwrap();
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert_eq!(report.snapshot.as_ref().map(|s| &s.0), Some(&snaps[0]));
+    assert_eq!(again.replica().to_json(), reference(&all));
+    // A snapshot cut short is skipped the same way.
+    drop(again);
+    std::fs::write(newest, &bytes[..mid]).unwrap();
+    let (again, report) = DurableReplica::open(&dir, options(30)).unwrap();
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(again.replica().to_json(), reference(&all));
+}
+
+#[test]
+fn a_lost_journal_directory_keeps_numbering_after_the_snapshot() {
+    let all = workload_messages(120);
+    let tmp = TempDir::new("durable-lost-journal");
+    let dir = tmp.0.join("replica");
+    let (mut d, _) = DurableReplica::open(&dir, options(1 << 40)).unwrap();
+    d.apply(all[..60].to_vec()).unwrap();
+    d.checkpoint().unwrap();
+    drop(d);
+    std::fs::remove_dir_all(dir.join("journal")).unwrap();
+    let (mut d, report) = DurableReplica::open(&dir, options(1 << 40)).unwrap();
+    assert_eq!(report.replayed, 0);
+    d.apply(all[60..].to_vec()).unwrap();
+    drop(d);
+    let (d, report) = DurableReplica::open(&dir, options(1 << 40)).unwrap();
+    assert_eq!(
+        report.replayed,
+        all.len() - 60,
+        "the new messages are numbered after the snapshot"
+    );
+    assert_eq!(d.replica().to_json(), reference(&all));
 }

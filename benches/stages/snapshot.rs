@@ -1,16 +1,41 @@
-//! `snapshot/to_json/1k`: [`vuer_rtc::SceneGraph::to_json`] (canonical compact JSON
-//! text) of the 1,000-node scene after the whole edit mix of [`crate::stages::workload`] was
-//! applied with `apply_messages` (each node holds `position`, `rotation` and `health`).
+//! Snapshots and their alternatives.
 //!
-//! The graph is built once in setup; each iteration serializes it and the `String` is
-//! dropped inside the timed loop. Throughput is in nodes.
+//! - `snapshot/to_json/1k`: [`vuer_rtc::SceneGraph::to_json`] (canonical compact JSON
+//!   text) of the 1,000-node scene after the whole edit mix of
+//!   [`crate::stages::workload`] was applied with `apply_messages` (each node holds
+//!   `position`, `rotation` and `health`). Throughput is in nodes.
+//! - `snapshot/*/1m`: the 1,000,000-node scene of [`scene_1m`] (a tree of fan-out 10;
+//!   per node `position` [f32; 3], `rotation` quaternion, `color` `#rrggbb` and `mass`,
+//!   inserted by 1,000 messages of 1,000 `node.insert`s, then compacted: the state a
+//!   server snapshots). Throughput is in bytes of the snapshot (so criterion prints
+//!   GB/s of archive), except `read_positions` (in nodes):
+//!   - `write`: [`Replica::snapshot`] (build, serialize, checksum);
+//!   - `open`: [`SnapshotView::open`] with full validation (header, CRC32C, rkyv's
+//!     checked access);
+//!   - `open_unchecked`: the trusted path (header only);
+//!   - `read_positions`: every `position` through an opened view;
+//!   - `restore`: [`Replica::from_snapshot`];
+//!   - `json_write` / `json_parse`: the same state as canonical JSON text
+//!     ([`Replica::to_json`]) and parsing it back into a `serde_json::Value` (a lower
+//!     bound for any JSON restore: nothing is rebuilt);
+//!   - `replay`: the alternative to a snapshot: decoding the 1,000 messages from
+//!     MessagePack and applying them to a fresh replica (throughput in snapshot bytes
+//!     too, to compare with `restore`).
 //!
-//! Reproduce: `cargo bench --bench main -- snapshot/`
+//!   Setup prints the snapshot's size and bytes per node.
+//!
+//! Reproduce: `cargo bench --bench main -- snapshot/` (one: `-- snapshot/restore/1m`).
 
 use std::hint::black_box;
 
+use std::collections::BTreeMap;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use vuer_rtc::{SceneGraph, apply_messages};
+use vuer_rtc::op::{Json, Limits, Message, Op};
+use vuer_rtc::snapshot::SnapshotView;
+use vuer_rtc::wire::{self, Format};
+use vuer_rtc::workload::SplitMix64;
+use vuer_rtc::{Replica, SceneGraph, apply_messages};
 
 use crate::stages::workload::{NODES, edit_messages, warm_graph};
 
@@ -33,4 +58,126 @@ fn snapshot_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, snapshot_benches);
+/// Nodes in the big scene.
+pub const BIG: usize = 1_000_000;
+
+/// The messages that build the 1,000,000-node scene (see the module doc).
+pub fn scene_1m() -> Vec<Message> {
+    let mut rng = SplitMix64::new(0x5CE4_E000_0001);
+    let per = 1_000;
+    // Values are f32 (what a client sends for vectors), so they land in typed columns.
+    let mut f = move || rng.unit_f32() * 100.0 - 50.0;
+    (0..BIG / per)
+        .map(|m| {
+            let ops = (m * per..(m + 1) * per)
+                .map(|k| {
+                    let parent = if k == 0 {
+                        String::new()
+                    } else {
+                        format!("n{}", (k - 1) / 10)
+                    };
+                    let (x, y, z) = (f(), f(), f());
+                    let len = (x * x + y * y + z * z + 1.0).sqrt();
+                    let props = BTreeMap::from([
+                        ("position".to_owned(), Json::from(vec![x, y, z])),
+                        (
+                            "rotation".to_owned(),
+                            Json::from(vec![x / len, y / len, z / len, 1.0 / len]),
+                        ),
+                        (
+                            "color".to_owned(),
+                            Json::from(format!("#{:06x}", (k * 2_654_435_761) & 0xff_ffff)),
+                        ),
+                        ("mass".to_owned(), Json::from(f().abs())),
+                    ]);
+                    Op::node_insert_with(parent, format!("n{k}"), "Mesh", props)
+                })
+                .collect();
+            let lt = m as u64 + 1;
+            Message {
+                id: format!("author:{lt}"),
+                client: "author".into(),
+                clock: BTreeMap::from([("author".to_owned(), lt)]),
+                lt,
+                ts: lt as f64,
+                ops,
+            }
+        })
+        .collect()
+}
+
+fn replay(encoded: &[Vec<u8>]) -> Replica {
+    let msgs = encoded
+        .iter()
+        .map(|b| wire::decode_message(b, Format::MessagePack, &Limits::default()).unwrap())
+        .collect();
+    let mut r = Replica::new();
+    r.apply_owned(msgs);
+    r
+}
+
+fn big_benches(c: &mut Criterion) {
+    let msgs = scene_1m();
+    let encoded: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| wire::encode_message(m, Format::MessagePack))
+        .collect();
+    let mut replica = Replica::new();
+    replica.apply_owned(msgs);
+    replica.compact();
+    assert_eq!(replica.graph().len(), BIG);
+    assert_eq!(replica.journal().len(), 0, "the scene compacts completely");
+    let snap = replica.snapshot();
+    let bytes = snap.len() as u64;
+    let json = replica.to_json();
+    eprintln!(
+        "snapshot of {BIG} nodes: {bytes} bytes ({:.1} bytes/node); canonical JSON {} bytes ({:.1} bytes/node); journal {} bytes of MessagePack",
+        bytes as f64 / BIG as f64,
+        json.len(),
+        json.len() as f64 / BIG as f64,
+        encoded.iter().map(Vec::len).sum::<usize>(),
+    );
+
+    let mut group = c.benchmark_group("snapshot");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function(BenchmarkId::new("write", "1m"), |b| {
+        b.iter(|| black_box(&replica).snapshot())
+    });
+    group.bench_function(BenchmarkId::new("open", "1m"), |b| {
+        b.iter(|| SnapshotView::open(black_box(&snap)).unwrap().len())
+    });
+    group.bench_function(BenchmarkId::new("open_unchecked", "1m"), |b| {
+        b.iter(|| {
+            // SAFETY: `snap` is exactly what `Replica::snapshot` returned above, unchanged.
+            let view = unsafe { SnapshotView::open_unchecked(black_box(&snap)) };
+            view.unwrap().len()
+        })
+    });
+    group.bench_function(BenchmarkId::new("restore", "1m"), |b| {
+        b.iter(|| Replica::from_snapshot(black_box(&snap)).unwrap())
+    });
+    group.bench_function(BenchmarkId::new("replay", "1m"), |b| {
+        b.iter(|| replay(black_box(&encoded)))
+    });
+    group.bench_function(BenchmarkId::new("json_write", "1m"), |b| {
+        b.iter(|| black_box(&replica).to_json())
+    });
+    group.bench_function(BenchmarkId::new("json_parse", "1m"), |b| {
+        b.iter(|| serde_json::from_str::<Json>(black_box(&json)).unwrap())
+    });
+    group.throughput(Throughput::Elements(BIG as u64));
+    let view = SnapshotView::open(&snap).unwrap();
+    group.bench_function(BenchmarkId::new("read_positions", "1m"), |b| {
+        b.iter(|| {
+            let mut sum = 0.0f32;
+            for (_, p) in black_box(&view).vec3_cells("position") {
+                sum += p[0] + p[1] + p[2];
+            }
+            sum
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, snapshot_benches, big_benches);

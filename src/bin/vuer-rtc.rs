@@ -5,6 +5,11 @@
 //!   canonical state JSON, which does not depend on the file's order or on N. Invalid input prints one
 //!   error line naming the message and op, prints nothing on stdout, and exits 1.
 //! - `vuer-rtc convert FILE --to msgpack|json` re-encodes messages (compressed spelling).
+//! - `vuer-rtc snapshot create INPUT -o OUT` replays a messages file (as `replay` does)
+//!   or a journal directory into a [`Replica`] and writes its snapshot; `snapshot
+//!   inspect FILE` prints its sizes and columns, and `snapshot dump FILE` prints the
+//!   state JSON exactly as `replay` prints it. A bad snapshot file prints one `error:`
+//!   line and exits 1.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -170,6 +175,12 @@ enum Command {
     /// Work with an on-disk journal directory (append-only, checksummed segments).
     #[command(subcommand)]
     Journal(JournalCmd),
+    /// Write, inspect and dump snapshot files (a whole replica in one checked file).
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+    /// A replica persisted in a directory: snapshots plus the journal after them.
+    #[command(subcommand)]
+    Durable(DurableCmd),
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
         /// The messages file; `-` reads stdin.
@@ -216,6 +227,78 @@ enum JournalCmd {
         /// Output encoding.
         #[arg(long, value_enum, default_value = "json")]
         to: Enc,
+    },
+}
+
+#[derive(Subcommand)]
+enum DurableCmd {
+    /// Open (or create) the durable replica in DIR, recovering it, then apply the
+    /// messages of a file one at a time, printing `applied <id>` once each is journaled
+    /// (under `--fsync every`, on stable storage) and applied.
+    Apply {
+        /// The directory (`journal/` and `snapshots/` inside).
+        dir: PathBuf,
+        /// The messages file (JSON or MessagePack array); `-` reads stdin.
+        file: PathBuf,
+        /// Input encoding.
+        #[arg(long, value_enum, default_value = "json")]
+        format: Enc,
+        /// When appends reach stable storage: `every`, `never`, or milliseconds.
+        #[arg(long, default_value = "every", value_parser = parse_fsync)]
+        fsync: FsyncPolicy,
+        /// Start a new journal segment once one reaches this many bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        segment_bytes: u64,
+        /// Write a snapshot (and truncate the journal) every N journaled messages.
+        #[arg(long, default_value_t = 100_000)]
+        snapshot_every: u64,
+        /// Snapshots kept.
+        #[arg(long, default_value_t = 2)]
+        keep: usize,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Recover the durable replica in DIR and print its state as canonical JSON (what
+    /// recovery found goes to stderr).
+    State {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCmd {
+    /// Apply a messages file (as `replay` does) or the intact messages of a journal
+    /// directory to a replica and write its snapshot to OUT (atomically).
+    Create {
+        /// A messages file (JSON or MessagePack array; `-` reads stdin) or a journal
+        /// directory.
+        input: PathBuf,
+        /// The snapshot file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Encoding of a messages file (ignored for a journal directory).
+        #[arg(long, value_enum, default_value = "json")]
+        format: Enc,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Check a snapshot file and print its format version, sizes and columns.
+    Inspect {
+        /// The snapshot file.
+        file: PathBuf,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a snapshot file and print its state as canonical JSON, byte for byte what
+    /// `replay` prints for the same messages.
+    Dump {
+        /// The snapshot file.
+        file: PathBuf,
+        /// Indent the output (as `replay --pretty`).
+        #[arg(long)]
+        pretty: bool,
     },
 }
 
@@ -280,6 +363,272 @@ fn journal(cmd: JournalCmd) -> Result<(), String> {
                 .map_err(|e| format!("cannot write output: {e}"))
         }
     }
+}
+
+fn durable(cmd: DurableCmd) -> Result<(), String> {
+    use vuer_rtc::persist::{DurableOptions, DurableReplica, StartReport};
+    let report = |r: &StartReport| {
+        for s in &r.skipped {
+            eprintln!("skipped snapshot {}: {}", s.path.display(), s.error);
+        }
+        if let Some((path, index)) = &r.snapshot {
+            eprintln!("snapshot {} (journal from {index})", path.display());
+        }
+        for d in &r.damage {
+            eprintln!(
+                "damage: {} at byte {}: {}",
+                d.segment.display(),
+                d.offset,
+                d.reason
+            );
+        }
+        eprintln!("replayed {} journaled messages", r.replayed);
+    };
+    match cmd {
+        DurableCmd::Apply {
+            dir,
+            file,
+            format,
+            fsync,
+            segment_bytes,
+            snapshot_every,
+            keep,
+            limits,
+        } => {
+            let messages = read_messages(&file, format, &limits)?;
+            let options = DurableOptions {
+                journal: JournalOptions {
+                    fsync,
+                    segment_bytes,
+                },
+                snapshot_every: Some(snapshot_every),
+                keep_snapshots: keep,
+            };
+            let (mut d, start) = DurableReplica::open(&dir, options).map_err(|e| e.to_string())?;
+            report(&start);
+            let mut stdout = std::io::stdout().lock();
+            for m in messages {
+                let id = m.id.clone();
+                d.apply(vec![m]).map_err(|e| e.to_string())?;
+                writeln!(stdout, "applied {id}")
+                    .and_then(|()| stdout.flush())
+                    .map_err(|e| format!("cannot write output: {e}"))?;
+            }
+            d.sync().map_err(|e| e.to_string())
+        }
+        DurableCmd::State { dir } => {
+            if !dir.is_dir() {
+                return Err(format!("{}: not a directory", dir.display()));
+            }
+            let options = DurableOptions {
+                snapshot_every: None,
+                ..DurableOptions::default()
+            };
+            let (d, start) = DurableReplica::open(&dir, options).map_err(|e| e.to_string())?;
+            report(&start);
+            println!("{}", d.replica().to_json());
+            Ok(())
+        }
+    }
+}
+
+fn snapshot(cmd: SnapshotCmd) -> Result<(), String> {
+    use vuer_rtc::snapshot::{SnapshotBuf, SnapshotError, SnapshotView};
+    let read = |file: &PathBuf| {
+        SnapshotBuf::read(file).map_err(|e| match e {
+            SnapshotError::Io(e) => format!("cannot read {}: {e}", file.display()),
+            e => format!("cannot read {}: {e}", file.display()),
+        })
+    };
+    let mut stdout = std::io::stdout().lock();
+    match cmd {
+        SnapshotCmd::Create {
+            input,
+            out,
+            format,
+            limits,
+        } => {
+            let messages = if input.as_os_str() != "-" && input.is_dir() {
+                let r = read_journal(&input, &Limits::from(&limits)).map_err(|e| e.to_string())?;
+                for d in &r.damage {
+                    eprintln!(
+                        "damage: {} at byte {}: {}",
+                        d.segment.display(),
+                        d.offset,
+                        d.reason
+                    );
+                }
+                r.messages.into_iter().map(|(_, m)| m).collect()
+            } else {
+                read_messages(&input, format, &limits)?
+            };
+            // As `replay` builds its state: one replica, every message in one batch.
+            let mut replica = Replica::with_limits(Limits::from(&limits));
+            let report = replica.apply_batch(&messages);
+            if let Some(e) = report.rejected.first() {
+                return Err(e.to_string());
+            }
+            let buf = replica.snapshot();
+            let info = SnapshotView::open(&buf)
+                .map_err(|e| format!("the snapshot just written does not open: {e}"))?
+                .info();
+            buf.write_atomic(&out).map_err(|e| match e {
+                SnapshotError::Io(e) => format!("cannot write {}: {e}", out.display()),
+                e => format!("cannot write {}: {e}", out.display()),
+            })?;
+            writeln!(
+                stdout,
+                "wrote {}: {} bytes, {} nodes, {} journaled messages",
+                out.display(),
+                info.bytes,
+                info.nodes,
+                info.messages
+            )
+        }
+        SnapshotCmd::Inspect { file, json } => {
+            let buf = read(&file)?;
+            let info = SnapshotView::open(&buf).map_err(|e| e.to_string())?.info();
+            if json {
+                writeln!(stdout, "{}", info_json(&info))
+            } else {
+                write!(stdout, "{}", info_table(&info))
+            }
+        }
+        SnapshotCmd::Dump { file, pretty } => {
+            let buf = read(&file)?;
+            let view = SnapshotView::open(&buf).map_err(|e| e.to_string())?;
+            // The same text as `replay`: `SceneGraph::to_json` / `to_json_pretty`.
+            let out = if pretty {
+                serde_json::to_string_pretty(&view.to_json_value()).unwrap_or_default()
+            } else {
+                view.to_json()
+            };
+            writeln!(stdout, "{out}")
+        }
+    }
+    .map_err(|e| format!("cannot write output: {e}"))
+}
+
+/// Bytes per node, or `None` for an empty scene.
+fn bytes_per_node(info: &vuer_rtc::snapshot::SnapshotInfo) -> Option<f64> {
+    (info.nodes > 0).then(|| info.bytes as f64 / info.nodes as f64)
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// `snapshot inspect` as a table.
+fn info_table(info: &vuer_rtc::snapshot::SnapshotInfo) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let [keys, paths, clients] = info.tables;
+    let per_node = bytes_per_node(info).map_or_else(|| "-".to_owned(), |b| format!("{b:.1}"));
+    let _ = writeln!(s, "format version  {}", info.version);
+    let _ = writeln!(s, "bytes           {}", info.bytes);
+    let _ = writeln!(
+        s,
+        "nodes           {} ({} tombstones)",
+        info.nodes, info.tombstones
+    );
+    let _ = writeln!(
+        s,
+        "tables          {keys} keys, {paths} paths, {clients} clients"
+    );
+    let _ = writeln!(s, "messages        {} journaled", info.messages);
+    let _ = writeln!(s, "bytes per node  {per_node}");
+
+    // Paths come from the file: escape control characters so they cannot mangle
+    // the terminal.
+    let rows: Vec<[String; 6]> = info
+        .columns
+        .iter()
+        .map(|c| {
+            [
+                c.path.escape_debug().to_string(),
+                c.kind.to_owned(),
+                c.cells.to_string(),
+                c.dynamic.to_string(),
+                if c.same_stamp {
+                    "same stamp"
+                } else {
+                    "stamps per cell"
+                }
+                .to_owned(),
+                c.bytes.to_string(),
+            ]
+        })
+        .collect();
+    let head = ["path", "kind", "cells", "dynamic", "stamps", "bytes"];
+    let mut w = head.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in w.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let _ = writeln!(s, "\ncolumns ({})", rows.len());
+    for r in std::iter::once(head.map(str::to_owned)).chain(rows) {
+        let _ = writeln!(
+            s,
+            "  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:<w4$}  {:>w5$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4],
+            w5 = w[5],
+        );
+    }
+
+    let sections = info.sections.clone();
+    let name_w = sections.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let bytes_w = info.bytes.to_string().len();
+    let _ = writeln!(s, "\nsections");
+    for (name, bytes) in sections {
+        let _ = writeln!(
+            s,
+            "  {name:<name_w$}  {bytes:>bytes_w$}  {:>5.1}%",
+            percent(bytes, info.bytes)
+        );
+    }
+    s
+}
+
+/// `snapshot inspect --json`.
+fn info_json(info: &vuer_rtc::snapshot::SnapshotInfo) -> serde_json::Value {
+    let [keys, paths, clients] = info.tables;
+    serde_json::json!({
+        "version": info.version,
+        "bytes": info.bytes,
+        "nodes": info.nodes,
+        "tombstones": info.tombstones,
+        "tables": { "keys": keys, "paths": paths, "clients": clients },
+        "messages": info.messages,
+        "bytes_per_node": bytes_per_node(info),
+        "columns": info.columns.iter().map(|c| serde_json::json!({
+            "path": c.path,
+            "kind": c.kind,
+            "cells": c.cells,
+            "dynamic": c.dynamic,
+            "same_stamp": c.same_stamp,
+            "bytes": c.bytes,
+        })).collect::<Vec<_>>(),
+        "sections": info.sections.clone().into_iter().map(|(name, bytes)| serde_json::json!({
+            "name": name,
+            "bytes": bytes,
+            "percent": percent(bytes, info.bytes),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn read_input(file: &PathBuf) -> Result<Vec<u8>, String> {
@@ -371,6 +720,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot write output: {e}"))?;
         }
         Command::Journal(cmd) => journal(cmd)?,
+        Command::Snapshot(cmd) => snapshot(cmd)?,
+        Command::Durable(cmd) => durable(cmd)?,
         Command::Convert {
             file,
             from,

@@ -154,7 +154,8 @@ impl TypedColumn {
         }
     }
 
-    fn get(&self, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
+    /// The cell of `row`.
+    pub fn get(&self, row: Row) -> Option<(ValueRef<'_>, Stamp)> {
         match self {
             TypedColumn::Empty => None,
             TypedColumn::F64(c) => c.get(row).map(|(v, s)| (ValueRef::Number(*v), s)),
@@ -165,6 +166,45 @@ impl TypedColumn {
             TypedColumn::Str(c) => c.get(row).map(|(v, s)| (ValueRef::Str(v), s)),
             TypedColumn::Json(c) => c.get(row).map(|(v, s)| (ValueRef::Json(v), s)),
             TypedColumn::Text(c) => c.get(row).map(|(v, s)| (ValueRef::Text(v), s)),
+        }
+    }
+
+    /// A column of the same kind whose row `i` holds this column's cell of row
+    /// `from[i]` (absent where `from[i]` is `None` or the cell is absent here): a bulk
+    /// copy, no per-cell dispatch.
+    pub fn gather(&self, from: &[Option<Row>]) -> TypedColumn {
+        fn g<T: Default + Clone>(c: &Column<T>, from: &[Option<Row>]) -> Column<T> {
+            let mut out = Column {
+                values: Vec::with_capacity(from.len()),
+                stamps: Vec::with_capacity(from.len()),
+                present: Vec::with_capacity(from.len()),
+            };
+            for f in from {
+                match f.and_then(|r| c.get(r)) {
+                    Some((v, s)) => {
+                        out.values.push(v.clone());
+                        out.stamps.push(s);
+                        out.present.push(true);
+                    }
+                    None => {
+                        out.values.push(T::default());
+                        out.stamps.push(Stamp::ZERO);
+                        out.present.push(false);
+                    }
+                }
+            }
+            out
+        }
+        match self {
+            TypedColumn::Empty => TypedColumn::Empty,
+            TypedColumn::F64(c) => TypedColumn::F64(g(c, from)),
+            TypedColumn::F32x3(c) => TypedColumn::F32x3(g(c, from)),
+            TypedColumn::F32x4(c) => TypedColumn::F32x4(g(c, from)),
+            TypedColumn::Rgb(c) => TypedColumn::Rgb(g(c, from)),
+            TypedColumn::Bool(c) => TypedColumn::Bool(g(c, from)),
+            TypedColumn::Str(c) => TypedColumn::Str(g(c, from)),
+            TypedColumn::Json(c) => TypedColumn::Json(g(c, from)),
+            TypedColumn::Text(c) => TypedColumn::Text(g(c, from)),
         }
     }
 

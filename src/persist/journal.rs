@@ -320,6 +320,23 @@ impl Journal {
         self.next_index
     }
 
+    /// Makes the next appended message get at least `index` (after a snapshot that
+    /// covers every index below it, when the journal's own files were lost). The open
+    /// segment is closed so that the next one starts at `index`.
+    ///
+    /// # Errors
+    /// The `fsync` of the closed segment.
+    pub fn skip_to(&mut self, index: u64) -> Result<(), PersistError> {
+        if index > self.next_index {
+            if self.current.is_some() {
+                self.sync()?;
+                self.current = None;
+            }
+            self.next_index = index;
+        }
+        Ok(())
+    }
+
     /// Appends `msg`; returns its index. Under [`FsyncPolicy::EveryMessage`] the message
     /// is on stable storage when this returns.
     ///

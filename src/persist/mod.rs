@@ -5,16 +5,22 @@
 //! - [`journal`]: append-only segment files of length-prefixed, CRC32C-checksummed
 //!   MessagePack messages, with a configurable fsync policy ([`FsyncPolicy`]), and
 //!   recovery that stops cleanly at a torn or corrupt tail and reports it.
+//! - [`durable`]: [`DurableReplica`], a replica over a directory of snapshots
+//!   ([`crate::snapshot`]) and a journal: journal before apply, periodic snapshots with
+//!   journal truncation, and start-up from the newest valid snapshot plus the journal
+//!   after it.
 //!
 //! Invariant: every message whose [`journal::Journal::append`] returned under
 //! [`FsyncPolicy::EveryMessage`] is recovered, and recovery never yields a message that
 //! was not appended (every frame is checksummed; a damaged one ends its segment).
 
+pub mod durable;
 pub mod journal;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use durable::{DurableOptions, DurableReplica, SkippedSnapshot, StartReport};
 pub use journal::{Damage, Journal, JournalOptions, Recovery, read_journal};
 
 /// When the journal asks the OS to put appended bytes on stable storage.

@@ -180,7 +180,7 @@ impl Replica {
             let mut h = self.index.take(k, p);
             let cut = h.partition_point(|&r| is_stable(&self.journal, r));
             h.drain(..cut);
-            self.index.put(k, p, h);
+            self.index.put_cut(k, p, h);
         }
         report.cells = cells.len();
         self.structure.drop_through(s, &self.journal);

@@ -13,9 +13,10 @@ use std::cmp::Ordering;
 
 use ahash::{AHashMap, AHashSet};
 
+use super::bases::BaseStore;
 use super::journal::{Journal, OpRef};
 use crate::apply::{is_reserved_prop, object_remove_candidates};
-use crate::column::Value;
+use crate::column::{Value, ValueRef};
 use crate::ids::{ClientTable, KeyId, PathId, Stamp};
 use crate::op::{Op, OpKind};
 
@@ -58,7 +59,7 @@ pub struct CellIndex {
     pub(super) linked: AHashSet<(KeyId, PathId)>,
     // The value (None = absent) of a node's cell at the compaction point, for cells
     // whose history was cut there. Keyed by the node's own key, never ROOT.
-    pub(super) bases: AHashMap<(KeyId, PathId), Option<(Value, Stamp)>>,
+    pub(super) bases: BaseStore,
     // Paths that a `text.*` op ever targeted: a `string.set` there keeps the text's CRDT,
     // so it is not a reset (see [`crate::op::OpKind::resets_cell`]).
     pub(super) text_paths: AHashSet<PathId>,
@@ -123,20 +124,29 @@ impl CellIndex {
         self.linked.contains(&(key, path))
     }
 
-    /// Every path with a history under `key`.
+    /// Every path with a history or a base under `key`.
     pub fn paths(&self, key: KeyId) -> Vec<PathId> {
-        self.paths.get(&key).cloned().unwrap_or_default()
+        let mut out = self.paths.get(&key).cloned().unwrap_or_default();
+        if !self.bases.is_empty() {
+            let n = out.len();
+            out.extend(self.bases.paths_of(key));
+            if out.len() > n {
+                out.sort_unstable();
+                out.dedup();
+            }
+        }
+        out
     }
 
     /// The cell's value at the compaction point: `None` when its history was never cut
     /// (it starts absent at the node's creation), `Some(None)` when it was absent.
-    pub fn base(&self, key: KeyId, path: PathId) -> Option<Option<&(Value, Stamp)>> {
-        self.bases.get(&(key, path)).map(Option::as_ref)
+    pub fn base(&self, key: KeyId, path: PathId) -> Option<Option<(ValueRef<'_>, Stamp)>> {
+        self.bases.get(key, path)
     }
 
     /// Records the cell's value at the compaction point.
     pub fn set_base(&mut self, key: KeyId, path: PathId, base: Option<(Value, Stamp)>) {
-        self.bases.insert((key, path), base);
+        self.bases.set(key, path, base);
     }
 
     /// Takes a cell's history out (to be put back with [`CellIndex::put`]).
@@ -151,6 +161,22 @@ impl CellIndex {
     pub fn put(&mut self, key: KeyId, path: PathId, h: Vec<OpRef>) {
         if let Some(slot) = self.cells.get_mut(&(key, path)) {
             *slot = h;
+        }
+    }
+
+    /// Puts a history back after compaction cut it: an emptied one is dropped (the
+    /// cell stays listed under its key through its base).
+    pub fn put_cut(&mut self, key: KeyId, path: PathId, h: Vec<OpRef>) {
+        if !h.is_empty() || self.bases.get(key, path).is_none() {
+            self.put(key, path, h);
+            return;
+        }
+        self.cells.remove(&(key, path));
+        if let Some(ps) = self.paths.get_mut(&key) {
+            ps.retain(|&p| p != path);
+            if ps.is_empty() {
+                self.paths.remove(&key);
+            }
         }
     }
 

@@ -28,6 +28,7 @@
 //! Not here yet: compact op records (the journal holds decoded [`Message`]s with their
 //! strings).
 
+pub(crate) mod bases;
 mod compact;
 mod index;
 pub mod journal;

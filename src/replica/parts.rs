@@ -14,15 +14,16 @@
 
 use std::collections::BTreeMap;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::Replica;
+use super::bases::BaseStore;
 use super::index::CellIndex;
 use super::journal::{ClientLog, Entry, Head, Journal, MetaState, OpRef};
 use super::structure::{StructEntry, Structure};
 use crate::apply::Effect;
-use crate::column::{Rgb, Row, TextCell, Value, ValueRef};
+use crate::column::{Rgb, TextCell, Value, ValueRef};
 use crate::graph::SceneGraph;
 use crate::ids::{ClientId, KeyId, NodeKey, PathId, Pos, Stamp};
 use crate::op::{Json, Limits, Message};
@@ -36,9 +37,6 @@ pub type PosRec = (u64, u32, u32);
 
 /// A cell history: key index, path index, op references `(slot, op)`.
 pub type CellRec = (u32, u32, Vec<(u32, u32)>);
-
-/// A compaction base: key index, path index, value (`None`: absent) and stamp.
-pub type BaseRec = (u32, u32, Option<(ValueRec, StampRec)>);
 
 /// A property value as a plain record (floats keep their bits; text keeps its CRDT).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -167,9 +165,6 @@ pub struct ReplicaParts {
     pub linked: Vec<(u32, u32)>,
     /// Paths a text op ever targeted.
     pub text_paths: Vec<u32>,
-    /// Compaction bases stored explicitly (the others equal the graph's cell and are
-    /// listed by the caller of [`Replica::to_parts`]).
-    pub bases: Vec<BaseRec>,
 }
 
 fn stamp_rec(s: Stamp) -> StampRec {
@@ -182,13 +177,9 @@ fn row_of(graph: &SceneGraph, n: NodeKey) -> u32 {
 
 impl Replica {
     /// The bookkeeping as records, and the journaled messages (in the order of
-    /// [`ReplicaParts::live`]). A compaction base for which `implicit(key, path, base)`
-    /// returns true is left out of [`ReplicaParts::bases`]: the caller records it (a
-    /// snapshot keeps a bit per cell whose base equals its current value).
-    pub(crate) fn to_parts(
-        &self,
-        mut implicit: impl FnMut(KeyId, PathId, &(Value, Stamp)) -> bool,
-    ) -> (ReplicaParts, Vec<&Message>) {
+    /// [`ReplicaParts::live`]). The compaction bases are not in it: they are columns
+    /// ([`Replica::bases`]).
+    pub(crate) fn to_parts(&self) -> (ReplicaParts, Vec<&Message>) {
         let g = &self.graph;
         let j = &self.journal;
         let mut free_set = vec![false; j.entries.len()];
@@ -268,18 +259,6 @@ impl Replica {
         linked.sort_unstable();
         let mut text_paths: Vec<_> = ix.text_paths.iter().map(|p| p.index() as u32).collect();
         text_paths.sort_unstable();
-        let mut bases: Vec<_> = ix
-            .bases
-            .iter()
-            .filter(|((k, p), b)| b.as_ref().is_none_or(|b| !implicit(*k, *p, b)))
-            .map(|(&(k, p), b)| {
-                let b = b
-                    .as_ref()
-                    .map(|(v, s)| (ValueRec::of(v.as_ref()), stamp_rec(*s)));
-                (k.index() as u32, p.index() as u32, b)
-            })
-            .collect();
-        bases.sort_unstable_by_key(|b| (b.0, b.1));
         let l = &self.limits;
         let parts = ReplicaParts {
             frontier: self.frontier.map(stamp_rec),
@@ -301,14 +280,17 @@ impl Replica {
             cells,
             linked,
             text_paths,
-            bases,
         };
         (parts, msgs)
     }
 
-    /// Rebuilds a replica from its graph, its bookkeeping and its journaled messages
-    /// (in the order of [`ReplicaParts::live`]); `implicit` lists the cells whose
-    /// compaction base is their current value in `graph`.
+    /// The compaction bases.
+    pub(crate) fn bases(&self) -> &BaseStore {
+        &self.index.bases
+    }
+
+    /// Rebuilds a replica from its graph, its bookkeeping, its journaled messages (in
+    /// the order of [`ReplicaParts::live`]) and its compaction bases.
     ///
     /// # Errors
     /// A description of the first index or record that does not fit the graph.
@@ -316,7 +298,7 @@ impl Replica {
         graph: SceneGraph,
         parts: ReplicaParts,
         messages: Vec<Message>,
-        implicit: impl IntoIterator<Item = (PathId, Row)>,
+        bases: BaseStore,
     ) -> Result<Replica, String> {
         let n_clients = graph.clients.len();
         let n_keys = graph.keys.len();
@@ -525,23 +507,7 @@ impl Replica {
         for p in parts.text_paths {
             index.text_paths.insert(path(p)?);
         }
-        index.bases = AHashMap::with_capacity(parts.bases.len());
-        for (k, p, b) in parts.bases {
-            let b = match b {
-                Some((v, s)) => Some((v.into_value()?, stamp(s)?)),
-                None => None,
-            };
-            index.bases.insert((key(k)?, path(p)?), b);
-        }
-        for (p, row) in implicit {
-            let n = node(row.0)?;
-            let (v, s) = graph
-                .props
-                .get(p, row)
-                .ok_or_else(|| format!("implicit base at row {} has no cell", row.0))?;
-            let kid = graph.nodes[n].kid;
-            index.bases.insert((kid, p), Some((v.to_owned(), s)));
-        }
+        index.bases = bases;
 
         let [ops, strings, coll, depth] = parts
             .limits

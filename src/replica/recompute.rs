@@ -251,7 +251,7 @@ pub(super) fn fold_cell(
         return None;
     }
     let mut cur: Option<(Value, Stamp)> = match (last_reset, index.base(kid, p)) {
-        (None, Some(Some((v, st)))) => Some((v.clone(), *st)),
+        (None, Some(Some((v, st)))) => Some((v.to_owned(), st)),
         _ => None,
     };
     let path = graph.paths.name(p);
@@ -358,7 +358,7 @@ fn recompute_group(
     let kid = graph.nodes[node].kid;
     for &p in paths {
         match (last_reset, index.base(kid, p)) {
-            (None, Some(Some((v, st)))) => graph.write(node, p, v.clone(), *st),
+            (None, Some(Some((v, st)))) => graph.write(node, p, v.to_owned(), st),
             _ => {
                 graph.remove_cell(node, p);
             }

@@ -5,8 +5,8 @@
 //!
 //! Invariants (checked where they matter: by the view's accessors, which return
 //! `None` on a bad index, and in full by the restore):
-//! - `nodes.*` arrays are indexed by row and have `nodes.kid.len()` entries (per-node
-//!   [`Ids::Each`] arrays too); `kid[row] == FREED` marks a freed row;
+//! - `nodes.*` sequences are indexed by row and have `nodes.kid.len` entries;
+//!   `kid[row] == NONE` marks a freed row;
 //! - `nodes.child_start` has one more entry than there are rows and is non-decreasing;
 //!   `children[child_start[r]..child_start[r + 1]]` are row `r`'s children in order;
 //! - `nodes.by_key` lists the rows of all nodes sorted by key bytes;
@@ -16,6 +16,8 @@
 //!   read.
 
 use rkyv::{Archive, Serialize};
+
+pub use super::seq::{ArchivedU32s, U32s};
 
 /// Marks a freed row in [`Nodes::kid`], and "none" in row references.
 pub const NONE: u32 = u32::MAX;
@@ -33,6 +35,8 @@ pub struct Snap {
     pub nodes: Nodes,
     /// One column per path index.
     pub columns: Vec<Col>,
+    /// The compaction bases.
+    pub bases: Bases,
     /// The journaled messages (MessagePack, one per live journal entry).
     pub messages: Names,
     /// The replica's bookkeeping (MessagePack `ReplicaParts`).
@@ -45,55 +49,40 @@ pub struct Names {
     /// The items, back to back.
     pub bytes: Vec<u8>,
     /// Where each item ends.
-    pub ends: Vec<u32>,
-}
-
-/// A per-row index that is often the same for every row.
-#[derive(Archive, Serialize, Debug)]
-pub enum Ids {
-    /// Every row has this one.
-    Same(u32),
-    /// One per row.
-    Each(Vec<u32>),
-}
-
-impl Default for Ids {
-    fn default() -> Self {
-        Ids::Same(0)
-    }
+    pub ends: U32s,
 }
 
 /// The nodes, one entry per row.
 #[derive(Archive, Serialize, Debug, Default)]
 pub struct Nodes {
     /// Key index, or [`NONE`] for a freed row.
-    pub kid: Vec<u32>,
+    pub kid: U32s,
     /// Tag strings.
     pub tags: Names,
     /// Per row: index into `tags`.
-    pub tag: Ids,
+    pub tag: U32s,
     /// Name strings.
     pub names: Names,
     /// Per row: index into `names`.
-    pub name: Ids,
+    pub name: U32s,
     /// Parent row, or [`NONE`].
-    pub parent: Vec<u32>,
+    pub parent: U32s,
     /// Where each row's children start in `children` (one more entry than rows).
-    pub child_start: Vec<u32>,
+    pub child_start: U32s,
     /// Child rows, in order.
-    pub children: Vec<u32>,
+    pub children: U32s,
     /// The stamps and wall clocks nodes were created at.
     pub created_at: Vec<Created>,
     /// Per row: index into `created_at`.
-    pub created: Ids,
+    pub created: U32s,
     /// Per row: the op index of the creating op.
-    pub created_op: Ids,
+    pub created_op: U32s,
     /// Tombstoned rows, ascending, with the position of the removing op.
     pub removed: Vec<Removed>,
     /// The root's row, or [`NONE`].
     pub root: u32,
     /// Every node's row, sorted by key bytes (for lookups by key).
-    pub by_key: Vec<u32>,
+    pub by_key: U32s,
 }
 
 /// A creation stamp and wall clock.
@@ -131,10 +120,34 @@ pub struct Col {
     pub values: Values,
     /// The typed column's stamps.
     pub stamps: Stamps,
-    /// Bitmap: the cell's compaction base is its current value and stamp.
-    pub base_current: Vec<u64>,
     /// Cells of another kind than the column's, by ascending row.
     pub dynamic: Vec<DynCell>,
+}
+
+/// The compaction bases, by *slot* (one per node key with a base).
+#[derive(Archive, Serialize, Debug, Default)]
+pub struct Bases {
+    /// Key index of each slot.
+    pub kids: U32s,
+    /// One entry per path index.
+    pub paths: Vec<BaseCol>,
+}
+
+/// The bases of one path.
+#[derive(Archive, Serialize, Debug, Default)]
+pub struct BaseCol {
+    /// Bitmap over slots: the cell has a base.
+    pub has: Vec<u64>,
+    /// Bitmap over slots: the base is the node's current cell (value and stamp), so
+    /// its value is not stored again.
+    pub same: Vec<u64>,
+    /// Number of the other bases.
+    pub rest_len: u32,
+    /// The slots of the other bases, ascending.
+    pub rest_slots: U32s,
+    /// Their values: row `i` is slot `rest_slots[i]`; an absent cell is a base
+    /// "absent at the compaction point".
+    pub rest: Col,
 }
 
 /// A typed column's values, one per row.

@@ -30,6 +30,7 @@
 
 mod format;
 mod restore;
+mod seq;
 mod view;
 mod write;
 

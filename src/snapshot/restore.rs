@@ -8,7 +8,9 @@
 
 use slotmap::SlotMap;
 
-use super::format::{ArchivedCol, ArchivedNames, ArchivedStamps, ArchivedValues, NONE};
+use super::format::{
+    ArchivedBases, ArchivedCol, ArchivedNames, ArchivedStamps, ArchivedU32s, ArchivedValues, NONE,
+};
 use super::view::bit;
 use super::{SnapshotBuf, SnapshotError, SnapshotView};
 use crate::Replica;
@@ -17,6 +19,7 @@ use crate::graph::Node;
 use crate::graph::SceneGraph;
 use crate::ids::{ClientId, ClientTable, KeyId, KeyTable, NodeKey, PathId, PathTable, Pos, Stamp};
 use crate::op::{Json, Limits};
+use crate::replica::bases::BaseStore;
 use crate::replica::parts::{ReplicaParts, ValueRec};
 use crate::wire::{self, Format};
 
@@ -24,7 +27,16 @@ fn bad(msg: impl Into<String>) -> SnapshotError {
     SnapshotError::Invalid(msg.into())
 }
 
+/// The strings of a table of distinct names (a crafted count cannot exceed what the
+/// bytes can hold: n distinct strings take at least n - 257 bytes).
 fn strings(n: &ArchivedNames, what: &str) -> Result<Vec<Box<str>>, SnapshotError> {
+    if n.len() > n.bytes.len() + 257 {
+        return Err(bad(format!(
+            "{} {what}s in {} bytes",
+            n.len(),
+            n.bytes.len()
+        )));
+    }
     (0..n.len())
         .map(|i| {
             n.str(i)
@@ -71,24 +83,39 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
 
     // Nodes.
     let n = &s.nodes;
-    let rows = n.kid.len();
+    // Every live row has its own key; freed rows are rare: rows cannot outnumber the
+    // archive's bytes.
+    let kids = n
+        .kid
+        .to_vec(view.byte_len())
+        .ok_or_else(|| bad("node keys: malformed sequence or too many rows"))?;
+    let rows = kids.len();
     let tags = strings(&n.tags, "tag")?;
     let names = strings(&n.names, "name")?;
-    let per_row = |what: &str, len: usize| -> Result<(), SnapshotError> {
-        if len == rows {
-            Ok(())
-        } else {
-            Err(bad(format!("{what}: {len} entries for {rows} rows")))
+    // Every per-row sequence, decoded and checked for length.
+    let per_row = |u: &ArchivedU32s, what: &str, extra: usize| -> Result<Vec<u32>, SnapshotError> {
+        if u.len() != rows + extra {
+            return Err(bad(format!("{what}: {} entries for {rows} rows", u.len())));
         }
+        u.to_vec(rows + extra)
+            .ok_or_else(|| bad(format!("{what}: malformed sequence")))
     };
-    per_row("parents", n.parent.len())?;
-    per_row("child starts", n.child_start.len().saturating_sub(1))?;
+    let tag_ix = per_row(&n.tag, "tags", 0)?;
+    let name_ix = per_row(&n.name, "names", 0)?;
+    let parents = per_row(&n.parent, "parents", 0)?;
+    let child_start = per_row(&n.child_start, "child starts", 1)?;
+    let created_ix = per_row(&n.created, "creation stamps", 0)?;
+    let created_ops = per_row(&n.created_op, "creation ops", 0)?;
+    let children = n
+        .children
+        .to_vec(rows)
+        .ok_or_else(|| bad("children: malformed sequence"))?;
     let mut nodes: SlotMap<NodeKey, Node> = SlotMap::with_capacity_and_key(rows);
     let mut row_keys: Vec<Option<NodeKey>> = Vec::with_capacity(rows);
     let mut by_kid: Vec<Option<NodeKey>> = vec![None; keys.len()];
     let mut removed = n.removed.iter().peekable();
     for r in 0..rows {
-        let kid = n.kid[r].to_native();
+        let kid = kids[r];
         if kid == NONE {
             row_keys.push(None);
             continue;
@@ -97,23 +124,19 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         let slot = by_kid
             .get_mut(kid as usize)
             .ok_or_else(|| bad(format!("row {r}: key index {kid} out of range")))?;
-        let text = |ids: &super::format::ArchivedIds, table: &[Box<str>], what: &str| {
-            ids.at(r)
-                .and_then(|i| table.get(i as usize))
+        let text = |i: u32, table: &[Box<str>], what: &str| {
+            table
+                .get(i as usize)
                 .map(|t| String::from(&**t))
                 .ok_or_else(|| bad(format!("row {r}: {what} index out of range")))
         };
-        let tag = text(&n.tag, &tags, "tag")?;
-        let name = text(&n.name, &names, "name")?;
+        let tag = text(tag_ix[r], &tags, "tag")?;
+        let name = text(name_ix[r], &names, "name")?;
         let at = n
-            .created
-            .at(r)
-            .and_then(|i| n.created_at.get(i as usize))
+            .created_at
+            .get(created_ix[r] as usize)
             .ok_or_else(|| bad(format!("row {r}: creation index out of range")))?;
-        let op = n
-            .created_op
-            .at(r)
-            .ok_or_else(|| bad(format!("row {r}: creation op missing")))?;
+        let op = created_ops[r];
         let created = Pos {
             stamp: Stamp {
                 lt: at.lt.to_native(),
@@ -166,12 +189,8 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
     let mut listed = 0usize;
     let mut seen = vec![false; rows];
     for r in 0..rows {
-        let (a, b) = (
-            n.child_start[r].to_native(),
-            n.child_start[r + 1].to_native(),
-        );
-        let kids = n
-            .children
+        let (a, b) = (child_start[r], child_start[r + 1]);
+        let kids = children
             .get(a as usize..b as usize)
             .ok_or_else(|| bad(format!("row {r}: children out of range")))?;
         if kids.is_empty() {
@@ -179,9 +198,8 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         }
         let me = node(r as u32)?;
         let mut list = Vec::with_capacity(kids.len());
-        for c in kids {
-            let c = c.to_native();
-            if n.parent.get(c as usize).map(|p| p.to_native()) != Some(r as u32) {
+        for &c in kids {
+            if parents.get(c as usize) != Some(&(r as u32)) {
                 return Err(bad(format!(
                     "row {c} listed as a child of row {r}, not its parent"
                 )));
@@ -196,7 +214,7 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         listed += list.len();
         nodes[me].children = list;
     }
-    let parented = n.parent.iter().filter(|p| p.to_native() != NONE).count();
+    let parented = parents.iter().filter(|&&p| p != NONE).count();
     if listed != parented {
         return Err(bad("a node's parent does not list it as a child"));
     }
@@ -208,7 +226,7 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         while state[r] == 0 {
             state[r] = 1;
             walk.push(r);
-            let p = n.parent[r].to_native();
+            let p = parents[r];
             if p == NONE {
                 break;
             }
@@ -234,14 +252,8 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         return Err(bad("more columns than paths"));
     }
     let mut columns = Vec::with_capacity(s.columns.len());
-    let mut implicit = Vec::new();
     for (i, c) in s.columns.iter().enumerate() {
         columns.push(column(c, &client, rows).map_err(|e| bad(format!("column {i}: {e}")))?);
-        for r in 0..(c.base_current.len() * 64).min(rows) {
-            if bit(&c.base_current, r) {
-                implicit.push((PathId::from_index(i), Row(r as u32)));
-            }
-        }
     }
     let graph = SceneGraph {
         nodes,
@@ -263,6 +275,9 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         max_collection_len: usize::MAX,
         max_depth: 512,
     };
+    if s.messages.len() > s.messages.bytes.len() {
+        return Err(bad("more journal messages than bytes"));
+    }
     let messages = (0..s.messages.len())
         .map(|i| {
             let b = s
@@ -273,7 +288,109 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
                 .map_err(|e| bad(format!("journal message {i}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Replica::from_parts(graph, parts, messages, implicit).map_err(SnapshotError::Invalid)
+    let bases = bases(&s.bases, &graph, &client).map_err(|e| bad(format!("bases: {e}")))?;
+    Replica::from_parts(graph, parts, messages, bases).map_err(SnapshotError::Invalid)
+}
+
+/// The compaction bases: `same` slots take the node's current cell from `graph`.
+fn bases(
+    b: &ArchivedBases,
+    graph: &SceneGraph,
+    client: &impl Fn(u32) -> Result<ClientId, SnapshotError>,
+) -> Result<BaseStore, String> {
+    let n_keys = graph.keys.len();
+    let kids = b
+        .kids
+        .to_vec(n_keys)
+        .ok_or("malformed key sequence, or more slots than keys")?;
+    let kid_of = kids
+        .iter()
+        .map(|&k| {
+            if (k as usize) < n_keys {
+                Ok(KeyId::from_index(k))
+            } else {
+                Err(format!("key index {k} out of range"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let slot_rows: Vec<Option<Row>> = kid_of
+        .iter()
+        .map(|&k| graph.node_of(k).map(|n| graph.nodes[n].row))
+        .collect();
+    if b.paths.len() > graph.paths.len() {
+        return Err("more base columns than paths".into());
+    }
+    let words = kid_of.len().div_ceil(64);
+    let mut has_all = Vec::with_capacity(b.paths.len());
+    let mut cols = Vec::with_capacity(b.paths.len());
+    for (p, bc) in b.paths.iter().enumerate() {
+        let pid = PathId::from_index(p);
+        let has: Vec<u64> = bc.has.iter().map(|w| w.to_native()).collect();
+        let same: Vec<u64> = bc.same.iter().map(|w| w.to_native()).collect();
+        if has.len() > words || same.len() > has.len() {
+            return Err(format!("path {p}: bitmap lengths"));
+        }
+        if same.iter().zip(&has).any(|(s, h)| s & !h != 0) {
+            return Err(format!("path {p}: a base marked current has no base"));
+        }
+        let rest_slots = bc
+            .rest_slots
+            .to_vec(kid_of.len())
+            .ok_or("malformed slot sequence")?;
+        if rest_slots.len() != bc.rest_len.to_native() as usize {
+            return Err(format!("path {p}: rest length"));
+        }
+        let rest = column(&bc.rest, client, rest_slots.len())?;
+        // Current bases: gathered from the graph's typed column in one pass (the few
+        // in its dynamic map are set one by one); the others come from `rest`.
+        let graph_col = graph.props.path(pid);
+        let mut from: Vec<Option<Row>> = vec![None; kid_of.len()];
+        let mut one_by_one = Vec::new();
+        let mut rest_cells = Vec::new();
+        let mut next = 0usize;
+        for (w, &word) in has.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let slot = w * 64 + b;
+                if same.get(w).is_some_and(|s| s >> b & 1 == 1) {
+                    let row = slot_rows.get(slot).copied().flatten().ok_or_else(|| {
+                        format!("path {p}: current base of slot {slot} has no node")
+                    })?;
+                    let col = graph_col.ok_or_else(|| format!("path {p}: no column"))?;
+                    if col.primary().get(row).is_some() {
+                        from[slot] = Some(row);
+                    } else {
+                        let (v, st) = col.get(row).ok_or_else(|| {
+                            format!("path {p}: current base of slot {slot} has no cell")
+                        })?;
+                        one_by_one.push((Row(slot as u32), v.to_owned(), st));
+                    }
+                } else {
+                    if rest_slots.get(next) != Some(&(slot as u32)) {
+                        return Err(format!("path {p}: base slots do not match"));
+                    }
+                    if let Some((v, st)) = rest.get(Row(next as u32)) {
+                        rest_cells.push((Row(slot as u32), v.to_owned(), st));
+                    }
+                    next += 1;
+                }
+            }
+        }
+        let primary = graph_col.map_or(TypedColumn::Empty, |c| c.primary().gather(&from));
+        let mut out = PathColumn::from_parts(primary, ahash::AHashMap::new())
+            .ok_or("a gathered column clashes")?;
+        for (slot, v, st) in one_by_one.into_iter().chain(rest_cells) {
+            out.set(slot, v, st);
+        }
+        if next != rest_slots.len() {
+            return Err(format!("path {p}: base slots do not match"));
+        }
+        has_all.push(has);
+        cols.push(out);
+    }
+    BaseStore::from_parts(kid_of, has_all, PropertyStore::from_columns(cols), n_keys)
 }
 
 /// One path column from its archived arrays.
@@ -287,7 +404,7 @@ fn column(
         return Err(format!("{len} cells for {rows} rows"));
     }
     let words = len.div_ceil(64);
-    if c.present.len() != words || c.base_current.len() > rows.div_ceil(64) {
+    if c.present.len() != words {
         return Err("bitmap length does not match".into());
     }
     let present: Vec<bool> = (0..len).map(|r| bit(&c.present, r)).collect();

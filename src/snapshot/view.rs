@@ -7,8 +7,7 @@ use std::borrow::Cow;
 use rkyv::vec::ArchivedVec;
 
 use super::format::{
-    ArchivedCol, ArchivedIds, ArchivedNames, ArchivedNodes, ArchivedSnap, ArchivedStamps,
-    ArchivedValues, NONE,
+    ArchivedCol, ArchivedNames, ArchivedNodes, ArchivedSnap, ArchivedStamps, ArchivedValues, NONE,
 };
 use super::{FORMAT_VERSION, HEADER_LEN, SnapshotError, split_header};
 use crate::column::{Rgb, ValueRef};
@@ -18,10 +17,10 @@ use crate::replica::parts::ValueRec;
 impl ArchivedNames {
     /// Item `i`'s bytes.
     pub(super) fn item(&self, i: usize) -> Option<&[u8]> {
-        let end = self.ends.get(i)?.to_native() as usize;
+        let end = self.ends.at(i)? as usize;
         let start = match i {
             0 => 0,
-            _ => self.ends.get(i - 1)?.to_native() as usize,
+            _ => self.ends.at(i - 1)? as usize,
         };
         self.bytes.get(start..end)
     }
@@ -34,16 +33,6 @@ impl ArchivedNames {
     /// Number of items.
     pub(super) fn len(&self) -> usize {
         self.ends.len()
-    }
-}
-
-impl ArchivedIds {
-    /// Entry `row`.
-    pub(super) fn at(&self, row: usize) -> Option<u32> {
-        match self {
-            ArchivedIds::Same(x) => Some(x.to_native()),
-            ArchivedIds::Each(v) => v.get(row).map(|x| x.to_native()),
-        }
     }
 }
 
@@ -164,8 +153,9 @@ pub struct SnapshotInfo {
     pub messages: usize,
     /// One entry per path with a column.
     pub columns: Vec<ColumnInfo>,
-    /// Bytes of the node arrays, the name tables, the columns, the journaled messages
-    /// and the bookkeeping.
+    /// Bytes by section: header, node arrays, name tables, columns, compaction bases,
+    /// journaled messages, bookkeeping, and the archive's own layout (pointers,
+    /// lengths, padding); they add up to `bytes`.
     pub sections: Vec<(&'static str, usize)>,
 }
 
@@ -187,7 +177,7 @@ pub struct ColumnInfo {
 }
 
 fn names_bytes(n: &ArchivedNames) -> usize {
-    n.bytes.len() + 4 * n.ends.len()
+    n.bytes.len() + n.ends.bytes()
 }
 
 fn col_bytes(c: &ArchivedCol) -> usize {
@@ -206,7 +196,7 @@ fn col_bytes(c: &ArchivedCol) -> usize {
         ArchivedStamps::Each(a, b) => 8 * a.len() + 4 * b.len(),
     };
     let d: usize = c.dynamic.iter().map(|d| 16 + d.value.len()).sum();
-    v + s + d + 8 * (c.present.len() + c.base_current.len())
+    v + s + d + 8 * c.present.len()
 }
 
 fn kind_name(v: &ArchivedValues) -> &'static str {
@@ -242,6 +232,25 @@ impl<'a> SnapshotView<'a> {
         }
         let snap = rkyv::access::<ArchivedSnap, rkyv::rancor::Error>(archive)
             .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+        // Lengths encoded compactly are not bounded by the archive's structure: a
+        // crafted one must not make readers walk billions of rows.
+        let n = &snap.nodes;
+        let tables = [&snap.keys, &snap.paths, &snap.clients, &n.tags, &n.names];
+        if let Some(t) = tables.iter().find(|t| t.len() > t.bytes.len() + 257) {
+            return Err(SnapshotError::Invalid(format!(
+                "a table of {} distinct names in {} bytes",
+                t.len(),
+                t.bytes.len()
+            )));
+        }
+        if n.kid.len() > archive.len() || n.by_key.len() > n.kid.len() {
+            return Err(SnapshotError::Invalid(format!(
+                "{} rows ({} keyed) in a {}-byte archive",
+                n.kid.len(),
+                n.by_key.len(),
+                archive.len()
+            )));
+        }
         Ok(SnapshotView {
             snap,
             len: bytes.len(),
@@ -277,6 +286,11 @@ impl<'a> SnapshotView<'a> {
         })
     }
 
+    /// Bytes of the whole snapshot, header included.
+    pub(super) fn byte_len(&self) -> usize {
+        self.len
+    }
+
     pub(super) fn archived(&self) -> &'a ArchivedSnap {
         self.snap
     }
@@ -296,7 +310,7 @@ impl<'a> SnapshotView<'a> {
     }
 
     fn node_at(&self, row: usize) -> Option<NodeView<'a>> {
-        let kid = self.nodes_arch().kid.get(row)?.to_native();
+        let kid = self.nodes_arch().kid.at(row)?;
         (kid != NONE).then_some(NodeView { view: *self, row })
     }
 
@@ -312,15 +326,24 @@ impl<'a> SnapshotView<'a> {
     /// The node with this key (tombstones included): a binary search over the keys.
     pub fn node(&self, key: &str) -> Option<NodeView<'a>> {
         let n = self.nodes_arch();
-        let by_key = n.by_key.as_slice();
         let key_of = |r: u32| -> &[u8] {
             n.kid
-                .get(r as usize)
-                .and_then(|k| self.snap.keys.item(k.to_native() as usize))
+                .at(r as usize)
+                .and_then(|k| self.snap.keys.item(k as usize))
                 .unwrap_or(&[])
         };
-        let at = by_key.partition_point(|r| key_of(r.to_native()) < key.as_bytes());
-        let row = by_key.get(at)?.to_native();
+        // Binary search over the rows sorted by key.
+        let (mut lo, mut hi) = (0, n.by_key.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let r = n.by_key.at(mid)?;
+            if key_of(r) < key.as_bytes() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let row = n.by_key.at(lo)?;
         (key_of(row) == key.as_bytes())
             .then(|| self.node_at(row as usize))
             .flatten()
@@ -382,16 +405,14 @@ impl<'a> SnapshotView<'a> {
     pub fn info(&self) -> SnapshotInfo {
         let s = self.snap;
         let n = &s.nodes;
-        let ids_bytes = |i: &ArchivedIds| match i {
-            ArchivedIds::Same(_) => 4,
-            ArchivedIds::Each(v) => 4 * v.len(),
-        };
-        let node_bytes = 4 * (n.kid.len() + n.parent.len() + n.child_start.len())
-            + 4 * (n.children.len() + n.by_key.len())
-            + ids_bytes(&n.tag)
-            + ids_bytes(&n.name)
-            + ids_bytes(&n.created)
-            + ids_bytes(&n.created_op)
+        let node_bytes = [&n.kid, &n.parent, &n.child_start, &n.children, &n.by_key]
+            .iter()
+            .map(|u| u.bytes())
+            .sum::<usize>()
+            + n.tag.bytes()
+            + n.name.bytes()
+            + n.created.bytes()
+            + n.created_op.bytes()
             + 24 * (n.created_at.len() + n.removed.len())
             + names_bytes(&n.tags)
             + names_bytes(&n.names);
@@ -424,14 +445,31 @@ impl<'a> SnapshotView<'a> {
             tables: [s.keys.len(), s.paths.len(), s.clients.len()],
             messages: s.messages.len(),
             columns,
-            sections: vec![
-                ("header", HEADER_LEN),
-                ("nodes", node_bytes),
-                ("tables", table_bytes),
-                ("columns", col_total),
-                ("journal", names_bytes(&s.messages)),
-                ("bookkeeping", s.parts.len()),
-            ],
+            sections: {
+                let base_bytes = s.bases.kids.bytes()
+                    + s.bases
+                        .paths
+                        .iter()
+                        .map(|b| {
+                            8 * (b.has.len() + b.same.len())
+                                + b.rest_slots.bytes()
+                                + col_bytes(&b.rest)
+                        })
+                        .sum::<usize>();
+                let mut v = vec![
+                    ("header", HEADER_LEN),
+                    ("nodes", node_bytes),
+                    ("tables", table_bytes),
+                    ("columns", col_total),
+                    ("bases", base_bytes),
+                    ("journal", names_bytes(&s.messages)),
+                    ("bookkeeping", s.parts.len()),
+                ];
+                let counted: usize = v.iter().map(|(_, b)| b).sum();
+                // Relative pointers, lengths, enum tags and padding of the archive.
+                v.push(("layout", self.len.saturating_sub(counted)));
+                v
+            },
         }
     }
 }
@@ -448,7 +486,7 @@ impl<'a> NodeView<'a> {
 
     /// The node's key.
     pub fn key(&self) -> &'a str {
-        let kid = self.arch().kid.get(self.row).map_or(0, |k| k.to_native());
+        let kid = self.arch().kid.at(self.row).unwrap_or(0);
         self.view.snap.keys.str(kid as usize).unwrap_or("")
     }
 
@@ -481,7 +519,7 @@ impl<'a> NodeView<'a> {
 
     /// The parent, if any.
     pub fn parent(&self) -> Option<NodeView<'a>> {
-        let p = self.arch().parent.get(self.row)?.to_native();
+        let p = self.arch().parent.at(self.row)?;
         if p == NONE {
             return None;
         }
@@ -491,20 +529,11 @@ impl<'a> NodeView<'a> {
     /// The children, in order.
     pub fn children(&self) -> impl Iterator<Item = NodeView<'a>> + 'a {
         let n = self.arch();
-        let start = n
-            .child_start
-            .get(self.row)
-            .map_or(0, |x| x.to_native() as usize);
-        let end = n
-            .child_start
-            .get(self.row + 1)
-            .map_or(0, |x| x.to_native() as usize);
+        let start = n.child_start.at(self.row).unwrap_or(0) as usize;
+        // A crafted range must not walk past the children that exist.
+        let end = (n.child_start.at(self.row + 1).unwrap_or(0) as usize).min(n.children.len());
         let view = self.view;
-        n.children
-            .get(start..end.max(start))
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(move |c| view.node_at(c.to_native() as usize))
+        (start..end.max(start)).filter_map(move |i| view.node_at(n.children.at(i)? as usize))
     }
 
     /// The value of one property.

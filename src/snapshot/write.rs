@@ -8,35 +8,30 @@ use rayon::prelude::*;
 use rkyv::util::AlignedVec;
 
 use super::format::{
-    Col, Created, DynCell, Ids, NONE, Names, Nodes, Removed, Snap, Stamps, Values,
+    BaseCol, Bases, Col, Created, DynCell, NONE, Names, Nodes, Removed, Snap, Stamps, U32s, Values,
 };
 use super::{HEADER_LEN, SnapshotBuf, finish_header};
 use crate::Replica;
-use crate::column::{Column, Row, TypedColumn};
+use crate::column::{Column, PathColumn, Row, TypedColumn};
 use crate::graph::SceneGraph;
-use crate::ids::{KeyId, PathId, Stamp};
+use crate::ids::{PathId, Stamp};
+use crate::replica::bases::BaseStore;
 use crate::replica::parts::{ValueRec, same_bits};
 use crate::wire::{self, Format};
 
 impl Names {
     /// Collects items into one buffer.
     fn collect<'a, B: AsRef<[u8]> + 'a>(items: impl IntoIterator<Item = B>) -> Names {
-        let mut n = Names::default();
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
         for it in items {
-            n.bytes.extend_from_slice(it.as_ref());
-            n.ends
-                .push(u32::try_from(n.bytes.len()).unwrap_or(u32::MAX));
+            bytes.extend_from_slice(it.as_ref());
+            ends.push(u32::try_from(bytes.len()).unwrap_or(u32::MAX));
         }
-        n
-    }
-}
-
-/// `Ids::Same` when every entry is equal (or there are none), else `Ids::Each`.
-fn ids(v: Vec<u32>) -> Ids {
-    match v.first() {
-        None => Ids::Same(0),
-        Some(&f) if v.iter().all(|&x| x == f) => Ids::Same(f),
-        Some(_) => Ids::Each(v),
+        Names {
+            bytes,
+            ends: U32s::encode(ends),
+        }
     }
 }
 
@@ -51,57 +46,80 @@ pub(super) fn bitmap(bits: impl ExactSizeIterator<Item = bool>) -> Vec<u64> {
     words
 }
 
-/// Interns strings into a dictionary, returning per-item indices.
-fn dictionary<'a>(items: impl Iterator<Item = &'a str>) -> (Names, Vec<u32>) {
-    let mut seen: ahash::AHashMap<&str, u32> = ahash::AHashMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    let idx = items
-        .map(|s| {
-            *seen.entry(s).or_insert_with(|| {
-                order.push(s);
-                u32::try_from(order.len() - 1).unwrap_or(u32::MAX)
-            })
-        })
-        .collect();
-    (Names::collect(order), idx)
+/// A string's first 8 bytes as a big-endian number: comparing two of them orders
+/// the strings by those bytes without touching the heap.
+fn prefix(s: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Interns strings in first-seen order, remembering the last one (nodes come in runs
+/// of one tag).
+#[derive(Default)]
+struct Dict<'a> {
+    index: ahash::AHashMap<&'a str, u32>,
+    order: Vec<&'a str>,
+    last: Option<(&'a str, u32)>,
+}
+
+impl<'a> Dict<'a> {
+    fn id(&mut self, s: &'a str) -> u32 {
+        if let Some((l, i)) = self.last
+            && l == s
+        {
+            return i;
+        }
+        let order = &mut self.order;
+        let i = *self.index.entry(s).or_insert_with(|| {
+            order.push(s);
+            u32::try_from(order.len() - 1).unwrap_or(NONE)
+        });
+        self.last = Some((s, i));
+        i
+    }
 }
 
 fn nodes(g: &SceneGraph) -> Nodes {
-    let rows = &g.rows;
-    let node = |r: &Option<crate::ids::NodeKey>| r.and_then(|k| g.nodes.get(k));
+    let n_rows = g.rows.len();
     let row_of = |k: crate::ids::NodeKey| g.nodes.get(k).map_or(NONE, |n| n.row.0);
-    let kid = rows
-        .iter()
-        .map(|r| node(r).map_or(NONE, |n| n.kid.index() as u32))
-        .collect();
-    let (tags, tag) = dictionary(rows.iter().map(|r| node(r).map_or("", |n| n.tag.as_str())));
-    let (names, name) = dictionary(rows.iter().map(|r| node(r).map_or("", |n| n.name.as_str())));
-    let parent = rows
-        .iter()
-        .map(|r| node(r).and_then(|n| n.parent).map_or(NONE, row_of))
-        .collect();
-    let mut child_start = Vec::with_capacity(rows.len() + 1);
-    let mut children = Vec::with_capacity(rows.len());
-    child_start.push(0);
-    for r in rows {
-        if let Some(n) = node(r) {
-            children.extend(n.children.iter().map(|&c| row_of(c)));
-        }
-        child_start.push(u32::try_from(children.len()).unwrap_or(NONE));
-    }
+    let mut kid = Vec::with_capacity(n_rows);
+    let (mut tags, mut names) = (Dict::default(), Dict::default());
+    let (mut tag, mut name) = (Vec::with_capacity(n_rows), Vec::with_capacity(n_rows));
+    let mut parent = Vec::with_capacity(n_rows);
+    let mut child_start = Vec::with_capacity(n_rows + 1);
+    let mut children = Vec::with_capacity(n_rows);
     let mut created_at: Vec<Created> = Vec::new();
-    let mut created = Vec::with_capacity(rows.len());
-    let mut created_op = Vec::with_capacity(rows.len());
-    for r in rows {
-        let (c, op) = node(r).map_or((Created::default(), 0), |n| {
-            let s = n.created.stamp;
-            let c = Created {
-                lt: s.lt,
-                ts: n.created_ts,
-                client: s.client.index() as u32,
-            };
-            (c, n.created.op)
-        });
+    let mut created = Vec::with_capacity(n_rows);
+    let mut created_op = Vec::with_capacity(n_rows);
+    let mut removed = Vec::new();
+    let mut by_key: Vec<(u64, &str, u32)> = Vec::with_capacity(g.nodes.len());
+    child_start.push(0);
+    // One pass over the rows, in creation order.
+    for r in &g.rows {
+        let Some(n) = r.and_then(|k| g.nodes.get(k)) else {
+            kid.push(NONE);
+            tag.push(tags.id(""));
+            name.push(names.id(""));
+            parent.push(NONE);
+            child_start.push(u32::try_from(children.len()).unwrap_or(NONE));
+            created.push(created_at.len().saturating_sub(1) as u32);
+            created_op.push(0);
+            continue;
+        };
+        kid.push(n.kid.index() as u32);
+        tag.push(tags.id(&n.tag));
+        name.push(names.id(&n.name));
+        parent.push(n.parent.map_or(NONE, row_of));
+        children.extend(n.children.iter().map(|&c| row_of(c)));
+        child_start.push(u32::try_from(children.len()).unwrap_or(NONE));
+        let s = n.created.stamp;
+        let c = Created {
+            lt: s.lt,
+            ts: n.created_ts,
+            client: s.client.index() as u32,
+        };
         // Nodes are created message by message: the previous entry usually matches.
         let same =
             |x: &Created| x.lt == c.lt && x.client == c.client && x.ts.to_bits() == c.ts.to_bits();
@@ -109,38 +127,33 @@ fn nodes(g: &SceneGraph) -> Nodes {
             created_at.push(c);
         }
         created.push(u32::try_from(created_at.len() - 1).unwrap_or(NONE));
-        created_op.push(op);
-    }
-    let removed = rows
-        .iter()
-        .filter_map(|r| {
-            let n = node(r)?;
-            let p = n.removed?;
-            Some(Removed {
+        created_op.push(n.created.op);
+        if let Some(p) = n.removed {
+            removed.push(Removed {
                 lt: p.stamp.lt,
                 row: n.row.0,
                 client: p.stamp.client.index() as u32,
                 op: p.op,
-            })
-        })
-        .collect();
-    let mut by_key: Vec<(&str, u32)> = g.nodes.values().map(|n| (&*n.key, n.row.0)).collect();
-    by_key.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+            });
+        }
+        by_key.push((prefix(&n.key), &n.key, n.row.0));
+    }
+    by_key.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
     Nodes {
-        kid,
-        tags,
-        tag: ids(tag),
-        names,
-        name: ids(name),
-        parent,
-        child_start,
-        children,
+        kid: U32s::encode(kid),
+        tags: Names::collect(tags.order.iter().map(|s| s.as_bytes())),
+        tag: U32s::encode(tag),
+        names: Names::collect(names.order.iter().map(|s| s.as_bytes())),
+        name: U32s::encode(name),
+        parent: U32s::encode(parent),
+        child_start: U32s::encode(child_start),
+        children: U32s::encode(children),
         created_at,
-        created: ids(created),
-        created_op: ids(created_op),
+        created: U32s::encode(created),
+        created_op: U32s::encode(created_op),
         removed,
         root: g.root.map_or(NONE, row_of),
-        by_key: by_key.into_iter().map(|(_, r)| r).collect(),
+        by_key: U32s::encode(by_key.into_iter().map(|(_, _, r)| r).collect()),
     }
 }
 
@@ -243,72 +256,16 @@ impl Replica {
     /// ```
     pub fn snapshot(&self) -> SnapshotBuf {
         let g = self.graph();
-        let n_paths = g.props.columns().len();
-        let n_rows = g.rows.len();
-        // Per path: the rows whose base is their current cell.
-        let mut implicit: Vec<Vec<u32>> = vec![Vec::new(); n_paths];
-        let (parts, messages) = self.to_parts(|kid: KeyId, p: PathId, (v, s)| {
-            let Some(node) = g.node_of(kid) else {
-                return false;
-            };
-            let row = g.nodes[node].row;
-            let same = g
-                .props
-                .get(p, row)
-                .is_some_and(|(cur, st)| st == *s && same_bits(cur, v.as_ref()));
-            if same && let Some(list) = implicit.get_mut(p.index()) {
-                list.push(row.0);
-                return true;
-            }
-            false
-        });
-        let columns = g
-            .props
-            .columns()
-            .par_iter()
-            .zip(implicit.into_par_iter())
-            .map(|(c, rows)| {
-                let (values, stamps, present, len) = typed(c.primary());
-                // Over every row: a dynamic cell may lie beyond the typed column.
-                let mut base = vec![
-                    0u64;
-                    if rows.is_empty() {
-                        0
-                    } else {
-                        n_rows.div_ceil(64)
-                    }
-                ];
-                for r in rows {
-                    if let Some(w) = base.get_mut(r as usize / 64) {
-                        *w |= 1 << (r % 64);
-                    }
-                }
-                let mut dynamic: Vec<DynCell> = c
-                    .dynamic()
-                    .map(|(Row(row), v, s)| DynCell {
-                        lt: s.lt,
-                        row,
-                        client: s.client.index() as u32,
-                        value: msgpack(&ValueRec::of(v.as_ref())),
-                    })
-                    .collect();
-                dynamic.sort_unstable_by_key(|d| d.row);
-                Col {
-                    len: u32::try_from(len).unwrap_or(NONE),
-                    present,
-                    values,
-                    stamps,
-                    base_current: base,
-                    dynamic,
-                }
-            })
-            .collect();
+        let (parts, messages) = self.to_parts();
+        let columns = g.props.columns().par_iter().map(col).collect();
+        let bases = bases(g, self.bases());
         let snap = Snap {
             clients: Names::collect(g.clients.names().map(str::as_bytes)),
             keys: Names::collect(g.keys.names().map(str::as_bytes)),
             paths: Names::collect(g.paths.names().map(str::as_bytes)),
             nodes: nodes(g),
             columns,
+            bases,
             messages: Names::collect(
                 messages
                     .iter()
@@ -330,22 +287,112 @@ impl Replica {
     }
 }
 
+/// One path column: typed arrays, stamps, presence, and the cells of other kinds.
+fn col(c: &PathColumn) -> Col {
+    let (values, stamps, present, len) = typed(c.primary());
+    let mut dynamic: Vec<DynCell> = c
+        .dynamic()
+        .map(|(Row(row), v, s)| DynCell {
+            lt: s.lt,
+            row,
+            client: s.client.index() as u32,
+            value: msgpack(&ValueRec::of(v.as_ref())),
+        })
+        .collect();
+    dynamic.sort_unstable_by_key(|d| d.row);
+    Col {
+        len: u32::try_from(len).unwrap_or(NONE),
+        present,
+        values,
+        stamps,
+        dynamic,
+    }
+}
+
+/// The compaction bases: per path, the slots with a base, those whose base is the
+/// node's current cell (stored as one bit), and the values of the others.
+fn bases(g: &SceneGraph, store: &BaseStore) -> Bases {
+    let (kids, has, values) = store.parts();
+    // Slot → row of the slot's node (NONE: no node).
+    let rows: Vec<u32> = kids
+        .iter()
+        .map(|&k| g.node_of(k).map_or(NONE, |n| g.nodes[n].row.0))
+        .collect();
+    let paths = has
+        .par_iter()
+        .enumerate()
+        .map(|(p, has)| {
+            let p = PathId::from_index(p);
+            let mut same = vec![0u64; has.len()];
+            let mut rest_slots = Vec::new();
+            let mut rest = PathColumn::default();
+            for (w, &word) in has.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let slot = w * 64 + b;
+                    let base = values.get(p, Row(slot as u32));
+                    let row = rows.get(slot).copied().unwrap_or(NONE);
+                    let current = (row != NONE).then(|| g.props.get(p, Row(row))).flatten();
+                    let is_same = match (base, current) {
+                        (Some((v, s)), Some((c, cs))) => s == cs && same_bits(v, c),
+                        _ => false,
+                    };
+                    if is_same {
+                        same[w] |= 1 << b;
+                    } else {
+                        let i = Row(u32::try_from(rest_slots.len()).unwrap_or(NONE));
+                        rest_slots.push(slot as u32);
+                        if let Some((v, s)) = base {
+                            rest.set(i, v.to_owned(), s);
+                        }
+                    }
+                }
+            }
+            BaseCol {
+                has: has.clone(),
+                same,
+                rest_len: u32::try_from(rest_slots.len()).unwrap_or(NONE),
+                rest_slots: U32s::encode(rest_slots),
+                rest: col(&rest),
+            }
+        })
+        .collect();
+    Bases {
+        kids: U32s::encode(kids.iter().map(|k| k.index() as u32).collect()),
+        paths,
+    }
+}
+
 /// A generous guess of the archive size, so the buffer is allocated once.
 fn estimate(s: &Snap) -> usize {
-    let names = |n: &Names| n.bytes.len() + 4 * n.ends.len() + 16;
-    let ids = |i: &Ids| match i {
-        Ids::Same(_) => 8,
-        Ids::Each(v) => 4 * v.len() + 8,
-    };
+    let names = |n: &Names| n.bytes.len() + n.ends.bytes() + 32;
     let n = &s.nodes;
     let mut total = names(&s.clients) + names(&s.keys) + names(&s.paths) + names(&s.messages);
     total += s.parts.len() + 64;
-    total += 4 * (n.kid.len() + n.parent.len() + n.child_start.len() + n.children.len());
-    total += names(&n.tags) + names(&n.names) + ids(&n.tag) + ids(&n.name);
-    total += ids(&n.created) + ids(&n.created_op) + 24 * n.created_at.len();
-    total += 24 * n.removed.len() + 4 * n.by_key.len() + 256;
-    for c in &s.columns {
-        total += 128 + 8 * (c.present.len() + c.base_current.len());
+    for u in [
+        &n.kid,
+        &n.tag,
+        &n.name,
+        &n.parent,
+        &n.child_start,
+        &n.children,
+    ] {
+        total += u.bytes() + 32;
+    }
+    total += names(&n.tags) + names(&n.names) + n.by_key.bytes();
+    total += n.created.bytes() + n.created_op.bytes() + 24 * n.created_at.len();
+    total += 24 * n.removed.len() + 256;
+    for b in &s.bases.paths {
+        total += 16 * b.has.len() + b.rest_slots.bytes() + 256 + 24 * b.rest_len as usize;
+    }
+    for c in s
+        .columns
+        .iter()
+        .chain(s.bases.paths.iter().map(|b| &b.rest))
+    {
+        total += 128 + 8 * c.present.len();
         total += match &c.values {
             Values::Empty => 0,
             Values::F64(v) => 8 * v.len(),
