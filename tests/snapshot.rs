@@ -124,3 +124,29 @@ fn empty_replica_round_trips() {
     let back = Replica::from_snapshot(&snap).unwrap();
     assert_eq!(observe(&back), observe(&r));
 }
+
+proptest! {
+    #![proptest_config(crate::support::proptest_config(64))]
+
+    /// A client store started from a server's snapshot bytes follows the server: it
+    /// receives the rest of the history (late messages, undo of messages the snapshot
+    /// holds, duplicates) and shows the server's state.
+    #[test]
+    fn a_store_from_snapshot_bytes_follows_the_server(
+        msgs in history(),
+        split in 0usize..32,
+        seed in any::<u64>(),
+    ) {
+        let order = shuffled_with_duplicates(&msgs, seed);
+        let split = split.min(order.len());
+        let mut server = Replica::new();
+        server.apply_batch(&order[..split]);
+        let mut bob = vuer_rtc::store::GraphStore::init_from_snapshot("bob", &server.snapshot()).unwrap();
+        prop_assert_eq!(bob.graph().to_json(), server.to_json());
+        for m in &order[split..] {
+            server.apply_message(m);
+            let _ = bob.receive(m.clone());
+        }
+        prop_assert_eq!(bob.graph().to_json(), server.to_json());
+    }
+}

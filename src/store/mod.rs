@@ -487,6 +487,42 @@ impl GraphStore {
         }
     }
 
+    /// A store for `client` that starts from a server's snapshot bytes
+    /// ([`Replica::snapshot`]): the whole replica, journal, undo state and compaction
+    /// base included, so late messages, undo and compaction go on exactly as on the
+    /// server (unlike [`GraphStore::init_from_server`], which starts from the state
+    /// alone).
+    ///
+    /// # Errors
+    /// [`SnapshotError`](crate::snapshot::SnapshotError) for bytes that are not a valid
+    /// snapshot.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, replica::Replica, store::GraphStore};
+    /// let mut alice = GraphStore::new("alice");
+    /// alice.edit(Op::node_insert("", "obj", "Mesh"))?;
+    /// let first = alice.commit("create").unwrap();
+    /// let mut server = Replica::new();
+    /// server.apply_message(&first);
+    ///
+    /// let mut bob = GraphStore::init_from_snapshot("bob", &server.snapshot()).unwrap();
+    /// assert_eq!(bob.graph().to_json(), alice.graph().to_json());
+    /// // Bob edits on: his message comes after everything the snapshot holds.
+    /// bob.edit(Op::number_set("obj", "hp", 1.0))?;
+    /// let hp = bob.commit("hp").unwrap();
+    /// assert_eq!(hp.lt, 2);
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn init_from_snapshot(
+        client: impl Into<String>,
+        bytes: &[u8],
+    ) -> Result<GraphStore, crate::snapshot::SnapshotError> {
+        let replica = Replica::from_snapshot(bytes)?;
+        let (lt, clock) = (replica.lt(), replica.clock());
+        Ok(GraphStore::on_replica(client.into(), replica, lt, clock))
+    }
+
     /// Hands every message this store makes to `on_send` (see [`create_graph`]).
     ///
     /// # Examples
