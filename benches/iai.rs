@@ -11,6 +11,9 @@
 //! - `text_local`: the automerge-paper editing trace (259,778 edits) replayed as local
 //!   edits (`TextDoc::replace`);
 //! - `text_remote`: the CRDT ops of that replay integrated into an empty document.
+//! - `snapshot_{write,open,restore}`: [`Replica::snapshot`], `SnapshotView::open`
+//!   (full validation) and [`Replica::from_snapshot`] of the compacted 10,000-node
+//!   scene of [`vuer_rtc::workload::props_scene`] (the criterion benches run the 1M one).
 //!
 //! Setup (building the replica and the batch) runs outside the measured function.
 //!
@@ -219,9 +222,45 @@ library_benchmark_group!(
     benchmarks = merge_batch, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
 );
 
+fn compacted_scene() -> Replica {
+    let mut r = Replica::new();
+    r.apply_owned(vuer_rtc::workload::props_scene(10_000));
+    r.compact();
+    r
+}
+
+fn scene_snapshot() -> vuer_rtc::snapshot::SnapshotBuf {
+    compacted_scene().snapshot()
+}
+
+#[library_benchmark]
+#[bench::scene_10k(compacted_scene())]
+fn snapshot_write(r: Replica) -> vuer_rtc::snapshot::SnapshotBuf {
+    black_box(&r).snapshot()
+}
+
+#[library_benchmark]
+#[bench::scene_10k(scene_snapshot())]
+fn snapshot_open(snap: vuer_rtc::snapshot::SnapshotBuf) -> usize {
+    vuer_rtc::snapshot::SnapshotView::open(black_box(&snap))
+        .unwrap()
+        .len()
+}
+
+#[library_benchmark]
+#[bench::scene_10k(scene_snapshot())]
+fn snapshot_restore(snap: vuer_rtc::snapshot::SnapshotBuf) -> Replica {
+    Replica::from_snapshot(black_box(&snap)).unwrap()
+}
+
+library_benchmark_group!(
+    name = snapshot;
+    benchmarks = snapshot_write, snapshot_open, snapshot_restore
+);
+
 library_benchmark_group!(
     name = text;
     benchmarks = text_local, text_remote
 );
 
-main!(library_benchmark_groups = merge, text);
+main!(library_benchmark_groups = merge, text, snapshot);

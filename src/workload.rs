@@ -242,6 +242,56 @@ impl Workload {
     }
 }
 
+/// The messages that build the snapshot benchmarks' scene of `nodes` nodes (a
+/// multiple of 1,000): a tree of fan-out 10 (`n0` the root), each node a `Mesh` with
+/// `position` and a unit quaternion `rotation` (random `f32`s, so they land in typed
+/// columns), `color` (`#rrggbb`) and `mass`, inserted by messages of 1,000
+/// `node.insert`s from client `author`, with its `clock` counter, so a replica can
+/// compact them all.
+pub fn props_scene(nodes: usize) -> Vec<Message> {
+    let mut rng = SplitMix64::new(0x5CE4_E000_0001);
+    let per = 1_000;
+    // Values are f32 (what a client sends for vectors), so they land in typed columns.
+    let mut f = move || rng.unit_f32() * 100.0 - 50.0;
+    (0..nodes.div_ceil(per))
+        .map(|m| {
+            let ops = (m * per..((m + 1) * per).min(nodes))
+                .map(|k| {
+                    let parent = if k == 0 {
+                        String::new()
+                    } else {
+                        format!("n{}", (k - 1) / 10)
+                    };
+                    let (x, y, z) = (f(), f(), f());
+                    let len = (x * x + y * y + z * z + 1.0).sqrt();
+                    let props = BTreeMap::from([
+                        ("position".to_owned(), Json::from(vec![x, y, z])),
+                        (
+                            "rotation".to_owned(),
+                            Json::from(vec![x / len, y / len, z / len, 1.0 / len]),
+                        ),
+                        (
+                            "color".to_owned(),
+                            Json::from(format!("#{:06x}", (k * 2_654_435_761) & 0xff_ffff)),
+                        ),
+                        ("mass".to_owned(), Json::from(f().abs())),
+                    ]);
+                    Op::node_insert_with(parent, format!("n{k}"), "Mesh", props)
+                })
+                .collect();
+            let lt = m as u64 + 1;
+            Message {
+                id: format!("author:{lt}"),
+                client: "author".into(),
+                clock: BTreeMap::from([("author".to_owned(), lt)]),
+                lt,
+                ts: lt as f64,
+                ops,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //!   text) of the 1,000-node scene after the whole edit mix of
 //!   [`crate::stages::workload`] was applied with `apply_messages` (each node holds
 //!   `position`, `rotation` and `health`). Throughput is in nodes.
-//! - `snapshot/*/1m`: the 1,000,000-node scene of [`scene_1m`] (a tree of fan-out 10;
+//! - `snapshot/*/1m`: the 1,000,000-node scene of [`vuer_rtc::workload::props_scene`] (a tree of fan-out 10;
 //!   per node `position` [f32; 3], `rotation` quaternion, `color` `#rrggbb` and `mass`,
 //!   inserted by 1,000 messages of 1,000 `node.insert`s, then compacted: the state a
 //!   server snapshots). Throughput is in bytes of the snapshot (so criterion prints
@@ -28,13 +28,10 @@
 
 use std::hint::black_box;
 
-use std::collections::BTreeMap;
-
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use vuer_rtc::op::{Json, Limits, Message, Op};
+use vuer_rtc::op::{Json, Limits};
 use vuer_rtc::snapshot::SnapshotView;
 use vuer_rtc::wire::{self, Format};
-use vuer_rtc::workload::SplitMix64;
 use vuer_rtc::{Replica, SceneGraph, apply_messages};
 
 use crate::stages::workload::{NODES, edit_messages, warm_graph};
@@ -61,51 +58,6 @@ fn snapshot_benches(c: &mut Criterion) {
 /// Nodes in the big scene.
 pub const BIG: usize = 1_000_000;
 
-/// The messages that build the 1,000,000-node scene (see the module doc).
-pub fn scene_1m() -> Vec<Message> {
-    let mut rng = SplitMix64::new(0x5CE4_E000_0001);
-    let per = 1_000;
-    // Values are f32 (what a client sends for vectors), so they land in typed columns.
-    let mut f = move || rng.unit_f32() * 100.0 - 50.0;
-    (0..BIG / per)
-        .map(|m| {
-            let ops = (m * per..(m + 1) * per)
-                .map(|k| {
-                    let parent = if k == 0 {
-                        String::new()
-                    } else {
-                        format!("n{}", (k - 1) / 10)
-                    };
-                    let (x, y, z) = (f(), f(), f());
-                    let len = (x * x + y * y + z * z + 1.0).sqrt();
-                    let props = BTreeMap::from([
-                        ("position".to_owned(), Json::from(vec![x, y, z])),
-                        (
-                            "rotation".to_owned(),
-                            Json::from(vec![x / len, y / len, z / len, 1.0 / len]),
-                        ),
-                        (
-                            "color".to_owned(),
-                            Json::from(format!("#{:06x}", (k * 2_654_435_761) & 0xff_ffff)),
-                        ),
-                        ("mass".to_owned(), Json::from(f().abs())),
-                    ]);
-                    Op::node_insert_with(parent, format!("n{k}"), "Mesh", props)
-                })
-                .collect();
-            let lt = m as u64 + 1;
-            Message {
-                id: format!("author:{lt}"),
-                client: "author".into(),
-                clock: BTreeMap::from([("author".to_owned(), lt)]),
-                lt,
-                ts: lt as f64,
-                ops,
-            }
-        })
-        .collect()
-}
-
 fn replay(encoded: &[Vec<u8>]) -> Replica {
     let msgs = encoded
         .iter()
@@ -117,7 +69,7 @@ fn replay(encoded: &[Vec<u8>]) -> Replica {
 }
 
 fn big_benches(c: &mut Criterion) {
-    let msgs = scene_1m();
+    let msgs = vuer_rtc::workload::props_scene(BIG);
     let encoded: Vec<Vec<u8>> = msgs
         .iter()
         .map(|m| wire::encode_message(m, Format::MessagePack))
