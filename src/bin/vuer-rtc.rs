@@ -196,6 +196,27 @@ enum Command {
     },
 }
 
+/// How a journal writes (`journal append`, `durable apply`).
+#[derive(clap::Args)]
+struct JournalArgs {
+    /// When appends reach stable storage: `every` (each message), `never`, or a
+    /// number of milliseconds.
+    #[arg(long, default_value = "every", value_parser = parse_fsync)]
+    fsync: FsyncPolicy,
+    /// Start a new segment file once one reaches this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    segment_bytes: u64,
+}
+
+impl From<JournalArgs> for JournalOptions {
+    fn from(a: JournalArgs) -> JournalOptions {
+        JournalOptions {
+            fsync: a.fsync,
+            segment_bytes: a.segment_bytes,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum JournalCmd {
     /// Append every message of a file to the journal in DIR (created if needed),
@@ -209,13 +230,8 @@ enum JournalCmd {
         /// Input encoding.
         #[arg(long, value_enum, default_value = "json")]
         format: Enc,
-        /// When appends reach stable storage: `every` (each message), `never`, or a
-        /// number of milliseconds.
-        #[arg(long, default_value = "every", value_parser = parse_fsync)]
-        fsync: FsyncPolicy,
-        /// Start a new segment file once one reaches this many bytes.
-        #[arg(long, default_value_t = 64 << 20)]
-        segment_bytes: u64,
+        #[command(flatten)]
+        journal: JournalArgs,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -243,12 +259,8 @@ enum DurableCmd {
         /// Input encoding.
         #[arg(long, value_enum, default_value = "json")]
         format: Enc,
-        /// When appends reach stable storage: `every`, `never`, or milliseconds.
-        #[arg(long, default_value = "every", value_parser = parse_fsync)]
-        fsync: FsyncPolicy,
-        /// Start a new journal segment once one reaches this many bytes.
-        #[arg(long, default_value_t = 64 << 20)]
-        segment_bytes: u64,
+        #[command(flatten)]
+        journal: JournalArgs,
         /// Write a snapshot (and truncate the journal) every N journaled messages.
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
@@ -319,15 +331,11 @@ fn journal(cmd: JournalCmd) -> Result<(), String> {
             dir,
             file,
             format,
-            fsync,
-            segment_bytes,
+            journal,
             limits,
         } => {
             let messages = read_messages(&file, format, &limits)?;
-            let options = JournalOptions {
-                fsync,
-                segment_bytes,
-            };
+            let options = JournalOptions::from(journal);
             let (mut j, recovered) = Journal::open(&dir, options).map_err(|e| e.to_string())?;
             for d in &recovered.damage {
                 eprintln!(
@@ -389,18 +397,14 @@ fn durable(cmd: DurableCmd) -> Result<(), String> {
             dir,
             file,
             format,
-            fsync,
-            segment_bytes,
+            journal,
             snapshot_every,
             keep,
             limits,
         } => {
             let messages = read_messages(&file, format, &limits)?;
             let options = DurableOptions {
-                journal: JournalOptions {
-                    fsync,
-                    segment_bytes,
-                },
+                journal: journal.into(),
                 snapshot_every: Some(snapshot_every),
                 keep_snapshots: keep,
             };

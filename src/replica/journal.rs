@@ -41,6 +41,23 @@ pub struct Entry {
     pub ids: Vec<(KeyId, PathId)>,
 }
 
+impl Entry {
+    /// What a free slot holds: an empty message.
+    pub(crate) fn placeholder() -> Entry {
+        Entry {
+            msg: Message {
+                id: String::new(),
+                client: String::new(),
+                clock: BTreeMap::new(),
+                lt: 0,
+                ts: 0.0,
+                ops: Vec::new(),
+            },
+            ids: Vec::new(),
+        }
+    }
+}
+
 /// The hot part of an entry: what ordering and undo checks read.
 #[derive(Clone, Copy, Debug)]
 pub struct Head {
@@ -158,20 +175,7 @@ impl Journal {
     /// Removes the message in slot `i` (compaction); the caller has removed every
     /// reference to it. Its id is forgotten: [`Journal::seen_seq`] recognises copies.
     pub fn remove(&mut self, i: u32) {
-        let e = std::mem::replace(
-            &mut self.entries[i as usize],
-            Entry {
-                msg: Message {
-                    id: String::new(),
-                    client: String::new(),
-                    clock: BTreeMap::new(),
-                    lt: 0,
-                    ts: 0.0,
-                    ops: Vec::new(),
-                },
-                ids: Vec::new(),
-            },
-        );
+        let e = std::mem::replace(&mut self.entries[i as usize], Entry::placeholder());
         let head = std::mem::replace(
             &mut self.heads[i as usize],
             Head {

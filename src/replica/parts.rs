@@ -12,8 +12,6 @@
 //!   input on the first bad one: it never panics and never builds a replica whose
 //!   later calls could.
 
-use std::collections::BTreeMap;
-
 use ahash::AHashSet;
 use serde::{Deserialize, Serialize};
 
@@ -350,18 +348,7 @@ impl Replica {
         }
         let mut journal = Journal::default();
         let mut filled = vec![false; slots];
-        let placeholder = || Entry {
-            msg: Message {
-                id: String::new(),
-                client: String::new(),
-                clock: BTreeMap::new(),
-                lt: 0,
-                ts: 0.0,
-                ops: Vec::new(),
-            },
-            ids: Vec::new(),
-        };
-        journal.entries = (0..slots).map(|_| placeholder()).collect();
+        journal.entries = (0..slots).map(|_| Entry::placeholder()).collect();
         journal.heads = vec![
             Head {
                 stamp: Stamp::ZERO,

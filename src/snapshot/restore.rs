@@ -11,7 +11,7 @@ use slotmap::SlotMap;
 use super::format::{
     ArchivedBases, ArchivedCol, ArchivedNames, ArchivedStamps, ArchivedU32s, ArchivedValues, NONE,
 };
-use super::view::bit;
+use super::view::{bit, set_bits};
 use super::{SnapshotBuf, SnapshotError, SnapshotView};
 use crate::Replica;
 use crate::column::{Column, PathColumn, PropertyStore, Row, TypedColumn};
@@ -348,34 +348,32 @@ fn bases(
         let mut one_by_one = Vec::new();
         let mut rest_cells = Vec::new();
         let mut next = 0usize;
-        for (w, &word) in has.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let slot = w * 64 + b;
-                if same.get(w).is_some_and(|s| s >> b & 1 == 1) {
-                    let row = slot_rows.get(slot).copied().flatten().ok_or_else(|| {
+        for slot in set_bits(&has) {
+            if same
+                .get(slot / 64)
+                .is_some_and(|s| s >> (slot % 64) & 1 == 1)
+            {
+                let row =
+                    slot_rows.get(slot).copied().flatten().ok_or_else(|| {
                         format!("path {p}: current base of slot {slot} has no node")
                     })?;
-                    let col = graph_col.ok_or_else(|| format!("path {p}: no column"))?;
-                    if col.primary().get(row).is_some() {
-                        from[slot] = Some(row);
-                    } else {
-                        let (v, st) = col.get(row).ok_or_else(|| {
-                            format!("path {p}: current base of slot {slot} has no cell")
-                        })?;
-                        one_by_one.push((Row(slot as u32), v.to_owned(), st));
-                    }
+                let col = graph_col.ok_or_else(|| format!("path {p}: no column"))?;
+                if col.primary().get(row).is_some() {
+                    from[slot] = Some(row);
                 } else {
-                    if rest_slots.get(next) != Some(&(slot as u32)) {
-                        return Err(format!("path {p}: base slots do not match"));
-                    }
-                    if let Some((v, st)) = rest.get(Row(next as u32)) {
-                        rest_cells.push((Row(slot as u32), v.to_owned(), st));
-                    }
-                    next += 1;
+                    let (v, st) = col.get(row).ok_or_else(|| {
+                        format!("path {p}: current base of slot {slot} has no cell")
+                    })?;
+                    one_by_one.push((Row(slot as u32), v.to_owned(), st));
                 }
+            } else {
+                if rest_slots.get(next) != Some(&(slot as u32)) {
+                    return Err(format!("path {p}: base slots do not match"));
+                }
+                if let Some((v, st)) = rest.get(Row(next as u32)) {
+                    rest_cells.push((Row(slot as u32), v.to_owned(), st));
+                }
+                next += 1;
             }
         }
         let primary = graph_col.map_or(TypedColumn::Empty, |c| c.primary().gather(&from));

@@ -36,6 +36,20 @@ impl ArchivedNames {
     }
 }
 
+/// The indices of the set bits of a bitmap, ascending.
+pub(super) fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(w, &word)| {
+        let mut bits = word;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                w * 64 + b
+            })
+        })
+    })
+}
+
 /// Bit `i` of a bitmap (false beyond its end).
 pub(super) fn bit(words: &ArchivedVec<rkyv::Archived<u64>>, i: usize) -> bool {
     words

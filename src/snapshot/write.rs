@@ -10,6 +10,7 @@ use rkyv::util::AlignedVec;
 use super::format::{
     BaseCol, Bases, Col, Created, DynCell, NONE, Names, Nodes, Removed, Snap, Stamps, U32s, Values,
 };
+use super::view::set_bits;
 use super::{HEADER_LEN, SnapshotBuf, finish_header};
 use crate::Replica;
 use crate::column::{Column, PathColumn, Row, TypedColumn};
@@ -326,27 +327,21 @@ fn bases(g: &SceneGraph, store: &BaseStore) -> Bases {
             let mut same = vec![0u64; has.len()];
             let mut rest_slots = Vec::new();
             let mut rest = PathColumn::default();
-            for (w, &word) in has.iter().enumerate() {
-                let mut bits = word;
-                while bits != 0 {
-                    let b = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    let slot = w * 64 + b;
-                    let base = values.get(p, Row(slot as u32));
-                    let row = rows.get(slot).copied().unwrap_or(NONE);
-                    let current = (row != NONE).then(|| g.props.get(p, Row(row))).flatten();
-                    let is_same = match (base, current) {
-                        (Some((v, s)), Some((c, cs))) => s == cs && same_bits(v, c),
-                        _ => false,
-                    };
-                    if is_same {
-                        same[w] |= 1 << b;
-                    } else {
-                        let i = Row(u32::try_from(rest_slots.len()).unwrap_or(NONE));
-                        rest_slots.push(slot as u32);
-                        if let Some((v, s)) = base {
-                            rest.set(i, v.to_owned(), s);
-                        }
+            for slot in set_bits(has) {
+                let base = values.get(p, Row(slot as u32));
+                let row = rows.get(slot).copied().unwrap_or(NONE);
+                let current = (row != NONE).then(|| g.props.get(p, Row(row))).flatten();
+                let is_same = match (base, current) {
+                    (Some((v, s)), Some((c, cs))) => s == cs && same_bits(v, c),
+                    _ => false,
+                };
+                if is_same {
+                    same[slot / 64] |= 1 << (slot % 64);
+                } else {
+                    let i = Row(u32::try_from(rest_slots.len()).unwrap_or(NONE));
+                    rest_slots.push(slot as u32);
+                    if let Some((v, s)) = base {
+                        rest.set(i, v.to_owned(), s);
                     }
                 }
             }
