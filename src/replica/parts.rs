@@ -399,19 +399,10 @@ impl Replica {
                 .ok_or_else(|| format!("node row {row} does not exist"))
         };
 
-        let client = |c: u32| -> Result<ClientId, String> {
-            if (c as usize) < graph.clients.len() {
-                Ok(ClientId::from_index(c))
-            } else {
-                Err(format!("client index {c} out of range"))
-            }
-        };
+        // Restoring the journal interned keys and paths, never clients: `client` holds.
         for (target, (lt, c, op), undo) in parts.meta {
             let pos = Pos {
-                stamp: Stamp {
-                    lt,
-                    client: client(c)?,
-                },
+                stamp: stamp((lt, c))?,
                 op,
             };
             journal.meta.insert(target.into(), MetaState { pos, undo });

@@ -107,18 +107,10 @@ impl SnapshotBuf {
     /// # Errors
     /// The file could not be read.
     pub fn read(path: impl AsRef<Path>) -> Result<SnapshotBuf, SnapshotError> {
-        use std::io::Read;
         let mut f = std::fs::File::open(path)?;
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         let mut v = AlignedVec::<16>::with_capacity(usize::try_from(len).unwrap_or(0));
-        let mut chunk = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            v.extend_from_slice(&chunk[..n]);
-        }
+        std::io::copy(&mut f, &mut v)?;
         Ok(SnapshotBuf(v))
     }
 

@@ -145,6 +145,8 @@ impl PropRef<'_> {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             PropRef::Str(s) | PropRef::Text(s) => Some(s),
+            // A string or text held outside its column's kind is decoded, not borrowed.
+            PropRef::Json(Json::String(s)) => Some(s),
             _ => None,
         }
     }
