@@ -192,6 +192,22 @@ pub enum RejectError {
         /// The message that holds the stamp.
         other: String,
     },
+    /// Another message already holds this message's id with other content, or its
+    /// client's `clock` counter: accepting it would make the outcome depend on which
+    /// copy arrived first. A client must never reuse a message id or a clock counter
+    /// (a server enforces it for its clients); order independence is promised for
+    /// sets of messages with unique ids, stamps and counters.
+    #[error(
+        "message {msg_id:?} conflicts with held message {other:?}: {what}; a client must never reuse a message id or a clock counter"
+    )]
+    Conflict {
+        /// The rejected message.
+        msg_id: String,
+        /// The held message it conflicts with.
+        other: String,
+        /// What they share and how they differ.
+        what: String,
+    },
     /// The message is older than the replica's compacted base (its client was evicted
     /// after the compaction horizon): it can no longer be placed in order. The client
     /// must resync and send its edits again as new messages.

@@ -26,5 +26,7 @@ mod cli;
 mod persist;
 // Snapshots: view and restore equal the original and go on alike.
 mod snapshot;
+// Untrusted input: integer bounds, conflicting copies, the durable journal, memory.
+mod untrusted;
 // Every Rust file opens with a `//!` module doc.
 mod tidy;

@@ -111,3 +111,63 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         ..Config::default()
     }
 }
+
+/// Counts the bytes each thread allocates, so a test can bound what one call costs
+/// (the allocations of other test threads do not count).
+pub struct CountingAlloc;
+
+#[expect(
+    unsafe_code,
+    reason = "a counting allocator is how a test measures what a decode allocates"
+)]
+mod counting {
+
+    use super::CountingAlloc;
+
+    thread_local! {
+        pub(super) static LIVE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+        pub(super) static PEAK: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+    }
+
+    // SAFETY: every call is forwarded to the system allocator unchanged; the counters are
+    // const-initialised thread locals, which never allocate.
+    unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+        unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+            note(layout.size() as isize);
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+            note(-(layout.size() as isize));
+            // SAFETY: `ptr` came from `System.alloc` with this layout.
+            unsafe { std::alloc::System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+            note(new as isize - layout.size() as isize);
+            // SAFETY: forwarded with the caller's pointer, layout and size.
+            unsafe { std::alloc::System.realloc(ptr, layout, new) }
+        }
+    }
+
+    fn note(delta: isize) {
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + delta;
+            live.set(now);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+        });
+    }
+
+    #[global_allocator]
+    static ALLOC: CountingAlloc = CountingAlloc;
+}
+use counting::{LIVE, PEAK};
+
+/// Runs `f` and returns its result with the most bytes it held allocated at once on
+/// this thread (beyond what was live when it started).
+pub fn peak_alloc<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.with(std::cell::Cell::get);
+    PEAK.with(|p| p.set(base));
+    let out = f();
+    let peak = PEAK.with(std::cell::Cell::get);
+    (out, usize::try_from(peak - base).unwrap_or(0))
+}

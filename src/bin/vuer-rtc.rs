@@ -64,9 +64,15 @@ struct LimitArgs {
     /// Most elements in one array or entries in one object.
     #[arg(long, default_value_t = Limits::default().max_collection_len)]
     max_collection_len: usize,
-    /// Deepest nesting of arrays/objects inside a value.
-    #[arg(long, default_value_t = Limits::default().max_depth)]
+    /// Deepest nesting of arrays/objects inside a value (the same in JSON and
+    /// MessagePack).
+    #[arg(long, default_value_t = Limits::default().max_depth,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=vuer_rtc::wire::MAX_DEPTH as u64))]
     max_depth: usize,
+    /// Largest encoded message accepted, in bytes (checked before decoding it).
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
 }
 
 impl From<&LimitArgs> for Limits {
@@ -76,6 +82,7 @@ impl From<&LimitArgs> for Limits {
             max_string_bytes: a.max_string_bytes,
             max_collection_len: a.max_collection_len,
             max_depth: a.max_depth,
+            max_message_bytes: a.max_message_bytes,
         }
     }
 }
@@ -402,7 +409,9 @@ fn durable(cmd: DurableCmd) -> Result<(), String> {
             keep,
             limits,
         } => {
-            let messages = read_messages(&file, format, &limits)?;
+            let bytes = read_input(&file)?;
+            let messages = wire::decode_each(&bytes, format.into(), &Limits::from(&limits))
+                .map_err(|e| e.to_string())?;
             let options = DurableOptions {
                 journal: journal.into(),
                 snapshot_every: Some(snapshot_every),
@@ -410,15 +419,38 @@ fn durable(cmd: DurableCmd) -> Result<(), String> {
             };
             let (mut d, start) = DurableReplica::open(&dir, options).map_err(|e| e.to_string())?;
             report(&start);
+            // One line per message, once its fate is settled (and, when applied,
+            // journaled): `applied ID`, `duplicate ID` or `rejected ID: REASON`.
             let mut stdout = std::io::stdout().lock();
-            for m in messages {
-                let id = m.id.clone();
-                d.apply(vec![m]).map_err(|e| e.to_string())?;
-                writeln!(stdout, "applied {id}")
+            let mut rejected = 0usize;
+            for (i, m) in messages.into_iter().enumerate() {
+                let line = match m {
+                    Err(e) => {
+                        rejected += 1;
+                        format!("rejected #{i}: {e}")
+                    }
+                    Ok(m) => {
+                        let id = m.id.clone();
+                        let r = d.apply(vec![m]).map_err(|e| e.to_string())?;
+                        match r.rejected.first() {
+                            Some(e) => {
+                                rejected += 1;
+                                format!("rejected {id}: {e}")
+                            }
+                            None if r.accepted == 1 => format!("applied {id}"),
+                            None => format!("duplicate {id}"),
+                        }
+                    }
+                };
+                writeln!(stdout, "{line}")
                     .and_then(|()| stdout.flush())
                     .map_err(|e| format!("cannot write output: {e}"))?;
             }
-            d.sync().map_err(|e| e.to_string())
+            d.sync().map_err(|e| e.to_string())?;
+            if rejected > 0 {
+                return Err(format!("{rejected} message(s) rejected (listed above)"));
+            }
+            Ok(())
         }
         DurableCmd::State { dir } => {
             if !dir.is_dir() {

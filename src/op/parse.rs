@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{EulerOrder, Json, NodeOpForm, NodeSpec, Op, OpFields, OpKind, TextEdit};
+use super::{EulerOrder, Json, MAX_SAFE_INT, NodeOpForm, NodeSpec, Op, OpFields, OpKind, TextEdit};
 use crate::error::OpError;
 use crate::text::{DeleteRange, InsertOp, ItemId};
 
@@ -21,8 +21,12 @@ pub struct Limits {
     pub max_string_bytes: usize,
     /// Most elements in one array or entries in one object.
     pub max_collection_len: usize,
-    /// Deepest nesting of arrays/objects inside a value.
+    /// Deepest nesting of arrays/objects inside a value (at most
+    /// [`crate::wire::MAX_DEPTH`]; a larger value acts as that one).
     pub max_depth: usize,
+    /// Largest encoded size of one message, in bytes (JSON or MessagePack): a message
+    /// over it is rejected before any of it is decoded.
+    pub max_message_bytes: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +36,7 @@ impl Default for Limits {
             max_string_bytes: 16 << 20,
             max_collection_len: 1 << 20,
             max_depth: 64,
+            max_message_bytes: 32 << 20,
         }
     }
 }
@@ -105,12 +110,25 @@ pub(crate) fn number(v: &Json, field: &'static str) -> R<f64> {
     }
 }
 
+/// An integer within `±MAX_SAFE_INT` (integral floats such as `2.0` included).
 fn integer(v: &Json, field: &'static str) -> R<i64> {
     if let Some(i) = v.as_i64() {
-        return Ok(i);
+        return if i.unsigned_abs() <= MAX_SAFE_INT {
+            Ok(i)
+        } else {
+            Err(beyond_safe(field, &i.to_string()))
+        };
+    }
+    if let Some(u) = v.as_u64() {
+        return Err(beyond_safe(field, &u.to_string()));
     }
     let x = number(v, field)?;
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+    #[expect(clippy::cast_precision_loss, reason = "2^53 − 1 is exact in f64")]
+    let max = MAX_SAFE_INT as f64;
+    if x.fract() == 0.0 && x.abs() > max {
+        return Err(beyond_safe(field, &x.to_string()));
+    }
+    if x.fract() == 0.0 {
         // Integral floats (`2.0`) are accepted as indices.
         #[expect(
             clippy::cast_possible_truncation,
@@ -122,6 +140,42 @@ fn integer(v: &Json, field: &'static str) -> R<i64> {
         field,
         reason: format!("{x} is not an integer index"),
     })
+}
+
+/// The error for an integer outside `±MAX_SAFE_INT`.
+pub(crate) fn beyond_safe(field: &'static str, shown: &str) -> OpError {
+    OpError::Invalid {
+        field,
+        reason: beyond_safe_reason(shown),
+    }
+}
+
+/// Why an integer outside `±MAX_SAFE_INT` is refused.
+pub(crate) fn beyond_safe_reason(shown: &str) -> String {
+    format!("{shown} is beyond 2^53 − 1, the largest integer every client represents exactly")
+}
+
+/// Checks that an insert's character ids fit in the 32-bit counters: the id of its
+/// last character, `id.seq + chars − 1`, is at most `u32::MAX − 1`, so the id after
+/// it is representable too.
+pub(crate) fn insert_ids_fit(op: &InsertOp) -> R<()> {
+    let n = op.content.chars().count();
+    let fits = u32::try_from(n)
+        .ok()
+        .and_then(|n| op.id.seq.checked_add(n))
+        .is_some();
+    if fits {
+        Ok(())
+    } else {
+        Err(OpError::Invalid {
+            field: "id",
+            reason: format!(
+                "{} with {n} characters runs past the last character id ({})",
+                op.id,
+                u32::MAX
+            ),
+        })
+    }
 }
 
 fn boolean(v: &Json, field: &'static str) -> R<bool> {
@@ -378,13 +432,24 @@ pub(crate) fn delete_ranges(rm: &Json, lim: &Limits) -> R<Vec<DeleteRange>> {
     }
     arr.iter()
         .map(|pair| match pair {
-            Json::Array(p) if p.len() == 2 => Ok(DeleteRange {
-                id: item_id(&p[0], "rm", lim)?,
-                len: u32::try_from(count(&p[1], "rm")?).map_err(|_| OpError::Invalid {
-                    field: "rm",
-                    reason: "a deleted length does not fit in 32 bits".into(),
-                })?,
-            }),
+            Json::Array(p) if p.len() == 2 => {
+                let id = item_id(&p[0], "rm", lim)?;
+                let len = count(&p[1], "rm")?;
+                // The range's ids, `id.seq .. id.seq + len`, fit in the 32-bit counters.
+                match u32::try_from(len)
+                    .ok()
+                    .filter(|&n| id.seq.checked_add(n).is_some())
+                {
+                    Some(len) => Ok(DeleteRange { id, len }),
+                    None => Err(OpError::Invalid {
+                        field: "rm",
+                        reason: format!(
+                            "{id} with length {len} runs past the last character id ({})",
+                            u32::MAX
+                        ),
+                    }),
+                }
+            }
             other => Err(wrong("rm", "an [id, length] pair", other)),
         })
         .collect()
@@ -430,13 +495,15 @@ fn text_edit(f: &OpFields, ot: &str, lim: &Limits) -> R<TextEdit> {
                 None | Some(Json::Null) => 0.0,
                 Some(t) => number(t, "ts")?,
             };
-            Some(InsertOp {
+            let op = InsertOp {
                 id: item_id(req(&f.id, "id")?, "id", lim)?,
                 anchor,
                 content: string(&pair[1], "value", lim)?,
                 lamport: count(req(&f.seq, "seq")?, "seq")?,
                 ts,
-            })
+            };
+            insert_ids_fit(&op)?;
+            Some(op)
         } else {
             None
         };

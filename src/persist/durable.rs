@@ -15,6 +15,8 @@
 //! - the newest [`DurableOptions::keep_snapshots`] snapshots are kept, and the journal
 //!   is truncated only before the *oldest* kept one: if the newest snapshot is damaged,
 //!   recovery falls back to an older one and still finds every message after it;
+//! - only messages the replica accepts are journaled: a copy of a held message or a
+//!   rejected one (a conflict, a used stamp, older than the base) never is;
 //! - a message is appended (and, under [`FsyncPolicy::EveryMessage`](super::FsyncPolicy::EveryMessage), synced) before
 //!   the replica applies it, so an acknowledged message is never lost; replaying a
 //!   message the snapshot already holds is a no-op (the replica drops duplicates).
@@ -187,7 +189,9 @@ impl DurableReplica {
         &self.replica
     }
 
-    /// Journals the messages not already held, then applies them. When this returns
+    /// Decides which messages the replica accepts ([`Replica::screen`]), journals
+    /// those, then applies them: duplicates and rejected messages (reported in the
+    /// [`BatchReport`]) never reach the journal. When this returns
     /// under [`FsyncPolicy::EveryMessage`](super::FsyncPolicy::EveryMessage), every message is on stable storage. Writes a
     /// snapshot when [`DurableOptions::snapshot_every`] messages were journaled since
     /// the last one.
@@ -196,13 +200,18 @@ impl DurableReplica {
     /// Journal I/O errors: then nothing was applied (messages journaled before the
     /// error are applied on the next start).
     pub fn apply(&mut self, msgs: Vec<Message>) -> Result<BatchReport, PersistError> {
-        let held = self.replica.journal();
-        let fresh: Vec<Message> = msgs.into_iter().filter(|m| !held.contains(&m.id)).collect();
+        // Decide, journal, then apply: only what the replica accepts reaches the
+        // journal (a copy or a rejected message never does), and it is on disk
+        // before it is applied.
+        let (fresh, screened) = self.replica.screen(msgs);
         for m in &fresh {
             self.journal.append(m)?;
         }
         self.since_snapshot += fresh.len() as u64;
-        let report = self.replica.apply_owned(fresh);
+        let mut report = self.replica.apply_owned(fresh);
+        debug_assert!(report.rejected.is_empty(), "{report:?}");
+        report.duplicates += screened.duplicates;
+        report.rejected.splice(0..0, screened.rejected);
         if self
             .options
             .snapshot_every

@@ -131,7 +131,7 @@ impl Journal {
         if seq > log.prefix {
             log.ahead.insert(seq, lt);
         }
-        while let Some(lt) = log.ahead.remove(&(log.prefix + 1)) {
+        while let Some(lt) = log.ahead.remove(&log.prefix.saturating_add(1)) {
             log.prefix += 1;
             log.prefix_lt = lt;
         }
@@ -189,6 +189,15 @@ impl Journal {
         self.free.push(i);
     }
 
+    /// The id of a journaled message of `client` that carries `seq` as its own
+    /// `clock` counter (a linear scan: for error reports only).
+    pub fn id_with_counter(&self, client: &str, seq: u64) -> Option<&str> {
+        self.by_id.values().find_map(|&i| {
+            let m = &self.entries[i as usize].msg;
+            (m.client == client && m.clock.get(client) == Some(&seq)).then_some(m.id.as_str())
+        })
+    }
+
     /// The slot of the journaled message with this id.
     pub fn slot(&self, id: &str) -> Option<u32> {
         self.by_id.get(id).copied()
@@ -227,7 +236,7 @@ impl Journal {
             log.prefix = seq;
             log.prefix_lt = lt;
             log.ahead.retain(|&s, _| s > seq);
-            while let Some(lt) = log.ahead.remove(&(log.prefix + 1)) {
+            while let Some(lt) = log.ahead.remove(&log.prefix.saturating_add(1)) {
                 log.prefix += 1;
                 log.prefix_lt = lt;
             }

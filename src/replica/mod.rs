@@ -45,7 +45,7 @@ use ahash::{AHashMap, AHashSet};
 use crate::apply::is_single_cell;
 use crate::error::{RejectError, Warning};
 use crate::graph::SceneGraph;
-use crate::ids::{KeyId, PathId, Pos, Stamp};
+use crate::ids::{ClientId, KeyId, PathId, Pos, Stamp};
 use crate::op::{Limits, Message};
 use crate::wire::{self, Format};
 use index::CellIndex;
@@ -301,17 +301,77 @@ impl Replica {
     pub fn apply_batch(&mut self, msgs: &[Message]) -> BatchReport {
         let mut keep = Vec::with_capacity(msgs.len());
         let mut report = BatchReport::default();
-        let mut seen: AHashSet<&str> = AHashSet::new();
+        let mut seen: AHashMap<&str, &Message> = AHashMap::new();
         for m in msgs {
-            if self.journal.contains(&m.id) || !seen.insert(m.id.as_str()) {
+            // Copies are dropped here without a clone; conflicting copies are
+            // rejected by `apply_owned`.
+            let copy = match self.journal.slot(&m.id) {
+                Some(i) => self.journal.entry(i).msg == *m,
+                None => seen.get(m.id.as_str()).is_some_and(|s| *s == m),
+            };
+            if copy {
                 report.duplicates += 1;
             } else {
+                seen.entry(m.id.as_str()).or_insert(m);
                 keep.push(m.clone());
             }
         }
         let mut r = self.apply_owned(keep);
         r.duplicates += report.duplicates;
         r
+    }
+
+    /// Whether `m`, of client `client`, is new here, a copy of a message held (or
+    /// compacted away), or must be rejected: another message's id with other content,
+    /// its client counter or its stamp, or older than the compacted base.
+    pub(crate) fn admit(&self, m: &Message, client: ClientId) -> Admit {
+        if let Some(i) = self.journal.slot(&m.id) {
+            let held = &self.journal.entry(i).msg;
+            return if held == m {
+                Admit::Duplicate
+            } else {
+                Admit::Reject(conflict(m, held.id.clone(), differences(held, m)))
+            };
+        }
+        let compacted = self.compacted_through.is_some_and(|t| m.lt <= t);
+        if let Some(&seq) = m.clock.get(&m.client)
+            && self.journal.seen_seq(client, seq)
+        {
+            // Compacted messages have `lt <= compacted_through`: only there can an
+            // unknown id with a seen counter be a copy.
+            if compacted {
+                return Admit::Duplicate;
+            }
+            let other = self
+                .journal
+                .id_with_counter(&m.client, seq)
+                .unwrap_or("<compacted>")
+                .to_owned();
+            let what = format!(
+                "client {:?}'s clock counter {seq} is already used",
+                m.client
+            );
+            return Admit::Reject(conflict(m, other, what));
+        }
+        if let Some(through) = self.compacted_through
+            && compacted
+        {
+            return Admit::Reject(RejectError::Compacted {
+                msg_id: m.id.clone(),
+                lt: m.lt,
+                through,
+            });
+        }
+        let stamp = Stamp { lt: m.lt, client };
+        if let Some(other) = self.journal.id_at(stamp) {
+            return Admit::Reject(RejectError::StampInUse {
+                msg_id: m.id.clone(),
+                lt: m.lt,
+                client: m.client.clone(),
+                other: other.to_owned(),
+            });
+        }
+        Admit::Fresh
     }
 
     /// [`Replica::apply_batch`] for messages the caller hands over (no copies).
@@ -326,64 +386,8 @@ impl Replica {
             }
         }
 
-        // 1. Dedupe and reject stamp conflicts (borrowing, then moving the keepers).
-        let mut keep: Vec<Option<Stamp>> = vec![None; msgs.len()];
-        {
-            // Within-batch checks only matter for batches of several messages (a
-            // single message, the store's common case, skips building the maps).
-            let multi = msgs.len() > 1;
-            let mut seen: Option<AHashSet<&str>> =
-                multi.then(|| AHashSet::with_capacity(msgs.len()));
-            let mut stamps: Option<AHashMap<Stamp, &str>> =
-                multi.then(|| AHashMap::with_capacity(msgs.len()));
-            for (slot, m) in keep.iter_mut().zip(&msgs) {
-                if self.journal.contains(&m.id)
-                    || seen.as_ref().is_some_and(|s| s.contains(m.id.as_str()))
-                {
-                    report.duplicates += 1;
-                    continue;
-                }
-                let stamp = Stamp {
-                    lt: m.lt,
-                    client: self.graph.clients.intern(&m.client),
-                };
-                // A copy of a message compacted away: its client counter was seen.
-                if let Some(&seq) = m.clock.get(&m.client)
-                    && self.journal.seen_seq(stamp.client, seq)
-                {
-                    report.duplicates += 1;
-                    continue;
-                }
-                if let Some(through) = self.compacted_through
-                    && m.lt <= through
-                {
-                    report.rejected.push(RejectError::Compacted {
-                        msg_id: m.id.clone(),
-                        lt: m.lt,
-                        through,
-                    });
-                    continue;
-                }
-                let other = self
-                    .journal
-                    .id_at(stamp)
-                    .or_else(|| stamps.as_ref().and_then(|s| s.get(&stamp).copied()));
-                if let Some(other) = other {
-                    report.rejected.push(RejectError::StampInUse {
-                        msg_id: m.id.clone(),
-                        lt: m.lt,
-                        client: m.client.clone(),
-                        other: other.to_owned(),
-                    });
-                    continue;
-                }
-                if let (Some(seen), Some(stamps)) = (&mut seen, &mut stamps) {
-                    seen.insert(&m.id);
-                    stamps.insert(stamp, &m.id);
-                }
-                *slot = Some(stamp);
-            }
-        }
+        // 1. Dedupe and reject conflicts (borrowing, then moving the keepers).
+        let keep = self.sort_out(&msgs, &mut report);
         let mut fresh: Vec<(Message, Stamp)> = msgs
             .into_iter()
             .zip(keep)
@@ -441,6 +445,97 @@ impl Replica {
             self.apply_tail(&tail, &mut report);
         }
         report
+    }
+
+    /// Decides, for each message of a batch, whether it is new (its stamp), a copy
+    /// (counted in `report.duplicates`) or rejected (listed in `report.rejected`):
+    /// [`Replica::admit`] against what is held, then the same rules against the
+    /// batch's earlier messages. Changes nothing but the client table.
+    fn sort_out(&mut self, msgs: &[Message], report: &mut BatchReport) -> Vec<Option<Stamp>> {
+        let mut keep: Vec<Option<Stamp>> = vec![None; msgs.len()];
+        {
+            // Within-batch checks only matter for batches of several messages (a
+            // single message, the store's common case, skips building the maps).
+            let multi = msgs.len() > 1;
+            let mut seen: Option<AHashMap<&str, &Message>> =
+                multi.then(|| AHashMap::with_capacity(msgs.len()));
+            let mut stamps: Option<AHashMap<Stamp, &str>> =
+                multi.then(|| AHashMap::with_capacity(msgs.len()));
+            let mut counters: Option<AHashMap<(ClientId, u64), &str>> = multi.then(AHashMap::new);
+            for (slot, m) in keep.iter_mut().zip(msgs) {
+                let client = self.graph.clients.intern(&m.client);
+                let stamp = Stamp { lt: m.lt, client };
+                match self.admit(m, client) {
+                    Admit::Duplicate => {
+                        report.duplicates += 1;
+                        continue;
+                    }
+                    Admit::Reject(e) => {
+                        report.rejected.push(e);
+                        continue;
+                    }
+                    Admit::Fresh => {}
+                }
+                let (Some(seen), Some(stamps), Some(counters)) =
+                    (&mut seen, &mut stamps, &mut counters)
+                else {
+                    *slot = Some(stamp);
+                    continue;
+                };
+                // Earlier messages of this batch, by the same rules.
+                if let Some(held) = seen.get(m.id.as_str()) {
+                    if *held == m {
+                        report.duplicates += 1;
+                    } else {
+                        let what = differences(held, m);
+                        report.rejected.push(conflict(m, held.id.clone(), what));
+                    }
+                    continue;
+                }
+                if let Some(other) = stamps.get(&stamp) {
+                    report.rejected.push(RejectError::StampInUse {
+                        msg_id: m.id.clone(),
+                        lt: m.lt,
+                        client: m.client.clone(),
+                        other: (*other).to_owned(),
+                    });
+                    continue;
+                }
+                let counter = m.clock.get(&m.client).map(|&seq| (client, seq));
+                if let Some(c) = counter
+                    && let Some(other) = counters.get(&c)
+                {
+                    let what = format!(
+                        "client {:?}'s clock counter {} is already used",
+                        m.client, c.1
+                    );
+                    report.rejected.push(conflict(m, (*other).to_owned(), what));
+                    continue;
+                }
+                seen.insert(&m.id, m);
+                stamps.insert(stamp, &m.id);
+                if let Some(c) = counter {
+                    counters.insert(c, &m.id);
+                }
+                *slot = Some(stamp);
+            }
+        }
+        keep
+    }
+
+    /// The messages of `msgs` that [`Replica::apply_owned`] would accept now, in their
+    /// order, and a report of the rest (duplicates and rejections): what a durable
+    /// replica journals before it applies them. Applying exactly the returned messages
+    /// next accepts every one of them.
+    pub fn screen(&mut self, msgs: Vec<Message>) -> (Vec<Message>, BatchReport) {
+        let mut report = BatchReport::default();
+        let keep = self.sort_out(&msgs, &mut report);
+        let fresh = msgs
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(m, k)| k.map(|_| m))
+            .collect();
+        (fresh, report)
     }
 
     /// The interned target key and path of an op (see [`journal::Entry::ids`]).
@@ -554,6 +649,48 @@ impl Replica {
                 recompute::recompute(&mut self.graph, &self.journal, &self.index, k, &paths);
         }
     }
+}
+
+/// What [`Replica::admit`] decided about a message.
+#[derive(Debug)]
+pub(crate) enum Admit {
+    /// Not held: journal it.
+    Fresh,
+    /// A copy of a message held or compacted away: ignore it.
+    Duplicate,
+    /// Conflicts with what is held, or is too old: reject it.
+    Reject(RejectError),
+}
+
+fn conflict(m: &Message, other: String, what: String) -> RejectError {
+    RejectError::Conflict {
+        msg_id: m.id.clone(),
+        other,
+        what,
+    }
+}
+
+/// How two messages of one id differ, in words.
+fn differences(held: &Message, m: &Message) -> String {
+    let mut parts = Vec::new();
+    if held.client != m.client {
+        parts.push(format!("client {:?} vs {:?}", held.client, m.client));
+    }
+    if held.lt != m.lt {
+        parts.push(format!("lt {} vs {}", held.lt, m.lt));
+    }
+    if held.clock != m.clock {
+        parts.push("clock differs".to_string());
+    }
+    if held.ts.to_bits() != m.ts.to_bits() {
+        parts.push(format!("ts {} vs {}", held.ts, m.ts));
+    }
+    if held.ops.len() != m.ops.len() {
+        parts.push(format!("{} ops vs {}", held.ops.len(), m.ops.len()));
+    } else if let Some(k) = held.ops.iter().zip(&m.ops).position(|(a, b)| a != b) {
+        parts.push(format!("op #{k} differs"));
+    }
+    format!("the same id with other content ({})", parts.join(", "))
 }
 
 /// Decodes `bytes` leniently and hands the valid messages to `apply`; the messages that

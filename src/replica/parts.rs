@@ -24,7 +24,7 @@ use crate::apply::Effect;
 use crate::column::{Rgb, TextCell, Value, ValueRef};
 use crate::graph::SceneGraph;
 use crate::ids::{ClientId, KeyId, NodeKey, PathId, Pos, Stamp};
-use crate::op::{Json, Limits, Message};
+use crate::op::{Json, Limits, MAX_SAFE_INT, Message};
 use crate::text::{TextDoc, TextParts};
 
 /// A stamp as `(lt, client index)`.
@@ -163,6 +163,9 @@ pub struct ReplicaParts {
     pub linked: Vec<(u32, u32)>,
     /// Paths a text op ever targeted.
     pub text_paths: Vec<u32>,
+    /// Decode limit: bytes per message (absent in older archives: the default).
+    #[serde(default)]
+    pub max_message_bytes: Option<u64>,
 }
 
 fn stamp_rec(s: Stamp) -> StampRec {
@@ -269,6 +272,7 @@ impl Replica {
                 l.max_depth,
             ]
             .map(|x| x as u64),
+            max_message_bytes: Some(l.max_message_bytes as u64),
             slots: j.entries.len() as u32,
             free: j.free.clone(),
             live,
@@ -310,9 +314,17 @@ impl Replica {
                 ))
             }
         };
+        // Every Lamport time and counter keeps the wire's bound (`op::MAX_SAFE_INT`).
+        let safe = |what: &str, x: u64| -> Result<u64, String> {
+            if x <= MAX_SAFE_INT {
+                Ok(x)
+            } else {
+                Err(format!("{what} {x} is beyond 2^53 − 1"))
+            }
+        };
         let stamp = |(lt, c): StampRec| -> Result<Stamp, String> {
             Ok(Stamp {
-                lt,
+                lt: safe("Lamport time", lt)?,
                 client: client(c)?,
             })
         };
@@ -408,6 +420,12 @@ impl Replica {
             journal.meta.insert(target.into(), MetaState { pos, undo });
         }
         for c in parts.clients {
+            for x in [c.prefix.0, c.prefix.1, c.last_lt]
+                .into_iter()
+                .chain(c.ahead.iter().flat_map(|&(a, b)| [a, b]))
+            {
+                safe("client log entry", x)?;
+            }
             let log = ClientLog {
                 prefix: c.prefix.0,
                 prefix_lt: c.prefix.1,
@@ -491,6 +509,9 @@ impl Replica {
             .limits
             .map(|x| usize::try_from(x).unwrap_or(usize::MAX));
         let frontier = parts.frontier.map(stamp).transpose()?;
+        if let Some(t) = parts.compacted_through {
+            safe("compacted-through time", t)?;
+        }
         Ok(Replica {
             graph,
             journal,
@@ -502,6 +523,11 @@ impl Replica {
                 max_string_bytes: strings,
                 max_collection_len: coll,
                 max_depth: depth,
+                max_message_bytes: parts
+                    .max_message_bytes
+                    .map_or(Limits::default().max_message_bytes, |x| {
+                        usize::try_from(x).unwrap_or(usize::MAX)
+                    }),
             },
             horizon: parts.horizon,
             compacted_through: parts.compacted_through,

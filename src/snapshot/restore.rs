@@ -274,6 +274,7 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         max_string_bytes: usize::MAX,
         max_collection_len: usize::MAX,
         max_depth: 512,
+        max_message_bytes: usize::MAX,
     };
     if s.messages.len() > s.messages.bytes.len() {
         return Err(bad("more journal messages than bytes"));

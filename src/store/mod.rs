@@ -46,9 +46,9 @@ pub use buffer::EditBuffer;
 use crate::error::{OpError, RejectError};
 use crate::graph::SceneGraph;
 use crate::ids::Stamp;
-use crate::op::{Message, Op};
+use crate::op::{MAX_SAFE_INT, Message, Op};
 use crate::replica::journal::Journal;
-use crate::replica::{BatchReport, CompactReport, Replica};
+use crate::replica::{Admit, BatchReport, CompactReport, Replica};
 use crate::wire::Format;
 use overlay::Overlay;
 
@@ -711,11 +711,23 @@ impl GraphStore {
         }
     }
 
+    /// True when no message can follow: the next one's `lt` or this client's clock
+    /// counter would pass [`MAX_SAFE_INT`], which no peer decodes (a hostile peer can
+    /// push both there).
+    fn exhausted(&self) -> bool {
+        self.lt >= MAX_SAFE_INT
+            || self
+                .clock
+                .get(&self.client)
+                .is_some_and(|&c| c >= MAX_SAFE_INT)
+    }
+
     /// The stamp the next commit gets: pending edits are applied at it.
     fn pending_stamp(&mut self) -> Stamp {
         let client = self.replica.graph_mut().clients.intern(&self.client);
         Stamp {
-            lt: self.lt + 1,
+            // `edit` refuses to buffer once `lt` reached `MAX_SAFE_INT`.
+            lt: self.lt.saturating_add(1),
             client,
         }
     }
@@ -755,6 +767,15 @@ impl GraphStore {
     /// # Ok::<(), vuer_rtc::error::OpError>(())
     /// ```
     pub fn edit(&mut self, op: Op) -> Result<(), OpError> {
+        if self.exhausted() {
+            return Err(OpError::Invalid {
+                field: "lt",
+                reason: format!(
+                    "the scene's Lamport time or this client's clock counter reached \
+                     {MAX_SAFE_INT} (2^53 − 1): no message can follow it"
+                ),
+            });
+        }
         let before = self.buffer.len();
         let slot = self.buffer.push(op)?;
         if slot < before {
@@ -799,9 +820,10 @@ impl GraphStore {
         data: bool,
         applied: Option<(Vec<Vec<crate::apply::Effect>>, f64)>,
     ) -> Message {
-        self.lt += 1;
+        // Every caller checked `exhausted()`: both stay within `MAX_SAFE_INT`.
+        self.lt = self.lt.saturating_add(1);
         let seq = self.clock.entry(self.client.clone()).or_insert(0);
-        *seq += 1;
+        *seq = seq.saturating_add(1);
         let ts = applied.as_ref().map_or_else(|| (self.now)(), |(_, ts)| *ts);
         let msg = Message {
             id: format!("{}:{}", self.client, self.lt),
@@ -865,7 +887,7 @@ impl GraphStore {
     /// ```
     pub fn commit(&mut self, description: &str) -> Option<Message> {
         let _ = description;
-        if self.buffer.is_empty() {
+        if self.buffer.is_empty() || self.exhausted() {
             return None;
         }
         // The overlay applied the whole buffer at exactly the stamp this commit takes
@@ -908,8 +930,11 @@ impl GraphStore {
     /// # Ok::<(), vuer_rtc::error::OpError>(())
     /// ```
     pub fn receive(&mut self, msg: Message) -> Result<Receipt, RejectError> {
-        if self.replica.journal().contains(&msg.id) {
-            return Ok(Receipt::Duplicate);
+        let client = self.replica.graph_mut().clients.intern(&msg.client);
+        match self.replica.admit(&msg, client) {
+            Admit::Duplicate => return Ok(Receipt::Duplicate),
+            Admit::Reject(e) => return Err(e),
+            Admit::Fresh => {}
         }
         let mut report = self.integrate(vec![msg]);
         if let Some(e) = report.rejected.pop() {
@@ -965,7 +990,11 @@ impl GraphStore {
         let journal = self.replica.journal();
         let fresh: Vec<String> = msgs
             .iter()
-            .filter(|m| !journal.contains(&m.id))
+            .filter(|m| {
+                journal
+                    .slot(&m.id)
+                    .is_none_or(|i| journal.entry(i).msg != **m)
+            })
             .map(|m| m.id.clone())
             .collect();
         if fresh.is_empty() {
@@ -1061,6 +1090,9 @@ impl GraphStore {
     /// # Ok::<(), vuer_rtc::error::OpError>(())
     /// ```
     pub fn undo(&mut self) -> Option<Message> {
+        if self.exhausted() {
+            return None;
+        }
         if !self.buffer.is_empty() {
             self.commit("");
         }
@@ -1104,6 +1136,9 @@ impl GraphStore {
     /// # Ok::<(), vuer_rtc::error::OpError>(())
     /// ```
     pub fn redo(&mut self) -> Option<Message> {
+        if self.exhausted() {
+            return None;
+        }
         let journal = self.replica.journal();
         while let Some(target) = self.undone.pop() {
             if !journal.is_undone_id(&target) {

@@ -130,6 +130,23 @@ pub enum Applied {
     Pending,
     /// It would wait, but [`MAX_PENDING`] ops already wait: dropped.
     Dropped,
+    /// Its ids run past the 32-bit character counter (`seq + length`), which the wire
+    /// decoder refuses: ignored.
+    Invalid,
+}
+
+/// The end (one past the last id) of `text` inserted from id `seq`, when it fits
+/// the 32-bit counter.
+fn ids_fit(seq: u32, text: &str) -> Option<u32> {
+    u32::try_from(text.chars().count())
+        .ok()
+        .and_then(|n| seq.checked_add(n))
+}
+
+/// The Lamport number after `max`: one more, but never past what the wire accepts
+/// ([`crate::op::MAX_SAFE_INT`]; a tie there is broken by wall clock and id).
+fn next_lamport(max: u64) -> u64 {
+    max.saturating_add(1).min(crate::op::MAX_SAFE_INT)
 }
 
 /// A remote insert waiting for its anchor.
@@ -274,12 +291,13 @@ impl TextDoc {
         if text.is_empty() {
             return None;
         }
-        let (id, anchor, lamport) = self.local_insert(agent, pos, text, ts, min_seq);
+        let (id, anchor, lamport) = self.local_insert(agent, pos, text, ts, min_seq)?;
         Some(self.insert_op(agent, id.seq, anchor, text, lamport, ts))
     }
 
     /// Integrates a local insert of non-empty `text`; returns its first id, anchor and
-    /// Lamport number.
+    /// Lamport number. `None` (nothing changed) when the agent's character ids would
+    /// run past the 32-bit counter.
     fn local_insert(
         &mut self,
         agent: &str,
@@ -287,13 +305,14 @@ impl TextDoc {
         text: &str,
         ts: f64,
         min_seq: u32,
-    ) -> (CharId, Option<CharId>, u64) {
+    ) -> Option<(CharId, Option<CharId>, u64)> {
         let a = self.agent(agent);
         let id = CharId {
             agent: a,
             seq: self.next_seq(a).max(min_seq),
         };
-        let lamport = self.max_lamport + 1;
+        ids_fit(id.seq, text)?;
+        let lamport = next_lamport(self.max_lamport);
         self.max_lamport = lamport;
         // Its Lamport number is above every other, so it goes right after its anchor:
         // the place the position lookup found, no id lookup or sibling scan needed.
@@ -321,7 +340,7 @@ impl TextDoc {
                 pos: Some(pos + n),
                 ..c
             });
-        (id, anchor, lamport)
+        Some((id, anchor, lamport))
     }
 
     /// What [`TextDoc::insert_from`] would send, without changing the document: the
@@ -338,6 +357,7 @@ impl TextDoc {
             return None;
         }
         let (anchor, seq, lamport) = self.place(self.agents.get(agent), pos, min_seq);
+        ids_fit(seq, text)?;
         Some(self.insert_op(agent, seq, anchor, text, lamport, ts))
     }
 
@@ -352,7 +372,7 @@ impl TextDoc {
             self.tree.visible_char(pos - 1)
         };
         let seq = agent.map_or(0, |a| self.next_seq(a)).max(min_seq);
-        (anchor, seq, self.max_lamport + 1)
+        (anchor, seq, next_lamport(self.max_lamport))
     }
 
     /// An insert in wire form.
@@ -424,7 +444,8 @@ impl TextDoc {
             self.tree.delete_visible(pos as u64, len as u64, |_, _| {});
         }
         if !text.is_empty() {
-            self.local_insert(agent, pos, text, ts, 0);
+            // Ids exhausted: the insert does nothing (deterministically, everywhere).
+            let _ = self.local_insert(agent, pos, text, ts, 0);
         }
     }
 
@@ -433,6 +454,9 @@ impl TextDoc {
         self.max_lamport = self.max_lamport.max(op.lamport);
         if op.content.is_empty() {
             return Applied::Duplicate;
+        }
+        if ids_fit(op.id.seq, &op.content).is_none() {
+            return Applied::Invalid;
         }
         let a = self.agent(&op.id.agent);
         let id = CharId {

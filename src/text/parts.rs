@@ -181,7 +181,11 @@ impl TextDoc {
             return bad(format!("more than {MAX_PENDING} pending ops"));
         }
         for w in &parts.waiting {
-            if !agent_ok(w.id.agent) || !agent_ok(w.anchor.agent) || w.content.is_empty() {
+            if !agent_ok(w.id.agent)
+                || !agent_ok(w.anchor.agent)
+                || w.content.is_empty()
+                || super::ids_fit(w.id.seq, &w.content).is_none()
+            {
                 return bad(format!("waiting insert {:?} is malformed", w.id));
             }
             max_lamport = max_lamport.max(w.lamport);

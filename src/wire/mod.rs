@@ -17,15 +17,18 @@
 //! This module knows no merge rule. Read [`crate::batch`] next.
 
 mod raw;
+mod scan;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DecodeError, DecodeResult};
-use crate::op::parse::describe;
-use crate::op::{Json, Limits, Message, OpFields};
+use crate::op::parse::{beyond_safe_reason, describe};
+use crate::op::{Json, Limits, MAX_SAFE_INT, Message, OpFields};
 use raw::WireOp;
+pub use scan::MAX_DEPTH;
+use scan::Scanned;
 
 /// A wire encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -131,6 +134,12 @@ fn validate_message(index: usize, mut raw: RawMessage<'_>, lim: &Limits) -> Deco
     };
     let lt = match &raw.lt {
         Some(v) => match v.as_u64() {
+            Some(lt) if lt > MAX_SAFE_INT => {
+                return fail(format!(
+                    "field `lt`: {}",
+                    beyond_safe_reason(&lt.to_string())
+                ));
+            }
             Some(lt) => lt,
             None => {
                 return fail(format!(
@@ -165,6 +174,12 @@ fn validate_message(index: usize, mut raw: RawMessage<'_>, lim: &Limits) -> Deco
             }
             for (k, v) in m {
                 match v.as_u64() {
+                    Some(c) if c > MAX_SAFE_INT => {
+                        return fail(format!(
+                            "field `clock.{k}`: {}",
+                            beyond_safe_reason(&c.to_string())
+                        ));
+                    }
                     Some(c) => {
                         clock.insert(k, c);
                     }
@@ -218,98 +233,146 @@ fn validate_message(index: usize, mut raw: RawMessage<'_>, lim: &Limits) -> Deco
     })
 }
 
+/// Deserializes `bytes` whole. The JSON recursion limit is lifted: callers hand over
+/// only bytes [`scan`] passed, whose nesting is bounded by the limits (capped at
+/// [`MAX_DEPTH`]), so `--max-depth` means the same in both formats.
+fn typed<'a, T: Deserialize<'a>>(bytes: &'a [u8], format: Format) -> Result<T, String> {
+    match format {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            de.disable_recursion_limit();
+            let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
+            de.end().map_err(|e| e.to_string())?;
+            Ok(v)
+        }
+        Format::MessagePack => {
+            let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+            de.set_max_depth(MAX_DEPTH + 16);
+            T::deserialize(&mut de).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn syntax(format: Format, detail: String) -> DecodeError {
+    DecodeError::Syntax {
+        format: format.name(),
+        detail,
+    }
+}
+
+/// A generic parse of bytes the scan passed (a message's span).
 fn parse_generic(bytes: &[u8], format: Format) -> DecodeResult<Json> {
-    let r = match format {
+    typed::<Json>(bytes, format).map_err(|d| syntax(format, d))
+}
+
+/// Why bytes the scan could not walk are unreadable: serde's own account, with its
+/// default recursion limits (the scan vouches for nothing here).
+fn malformed(bytes: &[u8], format: Format) -> DecodeError {
+    let generic = match format {
         Format::Json => serde_json::from_slice::<Json>(bytes).map_err(|e| e.to_string()),
         Format::MessagePack => rmp_serde::from_slice::<Json>(bytes).map_err(|e| e.to_string()),
     };
-    r.map_err(|detail| DecodeError::Syntax {
-        format: format.name(),
-        detail,
-    })
+    match generic {
+        Err(detail) => syntax(format, detail),
+        Ok(Json::Array(_) | Json::Object(_)) => {
+            syntax(format, "unexpected bytes after the top-level value".into())
+        }
+        Ok(other) => DecodeError::NotMessages {
+            got: describe(&other),
+        },
+    }
 }
 
-/// Finds which message (and op) made a typed decode fail, from a generic parse.
-fn locate_error(bytes: &[u8], format: Format, original: String) -> DecodeError {
-    let value = match parse_generic(bytes, format) {
+/// Finds which op (or field) made the typed decode of one message fail, from a
+/// generic parse of its bytes.
+fn locate_error(index: usize, bytes: &[u8], format: Format, original: String) -> DecodeError {
+    let item = match parse_generic(bytes, format) {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let items: Vec<&Json> = match &value {
-        Json::Array(a) => a.iter().collect(),
-        Json::Object(_) => vec![&value],
-        other => {
-            return DecodeError::NotMessages {
-                got: describe(other),
-            };
-        }
-    };
-    for (index, item) in items.into_iter().enumerate() {
-        if !item.is_object() {
-            return msg_err(
-                index,
-                None,
-                format!("expected a message object, got {}", describe(item)),
-            );
-        }
-        if let Err(e) = RawMessage::deserialize(item) {
-            let id = item.get("id").and_then(Json::as_str);
-            if let Some(Json::Array(ops)) = item.get("ops") {
-                for (op_index, op) in ops.iter().enumerate() {
-                    let reason = if op.is_object() {
-                        match OpFields::deserialize(op) {
-                            Ok(_) => continue,
-                            Err(e) => e.to_string(),
-                        }
-                    } else {
-                        format!("expected an op object, got {}", describe(op))
-                    };
-                    return DecodeError::Op {
-                        msg_id: id.unwrap_or("<no id>").to_owned(),
-                        op_index,
-                        ot: op
-                            .get("ot")
-                            .or_else(|| op.get("otype"))
-                            .and_then(Json::as_str)
-                            .map(str::to_owned),
-                        reason: crate::error::OpError::Invalid {
-                            field: "op",
-                            reason,
-                        },
-                    };
-                }
-            }
-            return msg_err(index, id, e.to_string());
-        }
+    if !item.is_object() {
+        return msg_err(
+            index,
+            None,
+            format!("expected a message object, got {}", describe(&item)),
+        );
     }
-    DecodeError::Syntax {
-        format: format.name(),
-        detail: original,
-    }
+    locate_in(index, &item).unwrap_or_else(|| syntax(format, original))
 }
 
-fn decode_raw(bytes: &[u8], format: Format) -> DecodeResult<Vec<RawMessage<'_>>> {
-    // Peek at the first value marker instead of an untagged enum, which would buffer
-    // the whole input.
-    let is_array = match format {
-        Format::Json => bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'['),
-        Format::MessagePack => matches!(bytes.first(), Some(0x90..=0x9f | 0xdc | 0xdd)),
-    };
-    let r = match (format, is_array) {
-        (Format::Json, true) => {
-            serde_json::from_slice::<Vec<RawMessage>>(bytes).map_err(|e| e.to_string())
+/// The error of a message object whose typed decode fails (`None` when it does not).
+fn locate_in(index: usize, item: &Json) -> Option<DecodeError> {
+    let e = RawMessage::deserialize(item).err()?;
+    let id = item.get("id").and_then(Json::as_str);
+    if let Some(Json::Array(ops)) = item.get("ops") {
+        for (op_index, op) in ops.iter().enumerate() {
+            let reason = if op.is_object() {
+                match OpFields::deserialize(op) {
+                    Ok(_) => continue,
+                    Err(e) => e.to_string(),
+                }
+            } else {
+                format!("expected an op object, got {}", describe(op))
+            };
+            return Some(DecodeError::Op {
+                msg_id: id.unwrap_or("<no id>").to_owned(),
+                op_index,
+                ot: op
+                    .get("ot")
+                    .or_else(|| op.get("otype"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
+                reason: crate::error::OpError::Invalid {
+                    field: "op",
+                    reason,
+                },
+            });
         }
-        (Format::Json, false) => serde_json::from_slice::<RawMessage>(bytes)
-            .map(|m| vec![m])
-            .map_err(|e| e.to_string()),
-        (Format::MessagePack, true) => {
-            rmp_serde::from_slice::<Vec<RawMessage>>(bytes).map_err(|e| e.to_string())
+    }
+    Some(msg_err(index, id, e.to_string()))
+}
+
+/// One message's typed envelope, or why it cannot be read.
+type RawResult<'a> = Result<RawMessage<'a>, DecodeError>;
+
+/// The typed envelope of message `index`, from its bytes.
+fn typed_one(index: usize, bytes: &[u8], format: Format) -> RawResult<'_> {
+    typed::<RawMessage>(bytes, format).map_err(|e| locate_error(index, bytes, format, e))
+}
+
+/// Scans `bytes` (limits first, see [`scan`]), then reads every message's typed
+/// envelope: one result per message, or an error when the input as a whole is
+/// unreadable.
+fn decode_raw<'a>(
+    bytes: &'a [u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<Vec<RawResult<'a>>> {
+    let items = match scan::scan(bytes, format, limits) {
+        Scanned::Malformed => return Err(malformed(bytes, format)),
+        Scanned::Broken(e) => return Err(e),
+        Scanned::One(item) => vec![item],
+        Scanned::Array(items) => {
+            // Every message keeps the limits: one typed pass over the whole array.
+            if items.iter().all(|i| i.error.is_none())
+                && let Ok(all) = typed::<Vec<RawMessage>>(bytes, format)
+            {
+                return Ok(all.into_iter().map(Ok).collect());
+            }
+            items
         }
-        (Format::MessagePack, false) => rmp_serde::from_slice::<RawMessage>(bytes)
-            .map(|m| vec![m])
-            .map_err(|e| e.to_string()),
     };
-    r.map_err(|e| locate_error(bytes, format, e))
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item.error {
+            Some(e) => Err(e),
+            None => match bytes.get(item.span) {
+                Some(b) => typed_one(i, b, format),
+                None => Err(msg_err(i, None, "message bytes out of range")),
+            },
+        })
+        .collect())
 }
 
 /// Decodes an array of messages (or one message object), all or nothing: the first
@@ -331,10 +394,10 @@ pub fn decode_messages(
     format: Format,
     limits: &Limits,
 ) -> DecodeResult<Vec<Message>> {
-    decode_raw(bytes, format)?
+    decode_raw(bytes, format, limits)?
         .into_iter()
         .enumerate()
-        .map(|(i, raw)| validate_message(i, raw, limits))
+        .map(|(i, raw)| raw.and_then(|raw| validate_message(i, raw, limits)))
         .collect()
 }
 
@@ -349,34 +412,11 @@ pub fn decode_messages_lenient(
     format: Format,
     limits: &Limits,
 ) -> DecodeResult<(Vec<Message>, Vec<DecodeError>)> {
-    let raws = match decode_raw(bytes, format) {
-        Ok(r) => r,
-        Err(e @ (DecodeError::Syntax { .. } | DecodeError::NotMessages { .. })) => return Err(e),
-        // A structural error in one message: fall back to a per-message generic read.
-        Err(_) => {
-            let value = parse_generic(bytes, format)?;
-            let items = match value {
-                Json::Array(a) => a,
-                other => vec![other],
-            };
-            let mut ok = Vec::new();
-            let mut errs = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                match RawMessage::deserialize(item) {
-                    Ok(raw) => match validate_message(i, raw, limits) {
-                        Ok(m) => ok.push(m),
-                        Err(e) => errs.push(e),
-                    },
-                    Err(_) => errs.push(locate_error_one(i, item)),
-                }
-            }
-            return Ok((ok, errs));
-        }
-    };
-    let mut ok = Vec::with_capacity(raws.len());
+    let each = decode_each(bytes, format, limits)?;
+    let mut ok = Vec::with_capacity(each.len());
     let mut errs = Vec::new();
-    for (i, raw) in raws.into_iter().enumerate() {
-        match validate_message(i, raw, limits) {
+    for r in each {
+        match r {
             Ok(m) => ok.push(m),
             Err(e) => errs.push(e),
         }
@@ -384,12 +424,44 @@ pub fn decode_messages_lenient(
     Ok((ok, errs))
 }
 
+/// Decodes messages one by one: one result per message, in input order (what a
+/// command that reports per message needs). A syntax error in the bytes, or a limit
+/// broken where the bytes cannot be read on, fails the whole call.
+///
+/// # Errors
+/// [`DecodeError::Syntax`] / [`DecodeError::NotMessages`] when the input as a whole is
+/// unreadable.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::wire::{decode_each, Format};
+/// let bytes = br#"[{"id": "a:1", "client": "a", "lt": 1, "ops": []},
+///                  {"id": "a:2", "client": "a", "lt": -2, "ops": []}]"#;
+/// let each = decode_each(bytes, Format::Json, &Default::default()).unwrap();
+/// assert!(each[0].is_ok());
+/// assert!(each[1].as_ref().unwrap_err().to_string().contains("`lt`"));
+/// ```
+pub fn decode_each(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<Vec<DecodeResult<Message>>> {
+    Ok(decode_raw(bytes, format, limits)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| raw.and_then(|raw| validate_message(i, raw, limits)))
+        .collect())
+}
+
 fn locate_error_one(index: usize, item: &Json) -> DecodeError {
-    let bytes = serde_json::to_vec(&[item]).unwrap_or_default();
-    match locate_error(&bytes, Format::Json, String::new()) {
-        DecodeError::Message { id, reason, .. } => DecodeError::Message { index, id, reason },
-        other => other,
+    if !item.is_object() {
+        return msg_err(
+            index,
+            None,
+            format!("expected a message object, got {}", describe(item)),
+        );
     }
+    locate_in(index, item).unwrap_or_else(|| msg_err(index, None, "not a valid message"))
 }
 
 /// Decodes exactly one message object.

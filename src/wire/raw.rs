@@ -22,7 +22,7 @@ use serde_json::Number;
 
 use crate::error::OpError;
 use crate::op::parse::{
-    count, delete_ranges, item_id_str, number as parse_number, parse_op_taking,
+    count, delete_ranges, insert_ids_fit, item_id_str, number as parse_number, parse_op_taking,
 };
 use crate::op::{Json, Limits, Op, OpFields, OpKind, TextEdit};
 use crate::text::InsertOp;
@@ -415,15 +415,21 @@ impl<'a> WireOp<'a> {
             Json::String(a) => Some(item_id_str(a, "value", lim).ok()?),
             _ => return None,
         };
+        let op = InsertOp {
+            id,
+            anchor,
+            content: std::mem::take(content),
+            lamport,
+            ts,
+        };
+        if insert_ids_fit(&op).is_err() {
+            // Hand the content back: the slow path reports the error.
+            *content = op.content;
+            return None;
+        }
         Some(OpKind::TextInsert(TextEdit::Crdt {
             rm: Vec::new(),
-            insert: Some(InsertOp {
-                id,
-                anchor,
-                content: std::mem::take(content),
-                lamport,
-                ts,
-            }),
+            insert: Some(op),
         }))
     }
 
