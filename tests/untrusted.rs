@@ -594,3 +594,39 @@ fn a_message_over_the_limits_is_refused_before_it_is_decoded() {
         assert!(peak < 1 << 16, "{f:?}: {peak} bytes allocated");
     }
 }
+
+#[test]
+fn a_text_insert_reusing_held_ids_is_refused() {
+    use vuer_rtc::text::{Applied, InsertOp, ItemId, TextDoc};
+    let ins = |seq: u32, anchor: Option<(&str, u32)>, content: &str| InsertOp {
+        id: ItemId { agent: "a".into(), seq },
+        anchor: anchor.map(|(a, s)| ItemId { agent: a.into(), seq: s }),
+        content: content.into(),
+        lamport: u64::from(seq) + 1,
+        ts: 1.0,
+    };
+    let mut d = TextDoc::new();
+    // Ids 9 and 10 wait for their anchor `b:0`.
+    assert_eq!(d.apply_insert(&ins(9, Some(("b", 0)), "zz")), Applied::Pending);
+    assert_eq!(d.apply_insert(&ins(10, None, "abc")), Applied::Done);
+    // Ids 8, 9, 10: 10 is held.
+    assert_eq!(d.apply_insert(&ins(8, None, "xyz")), Applied::Invalid);
+    // The waiting insert is released with its anchor, and refused: 10 is held.
+    assert_eq!(
+        d.apply_insert(&InsertOp {
+            id: ItemId { agent: "b".into(), seq: 0 },
+            anchor: None,
+            content: "B".into(),
+            lamport: 50,
+            ts: 1.0,
+        }),
+        Applied::Done
+    );
+    assert_eq!(d.text(), "Babc");
+    // Ids 13.. are free: accepted.
+    assert_eq!(d.apply_insert(&ins(13, Some(("a", 12)), "d")), Applied::Done);
+    assert_eq!(d.text(), "Babcd");
+    let dels = d.delete(0, 5);
+    assert_eq!(dels.iter().map(|r| r.len).sum::<u32>(), 5);
+    assert_eq!(d.text(), "");
+}

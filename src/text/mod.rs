@@ -466,6 +466,9 @@ impl TextDoc {
         if self.holds(id) || self.waiting.iter().any(|w| w.id == id) {
             return Applied::Duplicate;
         }
+        if self.overlaps(id, &op.content) {
+            return Applied::Invalid;
+        }
         let anchor = op.anchor.as_ref().map(|an| CharId {
             agent: self.agent(&an.agent),
             seq: an.seq,
@@ -487,6 +490,17 @@ impl TextDoc {
         }
         self.release_waiting();
         Applied::Done
+    }
+
+    /// Whether inserting `text` from `id` would reuse an id already held (ids never
+    /// repeat: such an insert is refused). Ids at or past the agent's largest are free,
+    /// the common case, with no lookup.
+    fn overlaps(&self, id: CharId, text: &str) -> bool {
+        if id.seq >= self.next_seq(id.agent) {
+            return false;
+        }
+        let end = ids_fit(id.seq, text).unwrap_or(u32::MAX);
+        self.tree.next_held(id.agent, id.seq, end).is_some()
     }
 
     /// Whether character `id` is integrated.
@@ -520,7 +534,7 @@ impl TextDoc {
             let ready = self.waiting.iter().position(|w| self.holds(w.anchor));
             let Some(i) = ready else { break };
             let w = self.waiting.swap_remove(i);
-            if !self.holds(w.id) {
+            if !self.holds(w.id) && !self.overlaps(w.id, &w.content) {
                 self.integrate(w.id, Some(w.anchor), &w.content, w.lamport, w.ts);
             }
         }

@@ -12,7 +12,10 @@
 //!   [`CHUNK`] spans;
 //! - `chunks[c].visible` is the number of visible characters of chunk `c`, and `visible`
 //!   their sum; `fen` is the Fenwick tree of those counts in `order`;
-//! - spans of one agent never overlap in ids; `text[s.bytes]` holds span `s`'s text.
+//! - spans of one agent never overlap in ids (an insert whose ids overlap held ones is
+//!   refused: `TextDoc::apply_insert`); `text[s.bytes]` holds span `s`'s text;
+//! - `s.seq + s.len <= u32::MAX` for every span (the wire refuses inserts past the id
+//!   space and local inserts stop there), so `seq + k` for `k <= len` never overflows.
 
 use super::CharId;
 use super::index::IdIndex;
@@ -672,7 +675,7 @@ impl Tree {
     }
 
     /// The smallest id of `agent` in `from..end` that is held.
-    fn next_held(&self, agent: u32, from: u32, end: u32) -> Option<u32> {
+    pub fn next_held(&self, agent: u32, from: u32, end: u32) -> Option<u32> {
         let mut runs = self.index.runs(agent, from, end).peekable();
         let mut best: Option<u32> = None;
         while let Some((start, cid)) = runs.next() {
