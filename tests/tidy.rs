@@ -34,3 +34,58 @@ fn every_rust_file_has_a_module_doc() {
         .collect();
     assert!(missing.is_empty(), "files without a `//!` doc: {missing:?}");
 }
+
+/// `proptest!` blocks in `dir`'s Rust files whose first line is not `config`.
+fn unseeded_proptests(dir: &Path, config: &str) -> (usize, Vec<String>) {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let (mut blocks, mut bad) = (0, Vec::new());
+    for p in files {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.trim() != "proptest! {" {
+                continue;
+            }
+            blocks += 1;
+            let first = lines[i + 1..]
+                .iter()
+                .map(|l| l.trim())
+                .find(|l| !l.is_empty());
+            if !first.is_some_and(|f| f.starts_with(config)) {
+                bad.push(format!("{}:{}", p.display(), i + 1));
+            }
+        }
+    }
+    (blocks, bad)
+}
+
+/// Every property test is seeded, in the crate (`crate::test_support`) as in the
+/// integration suites (`crate::support`, which includes the same file): CI runs the
+/// same cases every time.
+#[test]
+fn every_proptest_is_seeded() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (dir, config, at_least) in [
+        (
+            "src",
+            "#![proptest_config(crate::test_support::proptest_config(",
+            6,
+        ),
+        (
+            "tests",
+            "#![proptest_config(crate::support::proptest_config(",
+            7,
+        ),
+    ] {
+        let (blocks, bad) = unseeded_proptests(&root.join(dir), config);
+        assert!(
+            blocks >= at_least,
+            "{dir}: only {blocks} proptest! blocks found"
+        );
+        assert!(
+            bad.is_empty(),
+            "proptest! blocks that do not start with `{config}…`: {bad:?}"
+        );
+    }
+}

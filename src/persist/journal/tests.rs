@@ -179,7 +179,7 @@ fn foreign_and_future_files_are_errors() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(crate::test_support::proptest_config(64))]
 
     #[test]
     fn flipped_bits_never_invent_a_message(flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4)) {
