@@ -152,6 +152,20 @@ pub enum WarningKind {
         /// The requested parent.
         new_parent: String,
     },
+    /// A `node.insert` of a key that already names a live node (`node.upsert` and
+    /// `node.inset` update it instead).
+    #[error("node `{0}` already exists: insert ignored")]
+    Exists(String),
+    /// A `meta.undo`/`meta.redo` whose target id no message of the set has. Only the
+    /// sequential model reports it: a replica cannot know, since the target may still
+    /// arrive (and then the meta op takes effect).
+    #[error("`{ot}` targets `{target}`, which no message has: nothing to do")]
+    UnknownTarget {
+        /// The op type.
+        ot: &'static str,
+        /// The target message id.
+        target: String,
+    },
     /// The op's path cannot be written (e.g. `object.merge` at `.` with `key`).
     #[error("{0}")]
     Ignored(String),

@@ -22,6 +22,14 @@ use std::cmp::Ordering;
 
 use ahash::AHashMap;
 
+/// The largest integer accepted from outside: 2^53 − 1, the largest that every client
+/// language (JavaScript included) represents exactly. Every integer a message carries
+/// (`lt`, `clock` counters, text `seq`, positions, lengths and indices) is within
+/// `±MAX_SAFE_INT`, checked at decode (`crate::wire`, `crate::op::parse`); text
+/// character ids are 32-bit counters and an insert's or a deleted range's ids
+/// (`seq + length`) must fit in them. So every [`Stamp::lt`] is at most this.
+pub const MAX_SAFE_INT: u64 = (1 << 53) - 1;
+
 slotmap::new_key_type! {
     /// The arena key of a node. Local to one process: never put it on the wire.
     pub struct NodeKey;

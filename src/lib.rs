@@ -76,6 +76,10 @@ pub mod text;
 pub mod wire;
 pub mod workload;
 
+// The seeded proptest configuration of the unit tests (shared with `tests/support.rs`).
+#[cfg(test)]
+pub(crate) mod test_support;
+
 pub use apply::{
     ApplyReport, OpMeta, apply_message, apply_messages, apply_operation, create_empty_graph,
 };

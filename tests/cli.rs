@@ -340,3 +340,116 @@ fn snapshot_commands_refuse_bad_files_with_one_error_line() {
     assert_ne!(code, 0);
     assert!(err.starts_with("error: cannot read"), "{err}");
 }
+
+/// A fresh, empty directory in the test's temp directory.
+fn empty_dir(name: &str) -> String {
+    let p = tmp_path(name);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+#[test]
+fn journal_read_refuses_what_is_not_a_journal() {
+    let empty = empty_dir("not-a-journal");
+    std::fs::write(format!("{empty}/notes.txt"), b"hello").unwrap();
+    for dir in ["/no/such/journal/dir", empty.as_str()] {
+        let (code, out, err) = vuer(&["journal", "read", dir]);
+        assert_eq!(code, 1, "journal read {dir}: {out}{err}");
+        assert!(out.is_empty(), "journal read {dir}: printed {out}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(err.contains(dir), "the error names {dir}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn snapshot_create_refuses_an_empty_directory() {
+    let empty = empty_dir("empty-input");
+    let out = tmp_path("from-empty.snap");
+    let (code, stdout, err) = vuer(&["snapshot", "create", &empty, "-o", &out]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(err.contains(&empty), "the error names the directory: {err}");
+    assert!(
+        !std::path::Path::new(&out).exists(),
+        "no snapshot written for a directory that is not a journal"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    // `vuer-rtc workload | head -c 100`: the reader goes away after a few bytes.
+    let mut child = bin()
+        .args(["workload", "--messages", "20000", "--nodes", "2000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn numeric_flags_out_of_range_are_usage_errors() {
+    let msgs = tmp("range.json", b"[]");
+    let msgs = msgs.to_str().unwrap();
+    let dir = tmp_path("range-durable");
+    let jdir = tmp_path("range-journal");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["durable", "apply", &dir, msgs, "--snapshot-every", "0"],
+        vec!["durable", "apply", &dir, msgs, "--keep", "0"],
+        vec!["durable", "apply", &dir, msgs, "--segment-bytes", "0"],
+        vec!["journal", "append", &jdir, msgs, "--segment-bytes", "0"],
+        vec!["bench", "--undo", "2"],
+        vec!["bench", "--undo=-0.5"],
+        vec!["bench", "--undo", "NaN"],
+        vec!["bench", "--batch", "0"],
+        vec!["bench", "--threads", "0"],
+        vec!["workload", "--clients", "0"],
+        vec!["workload", "--nodes", "0"],
+        vec!["replay", msgs, "--batch", "0"],
+    ];
+    for args in cases {
+        let (code, out, err) = vuer(&args);
+        assert_eq!(code, 2, "{args:?} is a usage error: {out}{err}");
+        assert!(err.starts_with("error: invalid value"), "{args:?}: {err}");
+    }
+    // The bounds themselves are accepted.
+    for args in [
+        vec!["bench", "--undo", "1", "--messages", "1"],
+        vec!["bench", "--undo", "0", "--messages", "1"],
+    ] {
+        let (code, _, err) = vuer(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    assert!(!std::path::Path::new(&dir).exists(), "nothing was opened");
+}
+
+#[test]
+fn replay_warnings_name_ops_that_did_nothing() {
+    let msgs = tmp(
+        "nothing.json",
+        br#"[
+  {"id": "a:1", "client": "a", "lt": 1, "ops": [
+    {"ot": "node.insert", "key": "", "path": "children", "value": {"key": "n", "label": "abc"}},
+    {"ot": "node.insert", "key": "", "path": "children", "value": {"key": "n"}},
+    {"ot": "string.cut", "key": "n", "path": "label", "from": 7, "to": 9}]},
+  {"id": "b:2", "client": "b", "lt": 2, "ops": [{"ot": "meta.undo", "targetMsgId": "zz:9"}]}
+]"#,
+    );
+    let (code, out, err) = replay(&["--warnings", msgs.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(r#""label":"abc""#), "{out}");
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [
+            r#"warning: message "a:1" op #1: node `n` already exists: insert ignored"#,
+            r#"warning: message "a:1" op #2: `string.cut` index 7 is out of range for length 3 at `label`"#,
+            r#"warning: message "b:2" op #0: `meta.undo` targets `zz:9`, which no message has: nothing to do"#,
+        ]
+    );
+}

@@ -18,7 +18,8 @@ mod ops;
 mod replica;
 // GraphStore: the guide's examples, multi-store convergence with undo, offline, compaction.
 mod store;
-// The text CRDT against the Python reference (needs VUER_RTC_REFERENCE_PYTHON).
+// The text CRDT against the Python reference (ignored unless VUER_RTC_REFERENCE_PYTHON
+// is set at build time; see build.rs).
 mod text_interop;
 // The `vuer-rtc` binary: replay output, exit codes, error lines.
 mod cli;
@@ -28,5 +29,6 @@ mod persist;
 mod snapshot;
 // Untrusted input: integer bounds, conflicting copies, the durable journal, memory.
 mod untrusted;
-// Every Rust file opens with a `//!` module doc.
+// Repository hygiene: module docs, seeded proptests, layering, rayon/unsafe allowlists,
+// README snippets that match the examples.
 mod tidy;

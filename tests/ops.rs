@@ -240,6 +240,7 @@ fn ops_on_missing_or_deleted_nodes_do_nothing() {
             [
                 WarningKind::DeletedNode(_),
                 WarningKind::MissingNode(_),
+                WarningKind::DeletedNode(_),
                 WarningKind::DeletedNode(_)
             ]
         ),
@@ -512,4 +513,85 @@ fn insert_under_itself_is_a_cycle_not_a_hang() {
     assert!(g.node("x").unwrap().parent().is_none());
     apply_operation(&mut g, &Op::node_insert("x", "y", "G"), &meta);
     g.dbg_check(true);
+}
+
+#[test]
+fn ops_that_do_nothing_warn_alike_in_the_model_and_the_replica() {
+    use vuer_rtc::{OpKind, Replica};
+    let cut = |from, to| Op::new("obj", "label", OpKind::StringCut { from, to });
+    let later = msg(
+        "bob",
+        2,
+        2.0,
+        vec![
+            Op::string_set("obj", "label", "abc"),
+            Op::node_insert("scene", "obj", "Again"),
+            // Not a no-op: upsert updates the node.
+            Op::from_json(
+                &json!({"ot": "node.upsert", "key": "scene", "path": "children",
+                "value": {"key": "obj", "tag": "Mesh"}}),
+            )
+            .unwrap(),
+            cut(5, 9),
+            cut(1, 1),
+            cut(1, 99),
+        ],
+    );
+    let history = [scene(), later];
+    let mut g = create_empty_graph();
+    let model = apply_messages(&mut g, &history);
+    let reasons: Vec<String> = model.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        reasons,
+        [
+            r#"message "bob:2" op #1: node `obj` already exists: insert ignored"#,
+            r#"message "bob:2" op #3: `string.cut` index 5 is out of range for length 3 at `label`"#,
+        ]
+    );
+    assert_eq!(prop(&g, "obj", "label"), Some(json!("a")));
+    assert_eq!(
+        g.node("obj").unwrap().tag(),
+        "Mesh",
+        "the insert did nothing"
+    );
+    // In order, one message at a time and all at once: the replica's warnings are the
+    // model's.
+    let mut one = Replica::new();
+    let mut warnings = Vec::new();
+    for m in &history {
+        warnings.extend(one.apply_batch(std::slice::from_ref(m)).warnings);
+    }
+    assert_eq!(warnings, model.warnings);
+    let mut all = Replica::new();
+    assert_eq!(all.apply_batch(&history).warnings, model.warnings);
+    assert_eq!(one.to_json(), g.to_json());
+}
+
+#[test]
+fn undo_of_an_unknown_message_warns_in_the_model() {
+    let undo = msg(
+        "bob",
+        2,
+        2.0,
+        vec![Op::meta_undo("alice:1"), Op::meta_undo("ghost:7")],
+    );
+    let redo = msg(
+        "carol",
+        3,
+        3.0,
+        vec![
+            Op::number_add("obj", "health", 1.0),
+            Op::meta_redo("ghost:8"),
+        ],
+    );
+    let report = apply_messages(&mut create_empty_graph(), &[undo, scene(), redo]);
+    let reasons: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        reasons,
+        [
+            r#"message "bob:2" op #1: `meta.undo` targets `ghost:7`, which no message has: nothing to do"#,
+            r#"message "carol:3" op #0: node `obj` does not exist"#,
+            r#"message "carol:3" op #1: `meta.redo` targets `ghost:8`, which no message has: nothing to do"#,
+        ]
+    );
 }

@@ -18,6 +18,8 @@ mod ex_edit_buffer;
 mod ex_low_level;
 #[path = "../examples/quick_start.rs"]
 mod ex_quick_start;
+#[path = "../examples/replica.rs"]
+mod ex_replica;
 #[path = "../examples/retry_compaction.rs"]
 mod ex_retry_compaction;
 #[path = "../examples/two_clients.rs"]
@@ -33,6 +35,7 @@ fn the_guide_examples_run_as_written() {
     ex_undo_redo::main().unwrap();
     ex_retry_compaction::main().unwrap();
     ex_low_level::main().unwrap();
+    ex_replica::main();
 }
 
 fn number(store: &GraphStore, key: &str, path: &str) -> Option<f64> {

@@ -89,26 +89,16 @@ pub fn msg(client: &str, lt: u64, ts: f64, ops: Vec<Op>) -> Message {
     }
 }
 
-/// The proptest configuration of the property suites: seeded (reproducible in CI) and
-/// scaled by environment variables for long runs:
-/// - `PROPTEST_CASES=N` (default `cases`);
-/// - `PROPTEST_RNG_SEED=N` for another fixed seed, or `random` for a fresh one.
+// The one seeded proptest configuration, shared with the crate's unit tests.
+#[path = "../src/test_support.rs"]
+mod seeded;
+
+/// The proptest configuration of the property suites: [`seeded::proptest_config`]
+/// (seeded, scaled by `PROPTEST_CASES` / `PROPTEST_RNG_SEED`), without failure files.
 pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
-    use proptest::test_runner::{Config, RngSeed};
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(cases);
-    let rng_seed = match std::env::var("PROPTEST_RNG_SEED").ok().as_deref() {
-        Some("random") => RngSeed::Random,
-        Some(s) => RngSeed::Fixed(s.parse().unwrap_or(0x5EED)),
-        None => RngSeed::Fixed(0x5EED),
-    };
-    Config {
-        cases,
-        rng_seed,
+    proptest::test_runner::Config {
         failure_persistence: None,
-        ..Config::default()
+        ..seeded::proptest_config(cases)
     }
 }
 

@@ -243,7 +243,7 @@ fn extreme_integers_are_bounded_at_decode_everywhere_they_enter() {
 }
 
 proptest! {
-    #![proptest_config(support::proptest_config(256))]
+    #![proptest_config(crate::support::proptest_config(256))]
 
     /// Any integer, near the bounds or anywhere.
     #[test]
@@ -599,22 +599,34 @@ fn a_message_over_the_limits_is_refused_before_it_is_decoded() {
 fn a_text_insert_reusing_held_ids_is_refused() {
     use vuer_rtc::text::{Applied, InsertOp, ItemId, TextDoc};
     let ins = |seq: u32, anchor: Option<(&str, u32)>, content: &str| InsertOp {
-        id: ItemId { agent: "a".into(), seq },
-        anchor: anchor.map(|(a, s)| ItemId { agent: a.into(), seq: s }),
+        id: ItemId {
+            agent: "a".into(),
+            seq,
+        },
+        anchor: anchor.map(|(a, s)| ItemId {
+            agent: a.into(),
+            seq: s,
+        }),
         content: content.into(),
         lamport: u64::from(seq) + 1,
         ts: 1.0,
     };
     let mut d = TextDoc::new();
     // Ids 9 and 10 wait for their anchor `b:0`.
-    assert_eq!(d.apply_insert(&ins(9, Some(("b", 0)), "zz")), Applied::Pending);
+    assert_eq!(
+        d.apply_insert(&ins(9, Some(("b", 0)), "zz")),
+        Applied::Pending
+    );
     assert_eq!(d.apply_insert(&ins(10, None, "abc")), Applied::Done);
     // Ids 8, 9, 10: 10 is held.
     assert_eq!(d.apply_insert(&ins(8, None, "xyz")), Applied::Invalid);
     // The waiting insert is released with its anchor, and refused: 10 is held.
     assert_eq!(
         d.apply_insert(&InsertOp {
-            id: ItemId { agent: "b".into(), seq: 0 },
+            id: ItemId {
+                agent: "b".into(),
+                seq: 0
+            },
             anchor: None,
             content: "B".into(),
             lamport: 50,
@@ -624,9 +636,88 @@ fn a_text_insert_reusing_held_ids_is_refused() {
     );
     assert_eq!(d.text(), "Babc");
     // Ids 13.. are free: accepted.
-    assert_eq!(d.apply_insert(&ins(13, Some(("a", 12)), "d")), Applied::Done);
+    assert_eq!(
+        d.apply_insert(&ins(13, Some(("a", 12)), "d")),
+        Applied::Done
+    );
     assert_eq!(d.text(), "Babcd");
     let dels = d.delete(0, 5);
     assert_eq!(dels.iter().map(|r| r.len).sum::<u32>(), 5);
     assert_eq!(d.text(), "");
+}
+
+#[test]
+fn max_depth_means_the_same_for_json_and_msgpack_on_the_command_line() {
+    let dir = tmp_dir("depth");
+    let mut value = json!(1);
+    for _ in 0..300 {
+        value = json!([value]);
+    }
+    let v = json!([{"id": "deep", "client": "a", "lt": 1, "ops": [
+        {"ot": "node.insert", "key": "", "path": "children", "value": {"key": "n", "tag": "T"}},
+        {"ot": "array.set", "key": "n", "path": "p", "value": value}
+    ]}]);
+    let mp = dir.join("deep.msgpack");
+    std::fs::write(&mp, encode(&v, Format::MessagePack)).unwrap();
+    let js = dir.join("deep.json");
+    let out = bin()
+        .args([
+            "convert",
+            "--from",
+            "msgpack",
+            "--to",
+            "json",
+            "--max-depth",
+            "301",
+        ])
+        .arg(&mp)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&js, &out.stdout).unwrap();
+    for (file, fmt) in [(&js, "json"), (&mp, "msgpack")] {
+        let (code, out, err) = run(bin()
+            .args(["replay", "--format", fmt, "--max-depth", "300"])
+            .arg(file));
+        assert_eq!(code, 0, "{fmt}: {err}");
+        assert!(out.contains("\"p\""));
+        let (code, _, err) = run(bin()
+            .args(["replay", "--format", fmt, "--max-depth", "299"])
+            .arg(file));
+        assert_eq!(code, 1, "{fmt}");
+        assert!(
+            err.contains("\"deep\" op #1 (array.set)")
+                && err.contains("nesting depth exceeds the limit of 299"),
+            "{fmt}: {err}"
+        );
+    }
+    // Past the cap, clap says so.
+    let (code, _, err) = run(bin().args(["replay", "--max-depth", "513"]).arg(&js));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn nan_in_msgpack_is_reported_as_nan() {
+    let dir = tmp_dir("nan");
+    let v = json!([{"id": "m", "client": "a", "lt": 1, "ops": [
+        {"ot": "number.set", "key": "n", "path": "x", "value": 0.25}
+    ]}]);
+    let mut b = encode(&v, Format::MessagePack);
+    let mut needle = vec![0xcb];
+    needle.extend_from_slice(&0.25f64.to_bits().to_be_bytes());
+    let at = b.windows(9).position(|w| w == needle).unwrap();
+    b[at + 1..at + 9].copy_from_slice(&f64::NAN.to_bits().to_be_bytes());
+    let f = dir.join("nan.msgpack");
+    std::fs::write(&f, b).unwrap();
+    let (code, _, err) = run(bin().args(["replay", "--format", "msgpack"]).arg(&f));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("\"m\" op #0 (number.set)")
+            && err.contains("`value`: NaN is not a finite number"),
+        "{err}"
+    );
 }

@@ -71,6 +71,14 @@ fn bound(i: i64, len: usize) -> usize {
     usize::try_from(j.clamp(0, len_i)).unwrap_or(0)
 }
 
+/// Whether range bound `i` (negative counts from the end) lies in `0..=len` as given,
+/// before [`bound`] clamps it.
+fn in_bounds(i: i64, len: usize) -> bool {
+    let len_i = i64::try_from(len).unwrap_or(i64::MAX);
+    let j = if i < 0 { len_i.saturating_add(i) } else { i };
+    (0..=len_i).contains(&j)
+}
+
 /// An insertion point: negative `n` means `len + 1 + n`, then clamped to `0..=len`.
 fn insertion(i: i64, len: usize) -> usize {
     let len_i = i64::try_from(len).unwrap_or(i64::MAX);
@@ -196,6 +204,17 @@ pub fn fold(kind: &OpKind, path: &str, cur: Option<ValueRef<'_>>) -> Fold {
             let (f, t) = (bound(*from, s.len()), bound(*to, s.len()));
             if f < t {
                 s.drain(f..t);
+            } else if cur.is_some()
+                && let Some(index) = [*from, *to].into_iter().find(|&i| !in_bounds(i, s.len()))
+            {
+                // A range wholly outside the string cuts nothing: the op does nothing.
+                // (On an absent property it still writes the default, "".)
+                return Fold::Keep(WarningKind::OutOfRange {
+                    ot,
+                    path: path.to_owned(),
+                    index,
+                    len: s.len(),
+                });
             }
             Value::Str(s.into_iter().collect())
         }
@@ -602,6 +621,28 @@ mod tests {
         assert_eq!(
             write(OpKind::StringCut { from: -3, to: 99 }, s("abcdef")),
             Value::Str("abc".into())
+        );
+        // A range wholly outside the string cuts nothing and says so; an empty or
+        // inverted range inside it is a plain no-op write.
+        for (from, to, index) in [(5, 9, 5), (3, 9, 9), (-9, -7, -9)] {
+            assert!(
+                matches!(
+                    run(OpKind::StringCut { from, to }, s("abc")),
+                    Fold::Keep(WarningKind::OutOfRange { ot: "string.cut", index: i, len: 3, .. }) if i == index
+                ),
+                "{from}..{to}"
+            );
+        }
+        for (from, to) in [(1, 1), (2, 1), (3, 3)] {
+            assert_eq!(
+                write(OpKind::StringCut { from, to }, s("abc")),
+                Value::Str("abc".into())
+            );
+        }
+        // On an absent property the cut writes the default, as the other string ops do.
+        assert_eq!(
+            write(OpKind::StringCut { from: 2, to: 5 }, None),
+            Value::Str(String::new())
         );
         assert_eq!(
             write(

@@ -12,7 +12,7 @@
 //! - an LWW op writes only when its stamp is strictly greater than the cell's (so in
 //!   one message the first write to a cell wins); other ops keep the cell's stamp;
 //! - ops on missing or deleted nodes do nothing; `node.insert` of an existing key does
-//!   nothing; `node.move` never creates a cycle; `node.remove`/`node.move` act on the
+//!   nothing (and warns); `node.move` never creates a cycle; `node.remove`/`node.move` act on the
 //!   node's *actual* parent (`op.key` is informational).
 //!
 //! Single-cell semantics live in [`fold`](mod@fold); this file resolves nodes, stamps and the
@@ -21,6 +21,8 @@
 pub mod fold;
 
 use std::cmp::Ordering;
+
+use ahash::AHashSet;
 
 use crate::batch;
 use crate::column::Value;
@@ -135,10 +137,55 @@ pub fn apply_messages(graph: &mut SceneGraph, messages: &[Message]) -> ApplyRepo
         undone: plan.undone.len(),
         ..ApplyReport::default()
     };
-    for msg in plan.apply {
-        apply_into(graph, msg, &mut report);
+    // Meta ops act whatever message carries them (undone and meta-only ones too): those
+    // aimed at no message of the set warn, in canonical order with the other warnings.
+    let held: AHashSet<&str> = plan
+        .apply
+        .iter()
+        .chain(&plan.undone)
+        .chain(&plan.meta)
+        .map(|m| m.id.as_str())
+        .collect();
+    let mut all: Vec<(&Message, bool)> = plan.apply.iter().map(|&m| (m, true)).collect();
+    all.extend(plan.undone.iter().chain(&plan.meta).map(|&m| (m, false)));
+    all.sort_by(|a, b| batch::canonical_cmp(a.0, b.0));
+    for (msg, apply) in all {
+        let start = report.warnings.len();
+        if apply {
+            apply_into(graph, msg, &mut report);
+        }
+        let mut meta = false;
+        for (op_index, op) in msg.ops.iter().enumerate() {
+            if let Some(reason) = unknown_target(op, &held) {
+                meta = true;
+                report.warnings.push(Warning {
+                    msg_id: msg.id.clone(),
+                    op_index,
+                    reason,
+                });
+            }
+        }
+        if meta {
+            // A message that mixes data and meta ops: its warnings in op order.
+            report.warnings[start..].sort_by_key(|w| w.op_index);
+        }
     }
     report
+}
+
+/// The warning of a `meta.undo`/`meta.redo` whose target is not in `held`.
+fn unknown_target(op: &Op, held: &AHashSet<&str>) -> Option<WarningKind> {
+    match &op.kind {
+        OpKind::MetaUndo { target } | OpKind::MetaRedo { target }
+            if !held.contains(target.as_str()) =>
+        {
+            Some(WarningKind::UnknownTarget {
+                ot: op.kind.ot(),
+                target: target.clone(),
+            })
+        }
+        _ => None,
+    }
 }
 
 fn apply_into(graph: &mut SceneGraph, msg: &Message, report: &mut ApplyReport) {
@@ -578,9 +625,9 @@ fn insert_node(
 ) -> Option<WarningKind> {
     if let Some(id) = graph.node_id(&spec.key) {
         return match mode {
-            // Idempotent by key, even for a tombstone: no resurrection.
-            Mode::Insert => None,
+            // Idempotent by key, even for a tombstone (no resurrection): nothing to do.
             _ if graph.nodes[id].deleted() => Some(WarningKind::DeletedNode(spec.key.clone())),
+            Mode::Insert => Some(WarningKind::Exists(spec.key.clone())),
             Mode::Upsert | Mode::Inset => {
                 rename(graph, id, spec, effects);
                 if ctx.write_props {

@@ -143,8 +143,8 @@ enum Command {
         /// Op mix.
         #[arg(long, value_enum, default_value = "standard")]
         mix: BenchMix,
-        /// Fraction of edit messages followed by an undo.
-        #[arg(long, default_value_t = 0.0)]
+        /// Fraction of edit messages followed by an undo (0 to 1).
+        #[arg(long, default_value_t = 0.0, value_parser = parse_fraction)]
         undo: f64,
         /// Feed pre-decoded messages (`none`) or encoded bytes.
         #[arg(long, value_enum, default_value = "none")]
@@ -166,13 +166,13 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         messages: usize,
         /// Nodes in the scene (the standard workload has 10,000).
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
         nodes: usize,
         /// Op mix.
         #[arg(long, value_enum, default_value = "standard")]
         mix: BenchMix,
         /// Editing clients (the standard workload has 1,000).
-        #[arg(long, default_value_t = 1_000)]
+        #[arg(long, default_value_t = 1_000, value_parser = at_least_one)]
         clients: usize,
         /// Print what a client store receives from a server instead (Lamport order, 10
         /// `vector3.set` per message; see `Workload::relayed`); `--mix` is ignored.
@@ -211,7 +211,7 @@ struct JournalArgs {
     #[arg(long, default_value = "every", value_parser = parse_fsync)]
     fsync: FsyncPolicy,
     /// Start a new segment file once one reaches this many bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    #[arg(long, default_value_t = 64 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     segment_bytes: u64,
 }
 
@@ -269,10 +269,10 @@ enum DurableCmd {
         #[command(flatten)]
         journal: JournalArgs,
         /// Write a snapshot (and truncate the journal) every N journaled messages.
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
         snapshot_every: u64,
         /// Snapshots kept.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = at_least_one)]
         keep: usize,
         #[command(flatten)]
         limits: LimitArgs,
@@ -321,6 +321,24 @@ enum SnapshotCmd {
     },
 }
 
+/// A count of at least one (`usize`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A fraction: a finite number from 0 to 1.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        Ok(_) => Err("must be a fraction from 0 to 1".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
     match s {
         "every" => Ok(FsyncPolicy::EveryMessage),
@@ -332,7 +350,31 @@ fn parse_fsync(s: &str) -> Result<FsyncPolicy, String> {
     }
 }
 
-fn journal(cmd: JournalCmd) -> Result<(), String> {
+/// Why a command stopped early.
+enum Failure {
+    /// Printed as one `error:` line; exit status 1.
+    Error(String),
+    /// The reader of stdout went away (`vuer-rtc workload | head`): stop quietly, with
+    /// status 0, as the output it wanted was written.
+    ClosedStdout,
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Error(e)
+    }
+}
+
+/// A failed write of the output: quiet when stdout was closed, an error otherwise.
+fn output(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::ClosedStdout
+    } else {
+        Failure::Error(format!("cannot write output: {e}"))
+    }
+}
+
+fn journal(cmd: JournalCmd) -> Result<(), Failure> {
     match cmd {
         JournalCmd::Append {
             dir,
@@ -355,11 +397,13 @@ fn journal(cmd: JournalCmd) -> Result<(), String> {
             let mut stdout = std::io::stdout().lock();
             for m in &messages {
                 let index = j.append(m).map_err(|e| e.to_string())?;
+                // The lines are acknowledgements: with nobody to read them the rest is
+                // not appended, and that is an error (even for a closed stdout).
                 writeln!(stdout, "appended {index} {}", m.id)
                     .and_then(|()| stdout.flush())
                     .map_err(|e| format!("cannot write output: {e}"))?;
             }
-            j.sync().map_err(|e| e.to_string())
+            Ok(j.sync().map_err(|e| e.to_string())?)
         }
         JournalCmd::Read { dir, to } => {
             let r = read_journal(&dir, &Limits::default()).map_err(|e| e.to_string())?;
@@ -375,12 +419,12 @@ fn journal(cmd: JournalCmd) -> Result<(), String> {
             std::io::stdout()
                 .lock()
                 .write_all(&wire::encode_messages(&messages, to.into()))
-                .map_err(|e| format!("cannot write output: {e}"))
+                .map_err(output)
         }
     }
 }
 
-fn durable(cmd: DurableCmd) -> Result<(), String> {
+fn durable(cmd: DurableCmd) -> Result<(), Failure> {
     use vuer_rtc::persist::{DurableOptions, DurableReplica, StartReport};
     let report = |r: &StartReport| {
         for s in &r.skipped {
@@ -448,13 +492,13 @@ fn durable(cmd: DurableCmd) -> Result<(), String> {
             }
             d.sync().map_err(|e| e.to_string())?;
             if rejected > 0 {
-                return Err(format!("{rejected} message(s) rejected (listed above)"));
+                return Err(format!("{rejected} message(s) rejected (listed above)").into());
             }
             Ok(())
         }
         DurableCmd::State { dir } => {
             if !dir.is_dir() {
-                return Err(format!("{}: not a directory", dir.display()));
+                return Err(format!("{}: not a directory", dir.display()).into());
             }
             let options = DurableOptions {
                 snapshot_every: None,
@@ -462,13 +506,12 @@ fn durable(cmd: DurableCmd) -> Result<(), String> {
             };
             let (d, start) = DurableReplica::open(&dir, options).map_err(|e| e.to_string())?;
             report(&start);
-            println!("{}", d.replica().to_json());
-            Ok(())
+            writeln!(std::io::stdout().lock(), "{}", d.replica().to_json()).map_err(output)
         }
     }
 }
 
-fn snapshot(cmd: SnapshotCmd) -> Result<(), String> {
+fn snapshot(cmd: SnapshotCmd) -> Result<(), Failure> {
     use vuer_rtc::snapshot::{SnapshotBuf, SnapshotError, SnapshotView};
     let read = |file: &PathBuf| {
         SnapshotBuf::read(file).map_err(|e| match e {
@@ -502,7 +545,7 @@ fn snapshot(cmd: SnapshotCmd) -> Result<(), String> {
             let mut replica = Replica::with_limits(Limits::from(&limits));
             let report = replica.apply_batch(&messages);
             if let Some(e) = report.rejected.first() {
-                return Err(e.to_string());
+                return Err(e.to_string().into());
             }
             let buf = replica.snapshot();
             let info = SnapshotView::open(&buf)
@@ -542,7 +585,7 @@ fn snapshot(cmd: SnapshotCmd) -> Result<(), String> {
             writeln!(stdout, "{out}")
         }
     }
-    .map_err(|e| format!("cannot write output: {e}"))
+    .map_err(output)
 }
 
 /// Bytes per node, or `None` for an empty scene.
@@ -685,7 +728,7 @@ fn read_messages(file: &PathBuf, format: Enc, limits: &LimitArgs) -> Result<Vec<
     wire::decode_messages(&bytes, format.into(), &Limits::from(limits)).map_err(|e| e.to_string())
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Replay {
             file,
@@ -702,7 +745,7 @@ fn run(cli: Cli) -> Result<(), String> {
             for chunk in messages.chunks(size.max(1)) {
                 let report = replica.apply_batch(chunk);
                 if let Some(e) = report.rejected.first() {
-                    return Err(e.to_string());
+                    return Err(e.to_string().into());
                 }
             }
             if warnings {
@@ -720,7 +763,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 graph.to_json()
             };
             let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{out}").map_err(|e| format!("cannot write output: {e}"))
+            writeln!(stdout, "{out}").map_err(output)
         })?,
         Command::Bench {
             messages,
@@ -743,7 +786,7 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let mut w = vuer_rtc::workload::Workload::standard().with_messages(messages);
             w.nodes = nodes;
-            w.clients = clients.max(1);
+            w.clients = clients;
             w.mix = match mix {
                 BenchMix::Standard => vuer_rtc::workload::Mix::Standard,
                 BenchMix::Vector3Set => vuer_rtc::workload::Mix::Vector3Set,
@@ -753,7 +796,7 @@ fn run(cli: Cli) -> Result<(), String> {
             std::io::stdout()
                 .lock()
                 .write_all(&wire::encode_messages(&all, Format::Json))
-                .map_err(|e| format!("cannot write output: {e}"))?;
+                .map_err(output)?;
         }
         Command::Journal(cmd) => journal(cmd)?,
         Command::Snapshot(cmd) => snapshot(cmd)?,
@@ -766,10 +809,7 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let messages = read_messages(&file, from, &limits)?;
             let out = wire::encode_messages(&messages, to.into());
-            std::io::stdout()
-                .lock()
-                .write_all(&out)
-                .map_err(|e| format!("cannot write output: {e}"))?;
+            std::io::stdout().lock().write_all(&out).map_err(output)?;
         }
     }
     Ok(())
@@ -777,8 +817,8 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(()) | Err(Failure::ClosedStdout) => ExitCode::SUCCESS,
+        Err(Failure::Error(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
@@ -792,7 +832,7 @@ fn bench(
     undo: f64,
     input: BenchInput,
     (compact_every, horizon): (u64, u64),
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     use std::time::Instant;
     use vuer_rtc::workload::{Mix, Workload};
 
@@ -834,7 +874,7 @@ fn bench(
             None => replica.apply_owned(owned[i].take().unwrap_or_else(|| b.to_vec())),
         };
         if let Some(e) = report.rejected.first() {
-            return Err(e.to_string());
+            return Err(e.to_string().into());
         }
         late += report.late;
         recomputed += report.recomputed_cells;
@@ -845,7 +885,8 @@ fn bench(
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = replica.stats();
-    println!(
+    writeln!(
+        std::io::stdout().lock(),
         "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages (peak {peak}, {compacted} compacted), {} indexed ops; state hash {:016x}",
         edits.len(),
         ops as f64 / secs,
@@ -853,15 +894,15 @@ fn bench(
         stats.messages,
         stats.indexed_ops,
         replica.state_hash()
-    );
-    Ok(())
+    )
+    .map_err(output)
 }
 
 /// Runs `f` on a rayon pool of `threads` workers (the global pool when `None`).
-fn with_threads<T: Send>(
+fn with_threads<T: Send, E: Send + From<String>>(
     threads: Option<u64>,
-    f: impl FnOnce() -> Result<T, String> + Send,
-) -> Result<T, String> {
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<T, E> {
     match threads {
         None => f(),
         Some(n) => rayon::ThreadPoolBuilder::new()

@@ -25,12 +25,7 @@ use std::collections::BTreeMap;
 pub use fields::OpFields;
 pub use parse::Limits;
 
-/// The largest integer accepted from outside: 2^53 − 1, the largest that every client
-/// language (JavaScript included) represents exactly. Every integer a message carries
-/// (`lt`, `clock` counters, text `seq`, positions, lengths and indices) is within
-/// `±MAX_SAFE_INT`, checked at decode; text character ids are 32-bit counters and an
-/// insert's or a deleted range's ids (`seq + length`) must fit in them.
-pub const MAX_SAFE_INT: u64 = (1 << 53) - 1;
+pub use crate::ids::MAX_SAFE_INT;
 
 /// A JSON value: the payload of array, object and node ops.
 pub type Json = serde_json::Value;

@@ -236,26 +236,43 @@ fn read_segment(
     Ok((messages, at, None))
 }
 
-/// Reads every intact message of the journal in `dir` (see the module doc). A missing
-/// directory is an empty journal. Changes nothing on disk.
+/// Reads every intact message of the journal in `dir` (see the module doc). Changes
+/// nothing on disk.
 ///
 /// # Errors
-/// I/O errors, a segment that is not a journal segment, or one from a newer format.
+/// [`PersistError::NotAJournal`] when `dir` is missing, is not a directory or holds no
+/// segment file (a journal has one from its first append on: nothing to recover is not
+/// an empty journal but a wrong path); I/O errors; a segment that is not a journal
+/// segment, or one from a newer format.
 pub fn read_journal(dir: &Path, limits: &Limits) -> Result<Recovery, PersistError> {
-    read_and_measure(dir, limits).map(|(r, _)| r)
+    let not_a_journal = |reason| PersistError::NotAJournal {
+        path: dir.to_owned(),
+        reason,
+    };
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(not_a_journal("no such directory"));
+        }
+        Err(e) => return Err(PersistError::io(dir, e)),
+        Ok(m) if !m.is_dir() => return Err(not_a_journal("not a directory")),
+        Ok(_) => {}
+    }
+    let segs = segments(dir)?;
+    if segs.is_empty() {
+        return Err(not_a_journal("no segment files"));
+    }
+    read_segments(segs, limits).map(|(r, _)| r)
 }
 
-/// [`read_journal`], plus the newest segment's path and intact length.
-fn read_and_measure(
-    dir: &Path,
+/// Reads `segs` (sorted by first index), plus the newest segment's path and intact
+/// length.
+fn read_segments(
+    segs: Vec<(u64, PathBuf)>,
     limits: &Limits,
 ) -> Result<(Recovery, Option<(PathBuf, usize)>), PersistError> {
     let mut out = Recovery::default();
-    if !dir.exists() {
-        return Ok((out, None));
-    }
     let mut newest = None;
-    for (first, path) in segments(dir)? {
+    for (first, path) in segs {
         let bytes = fs::read(&path).map_err(|e| PersistError::io(&path, e))?;
         let (msgs, intact, damage) = read_segment(&path, &bytes, first, limits)?;
         let end = first + msgs.len() as u64;
@@ -273,7 +290,8 @@ impl Journal {
     /// in the returned [`Recovery`]); appends go to a new segment.
     ///
     /// # Errors
-    /// I/O errors, and what [`read_journal`] reports.
+    /// I/O errors, a segment that is not a journal segment, or one from a newer format
+    /// (as [`read_journal`]; a directory without segments is a new journal here).
     ///
     /// # Examples
     /// ```
@@ -292,7 +310,8 @@ impl Journal {
     /// ```
     pub fn open(dir: &Path, options: JournalOptions) -> Result<(Journal, Recovery), PersistError> {
         fs::create_dir_all(dir).map_err(|e| PersistError::io(dir, e))?;
-        let (recovery, newest) = read_and_measure(dir, &Limits::default())?;
+        // A directory without segments is a new, empty journal here.
+        let (recovery, newest) = read_segments(segments(dir)?, &Limits::default())?;
         if let Some((path, intact)) = newest
             && recovery.damage.iter().any(|d| d.segment == path)
         {

@@ -66,6 +66,15 @@ pub enum PersistError {
         /// The newest this build reads.
         supported: u32,
     },
+    /// The directory holds no journal to read: it is missing, is not a directory, or
+    /// has no segment file.
+    #[error("{path}: not a vuer-rtc journal ({reason})")]
+    NotAJournal {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
     /// A message is too large to be framed.
     #[error("message {id:?} encodes to {bytes} bytes, over the frame limit of {limit}")]
     TooLarge {

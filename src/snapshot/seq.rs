@@ -205,6 +205,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::test_support::proptest_config(256))]
+
         #[test]
         fn any_sequence_round_trips(v in prop::collection::vec(prop_oneof![0u32..4, any::<u32>()], 0..200)) {
             let (back, at, _) = round_trip(v.clone());

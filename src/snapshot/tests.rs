@@ -145,7 +145,7 @@ fn trusted_open_reads_what_checked_open_reads() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(crate::test_support::proptest_config(256))]
 
     /// A flipped bit anywhere is caught (by the header checks or the checksum).
     #[test]

@@ -146,6 +146,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::test_support::proptest_config(256))]
+
         #[test]
         fn agrees_with_a_plain_map(
             ops in prop::collection::vec((0u32..3, 0u32..60, 1u32..12, 0u32..4), 1..80)

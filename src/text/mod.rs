@@ -144,9 +144,9 @@ fn ids_fit(seq: u32, text: &str) -> Option<u32> {
 }
 
 /// The Lamport number after `max`: one more, but never past what the wire accepts
-/// ([`crate::op::MAX_SAFE_INT`]; a tie there is broken by wall clock and id).
+/// ([`crate::ids::MAX_SAFE_INT`]; a tie there is broken by wall clock and id).
 fn next_lamport(max: u64) -> u64 {
-    max.saturating_add(1).min(crate::op::MAX_SAFE_INT)
+    max.saturating_add(1).min(crate::ids::MAX_SAFE_INT)
 }
 
 /// A remote insert waiting for its anchor.

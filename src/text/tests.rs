@@ -244,7 +244,7 @@ fn many_spans_split_chunks() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(crate::test_support::proptest_config(256))]
 
     #[test]
     fn local_edits_are_plain_string_editing(edits in prop::collection::vec(edit(), 1..60)) {
@@ -381,7 +381,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(crate::test_support::proptest_config(128))]
 
     #[test]
     fn parts_restore_a_document_that_goes_on_alike(

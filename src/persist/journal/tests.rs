@@ -179,7 +179,7 @@ fn foreign_and_future_files_are_errors() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(crate::test_support::proptest_config(64))]
 
     #[test]
     fn flipped_bits_never_invent_a_message(flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..4)) {
@@ -264,4 +264,42 @@ proptest! {
         // decode as a valid message.
         prop_assert!(r.messages.len() <= body.len() / FRAME_PREFIX);
     }
+}
+
+#[test]
+fn what_is_not_a_journal_is_an_error() {
+    let d = TempDir::new("not-a-journal");
+    let reason = |r: Result<Recovery, PersistError>| match r {
+        Err(PersistError::NotAJournal { path, reason }) => {
+            assert_eq!(path, d.0);
+            reason
+        }
+        other => panic!("not a journal, got {other:?}"),
+    };
+    assert_eq!(
+        reason(read_journal(&d.0, &Limits::default())),
+        "no such directory"
+    );
+    fs::write(&d.0, b"a file").unwrap();
+    assert_eq!(
+        reason(read_journal(&d.0, &Limits::default())),
+        "not a directory"
+    );
+    fs::remove_file(&d.0).unwrap();
+    fs::create_dir_all(&d.0).unwrap();
+    fs::write(d.0.join("notes.txt"), b"hello").unwrap();
+    let e = read_journal(&d.0, &Limits::default());
+    assert_eq!(reason(e), "no segment files");
+    // Opening for writing makes no segment until the first append: still not a journal
+    // to read, but a journal to append to.
+    drop(Journal::open(&d.0, JournalOptions::default()).unwrap());
+    assert_eq!(
+        reason(read_journal(&d.0, &Limits::default())),
+        "no segment files"
+    );
+    drop(write(&d.0, 0..1, JournalOptions::default()));
+    assert_eq!(
+        ids(&read_journal(&d.0, &Limits::default()).unwrap()),
+        [(0, "c:0".to_owned())]
+    );
 }
