@@ -98,7 +98,7 @@ pub(crate) fn scan(bytes: &[u8], format: Format, limits: &Limits) -> Scanned {
             let open = s
                 .msg
                 .take()
-                .and_then(|m| m.finish(index, bytes.len(), limits));
+                .and_then(|m| m.finish(bytes, index, bytes.len(), limits));
             match open.or_else(|| s.items.into_iter().find_map(|i| i.error)) {
                 Some(e) => Scanned::Broken(e),
                 None => Scanned::Malformed,
@@ -136,8 +136,8 @@ enum Key {
     Ops,
     /// An op's `ot` / `otype`.
     Ot,
-    /// Another named field (for error messages).
-    Field(&'static str),
+    /// Another key, by its place in the input (named only in an error).
+    Raw(usize, usize),
 }
 
 #[derive(Debug)]
@@ -186,22 +186,43 @@ enum What {
     Ops,
 }
 
+/// A string value's place in the input, and whether it has JSON escapes.
+type StrAt = (usize, usize, bool);
+
 /// The message being scanned.
 #[derive(Debug)]
 struct Msg {
     start: usize,
-    id: Option<String>,
+    /// Where its `id` string is (read only for an error).
+    id: Option<StrAt>,
     /// Ops seen (or declared, in MessagePack).
     ops: u64,
-    /// The op being read, and its `ot` when read.
-    op: Option<(usize, Option<String>)>,
+    /// The op being read, and where its `ot` is when read.
+    op: Option<(usize, Option<StrAt>)>,
     problem: Option<Problem>,
+}
+
+/// The string at `at`, decoded (only for error messages).
+fn text_at(bytes: &[u8], at: Option<StrAt>, lim: &Limits) -> Option<String> {
+    let (start, end, escaped) = at?;
+    let raw = bytes.get(start..end)?;
+    if raw.len() > lim.max_string_bytes {
+        return None;
+    }
+    if escaped {
+        json_unescape(raw).and_then(|b| String::from_utf8(b).ok())
+    } else {
+        std::str::from_utf8(raw).ok().map(str::to_owned)
+    }
 }
 
 impl Msg {
     /// The error of a finished message (`end` = one past its last byte), if any.
-    fn finish(self, index: usize, end: usize, lim: &Limits) -> Option<DecodeError> {
-        let id = self.id;
+    fn finish(self, bytes: &[u8], index: usize, end: usize, lim: &Limits) -> Option<DecodeError> {
+        if self.problem.is_none() && end.saturating_sub(self.start) <= lim.max_message_bytes {
+            return None;
+        }
+        let id = text_at(bytes, self.id, lim);
         let size = end.saturating_sub(self.start);
         let message = |reason: String| DecodeError::Message {
             index,
@@ -309,12 +330,22 @@ impl<'a> Scanner<'a, '_> {
             return;
         }
         // The field: the op-level key inside an op, else the message-level key.
+        let bytes = self.bytes;
         let key_at = |role: Role| {
+            let names = if role == Role::Op {
+                OP_FIELDS
+            } else {
+                MESSAGE_FIELDS
+            };
             self.stack
                 .iter()
                 .find(|f| f.role == role)
                 .map(|f| match f.key {
-                    Key::Field(name) => name,
+                    Key::Raw(a, b) => names
+                        .iter()
+                        .find(|n| bytes.get(a..b) == Some(n.as_bytes()))
+                        .copied()
+                        .unwrap_or(""),
                     Key::Id => "id",
                     Key::Ops => "ops",
                     Key::Ot => "ot",
@@ -330,7 +361,7 @@ impl<'a> Scanner<'a, '_> {
             },
         };
         let op = if self.stack.iter().any(|f| f.role == Role::Op) {
-            msg.op.clone()
+            msg.op.map(|(i, ot)| (i, text_at(bytes, ot, self.lim)))
         } else {
             None
         };
@@ -352,7 +383,27 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A value starts in the innermost frame: counts it, starts a message or an op.
+    #[inline(always)]
     fn value_starts(&mut self) {
+        // The common cases: a field's value (objects count their keys instead), an
+        // element inside a value (vectors, arrays).
+        if let Some(f) = self.stack.last_mut() {
+            if f.map {
+                return;
+            }
+            if f.role == Role::Other {
+                f.count += 1;
+                if f.count > self.lim.max_collection_len {
+                    self.problem(What::Collection);
+                }
+                return;
+            }
+        }
+        self.value_starts_above();
+    }
+
+    /// [`Scanner::value_starts`] in a message, its `ops`, an op or the top array.
+    fn value_starts_above(&mut self) {
         let at = self.pos;
         let Some(f) = self.stack.last_mut() else {
             self.msg = Some(Msg {
@@ -401,66 +452,57 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// A key was read in the innermost (object) frame.
-    fn key_read(&mut self, raw: &[u8]) {
+    /// A key was read in the innermost (object) frame: `raw` (decoded), found at
+    /// `at` in the input.
+    #[inline(always)]
+    fn key_read(&mut self, raw: &[u8], at: Range<usize>) {
         let Some(f) = self.stack.last_mut() else {
             return;
         };
         f.count += 1;
-        // A message's and an op's own fields are no collection: unknown ones are
-        // skipped unread, and the message's size bounds them.
-        let over = f.count > self.lim.max_collection_len && f.role == Role::Other;
         f.key = match f.role {
+            // A message's and an op's own fields are no collection: unknown ones are
+            // skipped unread, and the message's size bounds them.
+            Role::Other => {
+                f.key = Key::None;
+                if f.count > self.lim.max_collection_len {
+                    self.problem(What::Collection);
+                }
+                return;
+            }
             Role::Message => match raw {
                 b"id" => Key::Id,
                 b"ops" => Key::Ops,
-                _ => MESSAGE_FIELDS
-                    .iter()
-                    .find(|n| n.as_bytes() == raw)
-                    .map_or(Key::None, |n| Key::Field(n)),
+                _ => Key::Raw(at.start, at.end),
             },
             Role::Op => match raw {
                 b"ot" | b"otype" => Key::Ot,
-                _ => OP_FIELDS
-                    .iter()
-                    .find(|n| n.as_bytes() == raw)
-                    .map_or(Key::None, |n| Key::Field(n)),
+                _ => Key::Raw(at.start, at.end),
             },
-            _ => Key::None,
+            Role::Top | Role::Ops => Key::None,
         };
-        if over {
-            self.problem(What::Collection);
-        }
     }
 
-    /// A string value was read: keeps a message's id and an op's `ot`.
-    fn string_value(&mut self, raw: &[u8], escaped: bool) {
+    /// A string value was read at `at`: notes where a message's id and an op's
+    /// `ot` are.
+    #[inline(always)]
+    fn string_value(&mut self, at: Range<usize>, escaped: bool) {
         let Some(f) = self.stack.last() else { return };
-        let wanted = match (f.role, f.key) {
-            (Role::Message, Key::Id) => true,
-            (Role::Op, Key::Ot) => raw.len() <= 64,
-            _ => false,
-        };
-        if !wanted || raw.len() > self.lim.max_string_bytes {
-            return;
-        }
-        let text = if escaped {
-            json_unescape(raw).and_then(|b| String::from_utf8(b).ok())
-        } else {
-            std::str::from_utf8(raw).ok().map(str::to_owned)
-        };
+        let (role, key) = (f.role, f.key);
         let Some(m) = &mut self.msg else { return };
-        match f.role {
-            Role::Message => m.id = text,
-            _ => {
+        match (role, key) {
+            (Role::Message, Key::Id) => m.id = Some((at.start, at.end, escaped)),
+            (Role::Op, Key::Ot) if !escaped => {
                 if let Some((_, ot)) = &mut m.op {
-                    *ot = text;
+                    *ot = Some((at.start, at.end, false));
                 }
             }
+            _ => {}
         }
     }
 
     /// A string of `len` decoded bytes: checks the limit.
+    #[inline(always)]
     fn string_len(&mut self, len: u64) {
         if len > self.lim.max_string_bytes as u64 {
             self.problem(What::StringLen);
@@ -503,12 +545,20 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A value ended in the innermost frame (after a scalar, or a closed container).
+    #[inline(always)]
     fn value_ends(&mut self, end: usize) {
-        let top_level = self.stack.last().is_none_or(|f| f.role == Role::Top);
-        if top_level && let Some(m) = self.msg.take() {
+        if let Some(f) = self.stack.last_mut()
+            && f.role != Role::Top
+        {
+            if f.map {
+                f.key = Key::None;
+            }
+            return;
+        }
+        if let Some(m) = self.msg.take() {
             let index = self.items.len();
             let span = m.start..end;
-            let error = m.finish(index, end, self.lim);
+            let error = m.finish(self.bytes, index, end, self.lim);
             self.items.push(Item { span, error });
         }
         if let Some(f) = self.stack.last_mut()
@@ -524,6 +574,7 @@ impl<'a> Scanner<'a, '_> {
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
@@ -540,7 +591,6 @@ impl<'a> Scanner<'a, '_> {
             let Some(b) = self.peek() else {
                 return Err(Stop);
             };
-            let in_map = self.stack.last().map(|f| (f.map, f.expect_key));
             match b {
                 b'[' | b'{' => {
                     if self.open(b == b'{', 0) {
@@ -561,6 +611,7 @@ impl<'a> Scanner<'a, '_> {
                             Err(Stop)
                         };
                     }
+                    self.json_after_value();
                 }
                 b',' => {
                     self.pos += 1;
@@ -575,38 +626,61 @@ impl<'a> Scanner<'a, '_> {
                     }
                 }
                 b'"' => {
-                    let start = self.pos + 1;
+                    let at = self.pos;
+                    let is_key = self.stack.last().is_some_and(|f| f.map && f.expect_key);
                     let (len, escaped) = self.json_string()?;
-                    let raw = self.bytes.get(start..self.pos - 1).unwrap_or_default();
-                    if in_map == Some((true, true)) {
-                        self.string_len(len);
-                        if escaped {
-                            let decoded = json_unescape(raw);
-                            self.key_read(decoded.as_deref().unwrap_or(raw));
-                        } else {
-                            self.key_read(raw);
+                    let body = at + 1..self.pos - 1;
+                    self.string_len(len);
+                    if is_key {
+                        let bytes: &'a [u8] = self.bytes;
+                        let raw = bytes.get(body.clone()).unwrap_or_default();
+                        match (escaped, self.stack.last().map(|f| f.role)) {
+                            (true, Some(Role::Message | Role::Op)) => {
+                                let decoded = json_unescape(raw);
+                                self.key_read(decoded.as_deref().unwrap_or(raw), body);
+                            }
+                            _ => self.key_read(raw, body),
+                        }
+                        // The colon after the key, read here rather than by the loop.
+                        self.skip_ws();
+                        if self.peek() == Some(b':') {
+                            self.pos += 1;
+                            if let Some(f) = self.stack.last_mut() {
+                                f.expect_key = false;
+                            }
                         }
                     } else {
-                        let at = start - 1;
-                        let saved = self.pos;
+                        let end = self.pos;
                         self.pos = at;
                         self.value_starts();
-                        self.pos = saved;
-                        self.string_len(len);
-                        self.string_value(raw, escaped);
-                        self.value_ends(self.pos);
+                        self.pos = end;
+                        self.string_value(body, escaped);
+                        self.value_ends(end);
+                        self.json_after_value();
                     }
                 }
                 _ => {
                     self.value_starts();
-                    while let Some(c) = self.peek() {
-                        if matches!(c, b',' | b']' | b'}' | b':' | b' ' | b'\t' | b'\n' | b'\r') {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
+                    let rest = self.bytes.get(self.pos..).unwrap_or_default();
+                    self.pos += rest
+                        .iter()
+                        .position(|&c| DELIMITER[usize::from(c)])
+                        .unwrap_or(rest.len());
                     self.value_ends(self.pos);
+                    self.json_after_value();
                 }
+            }
+        }
+    }
+
+    /// After a value: reads the comma that may follow (the loop reads anything else).
+    #[inline(always)]
+    fn json_after_value(&mut self) {
+        self.skip_ws();
+        if self.peek() == Some(b',') {
+            self.pos += 1;
+            if let Some(f) = self.stack.last_mut() {
+                f.expect_key = f.map;
             }
         }
     }
@@ -618,38 +692,38 @@ impl<'a> Scanner<'a, '_> {
         let mut len = 0u64;
         let mut escaped = false;
         loop {
-            let Some(b) = self.peek() else {
+            let rest = self.bytes.get(self.pos..).ok_or(Stop)?;
+            // Most strings are short: a plain loop first, then memchr for long ones.
+            let head = &rest[..rest.len().min(24)];
+            let i = match head.iter().position(|&c| c == b'"' || c == b'\\') {
+                Some(i) => i,
+                None => memchr::memchr2(b'"', b'\\', rest).ok_or(Stop)?,
+            };
+            len += i as u64;
+            self.pos += i + 1;
+            if rest[i] == b'"' {
+                return Ok((len, escaped));
+            }
+            escaped = true;
+            let Some(e) = self.peek() else {
                 return Err(Stop);
             };
             self.pos += 1;
-            match b {
-                b'"' => return Ok((len, escaped)),
-                b'\\' => {
-                    escaped = true;
-                    let Some(e) = self.peek() else {
-                        return Err(Stop);
-                    };
-                    self.pos += 1;
-                    if e == b'u' {
-                        let unit = self.hex4()?;
-                        len += match unit {
-                            0..=0x7f => 1,
-                            0x80..=0x7ff => 2,
-                            // A high surrogate with its low half: one 4-byte scalar.
-                            0xd800..=0xdbff
-                                if self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") =>
-                            {
-                                self.pos += 2;
-                                self.hex4()?;
-                                4
-                            }
-                            _ => 3,
-                        };
-                    } else {
-                        len += 1;
+            if e == b'u' {
+                let unit = self.hex4()?;
+                len += match unit {
+                    0..=0x7f => 1,
+                    0x80..=0x7ff => 2,
+                    // A high surrogate with its low half: one 4-byte scalar.
+                    0xd800..=0xdbff if self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") => {
+                        self.pos += 2;
+                        self.hex4()?;
+                        4
                     }
-                }
-                _ => len += 1,
+                    _ => 3,
+                };
+            } else {
+                len += 1;
             }
         }
     }
@@ -700,14 +774,19 @@ impl<'a> Scanner<'a, '_> {
         Ok(s)
     }
 
-    fn be(&mut self, n: u64) -> Result<u64, Stop> {
-        Ok(self
-            .take(n)?
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    #[inline(always)]
+    fn be<const N: usize>(&mut self) -> Result<u64, Stop> {
+        let b: [u8; N] = self
+            .bytes
+            .get(self.pos..self.pos + N)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(Stop)?;
+        self.pos += N;
+        Ok(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
     }
 
     /// Reads one MessagePack marker and what follows it up to the payload.
+    #[inline(always)]
     fn mp_marker(&mut self) -> Result<Marker, Stop> {
         let b = self.peek().ok_or(Stop)?;
         self.pos += 1;
@@ -717,17 +796,17 @@ impl<'a> Scanner<'a, '_> {
             0x90..=0x9f => Marker::Array(u64::from(b & 0x0f)),
             0xa0..=0xbf => Marker::Str(u64::from(b & 0x1f)),
             0xc1 => return Err(Stop),
-            0xc4 => Marker::Bytes(self.be(1)?),
-            0xc5 => Marker::Bytes(self.be(2)?),
-            0xc6 => Marker::Bytes(self.be(4)?),
-            0xc7 => Marker::Bytes(self.be(1)? + 1),
-            0xc8 => Marker::Bytes(self.be(2)? + 1),
-            0xc9 => Marker::Bytes(self.be(4)? + 1),
+            0xc4 => Marker::Bytes(self.be::<1>()?),
+            0xc5 => Marker::Bytes(self.be::<2>()?),
+            0xc6 => Marker::Bytes(self.be::<4>()?),
+            0xc7 => Marker::Bytes(self.be::<1>()? + 1),
+            0xc8 => Marker::Bytes(self.be::<2>()? + 1),
+            0xc9 => Marker::Bytes(self.be::<4>()? + 1),
             0xca => {
-                let bits = u32::try_from(self.be(4)?).map_err(|_| Stop)?;
+                let bits = u32::try_from(self.be::<4>()?).map_err(|_| Stop)?;
                 Marker::Float(f64::from(f32::from_bits(bits)))
             }
-            0xcb => Marker::Float(f64::from_bits(self.be(8)?)),
+            0xcb => Marker::Float(f64::from_bits(self.be::<8>()?)),
             0xcc | 0xd0 => Marker::Bytes(1),
             0xcd | 0xd1 => Marker::Bytes(2),
             0xce | 0xd2 => Marker::Bytes(4),
@@ -737,13 +816,13 @@ impl<'a> Scanner<'a, '_> {
             0xd6 => Marker::Bytes(5),
             0xd7 => Marker::Bytes(9),
             0xd8 => Marker::Bytes(17),
-            0xd9 => Marker::Str(self.be(1)?),
-            0xda => Marker::Str(self.be(2)?),
-            0xdb => Marker::Str(self.be(4)?),
-            0xdc => Marker::Array(self.be(2)?),
-            0xdd => Marker::Array(self.be(4)?),
-            0xde => Marker::Map(self.be(2)?),
-            0xdf => Marker::Map(self.be(4)?),
+            0xd9 => Marker::Str(self.be::<1>()?),
+            0xda => Marker::Str(self.be::<2>()?),
+            0xdb => Marker::Str(self.be::<4>()?),
+            0xdc => Marker::Array(self.be::<2>()?),
+            0xdd => Marker::Array(self.be::<4>()?),
+            0xde => Marker::Map(self.be::<2>()?),
+            0xdf => Marker::Map(self.be::<4>()?),
         })
     }
 
@@ -788,7 +867,7 @@ impl<'a> Scanner<'a, '_> {
                         return Err(Stop);
                     }
                     if is_key {
-                        self.key_read(b"");
+                        self.key_read(b"", start..start);
                     }
                     let saved = self.pos;
                     self.pos = start;
@@ -819,16 +898,17 @@ impl<'a> Scanner<'a, '_> {
                 }
                 Marker::Str(n) => {
                     let raw = self.take(n)?;
+                    let end = self.pos;
+                    let body = end - raw.len()..end;
                     if is_key {
                         self.string_len(n);
-                        self.key_read(raw);
+                        self.key_read(raw, body);
                     } else {
-                        let end = self.pos;
                         self.pos = start;
                         self.value_starts();
                         self.pos = end;
                         self.string_len(n);
-                        self.string_value(raw, false);
+                        self.string_value(body, false);
                         self.value_ends(end);
                     }
                 }
@@ -837,7 +917,7 @@ impl<'a> Scanner<'a, '_> {
                         self.take(n)?;
                     }
                     if is_key {
-                        self.key_read(b"");
+                        self.key_read(b"", start..start);
                     } else {
                         let end = self.pos;
                         self.pos = start;
@@ -892,6 +972,18 @@ enum Marker {
     /// A map of `n` entries.
     Map(u64),
 }
+
+/// The bytes that end a JSON scalar token (numbers, `true`, `false`, `null`).
+static DELIMITER: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let ends = b",]}: \t\n\r";
+    while i < ends.len() {
+        t[ends[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// A JSON string body with escapes, decoded (keys are compared decoded).
 fn json_unescape(raw: &[u8]) -> Option<Vec<u8>> {
