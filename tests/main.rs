@@ -28,3 +28,5 @@ mod persist;
 mod snapshot;
 // Every Rust file opens with a `//!` module doc.
 mod tidy;
+// Inputs the cargo-fuzz targets (fuzz/) once crashed on, through the same checks.
+mod fuzz_regressions;
