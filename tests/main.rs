@@ -32,3 +32,5 @@ mod untrusted;
 // Repository hygiene: module docs, seeded proptests, layering, rayon/unsafe allowlists,
 // README snippets that match the examples.
 mod tidy;
+// Inputs the cargo-fuzz targets (fuzz/) once crashed on, through the same checks.
+mod fuzz_regressions;
