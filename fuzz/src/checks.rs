@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use vuer_rtc::op::{Limits, Message, NodeOpForm, OpKind};
+use vuer_rtc::op::{Limits, Message};
 use vuer_rtc::persist::journal::{HEADER, MAGIC, VERSION};
 use vuer_rtc::persist::{Journal, JournalOptions, read_journal};
 use vuer_rtc::replica::Replica;
@@ -23,38 +23,6 @@ use vuer_rtc::{apply_messages, create_empty_graph};
 /// Journals up to this many messages are also replayed one message at a time (longer
 /// ones only as a batch, to keep an execution fast).
 const ONE_BY_ONE_MAX: usize = 64;
-
-/// True when `VUER_RTC_FUZZ_STRICT` is set: the checks then also run where a known,
-/// reported engine bug makes them fail (see [`hits_clock_counter_bug`],
-/// [`hits_root_alias_bug`], [`normalize_known`]).
-pub fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("VUER_RTC_FUZZ_STRICT").is_some())
-}
-
-/// Known engine bugs (tests/fuzz_regressions/apply_json/clock-counter-*.json): a
-/// message whose own `clock` counter repeats another message's of the same client, or
-/// is 0 once the client is known (named in any held message's `clock`), is kept when
-/// it comes in the same batch, but dropped as a "copy" (`Journal::seen_seq`) when it
-/// comes in a later batch, so the state depends on the batch split. Outside strict
-/// mode the one-by-one replay is skipped for such sets, so fuzzing can go deeper.
-pub fn hits_clock_counter_bug(msgs: &[Message]) -> bool {
-    let mut seen = std::collections::HashSet::new();
-    msgs.iter()
-        .filter_map(|m| m.clock.get(&m.client).map(|&n| (m.client.as_str(), n)))
-        .any(|k| k.1 == 0 || !seen.insert(k))
-}
-
-/// Known engine bug (tests/fuzz_regressions/apply_json/root-alias-late-insert.json): a
-/// property op addressed to the root key `""` / `"."` that comes before the root node
-/// exists, followed by late node ops creating the root, is lost on the one-by-one
-/// replay. Outside strict mode the one-by-one replay is skipped for sets with a
-/// property op on a root key.
-pub fn hits_root_alias_bug(msgs: &[Message]) -> bool {
-    msgs.iter()
-        .flat_map(|m| &m.ops)
-        .any(|op| vuer_rtc::op::is_root_key(&op.key) && !op.kind.is_node() && !op.kind.is_meta())
-}
 
 /// The messages a replica holds, in journal slot order.
 pub fn journal_messages(r: &Replica) -> Vec<Message> {
@@ -69,52 +37,20 @@ pub fn model_json(msgs: &[Message]) -> String {
     g.to_json()
 }
 
-/// Known engine bug (tests/fuzz_regressions/apply_json/flat-remove-path.json): a flat
-/// `node.remove` (no `value`) keeps the `path` it came with, but `OpFields::from_op`
-/// writes it back as `"."` (src/op/fields.rs), so the round trip changes the op. Node
-/// ops ignore their path, so the state is the same. Outside strict mode the round-trip
-/// checks compare messages with that path set to `"."`.
-pub fn normalize_known(msgs: &[Message], strict: bool) -> Vec<Message> {
-    let mut out = msgs.to_vec();
-    if !strict {
-        for op in out.iter_mut().flat_map(|m| m.ops.iter_mut()) {
-            if let OpKind::NodeRemove {
-                form: NodeOpForm::Flat,
-                ..
-            } = op.kind
-            {
-                op.path = ".".into();
-            }
-        }
-    }
-    out
-}
-
-/// `decode(encode(msgs)) == msgs` in both formats (modulo [`normalize_known`] unless
-/// `strict`).
-pub fn assert_round_trip(msgs: &[Message], strict: bool) {
-    let want = normalize_known(msgs, strict);
+/// `decode(encode(msgs)) == msgs` in both formats.
+pub fn assert_round_trip(msgs: &[Message]) {
     for format in [Format::Json, Format::MessagePack] {
         let bytes = wire::encode_messages(msgs, format);
         let back = wire::decode_messages(&bytes, format, &Limits::default())
             .unwrap_or_else(|e| panic!("{format:?} re-decode of held messages failed: {e}"));
-        assert!(
-            normalize_known(&back, strict) == want,
-            "{format:?} round trip changed the messages"
-        );
+        assert!(back == msgs, "{format:?} round trip changed the messages");
     }
-}
-
-/// The `apply_json` / `apply_msgpack` check: [`check_apply_with`], strict when
-/// `VUER_RTC_FUZZ_STRICT` is set.
-pub fn check_apply(data: &[u8], format: Format) {
-    check_apply_with(data, format, strict());
 }
 
 /// `apply_bytes` never panics, `to_json` parses, and the journal (re-encoded) gives the
 /// same state when applied again as a batch, through `apply_messages`, and one message
-/// at a time in journal order and newest first (skipped for sets that hit a known bug unless `strict`).
-pub fn check_apply_with(data: &[u8], format: Format, strict: bool) {
+/// at a time in journal order and newest first.
+pub fn check_apply(data: &[u8], format: Format) {
     let mut r = Replica::new();
     let report = r.apply_bytes(data, format);
     let json = r.to_json();
@@ -124,7 +60,7 @@ pub fn check_apply_with(data: &[u8], format: Format, strict: bool) {
     if msgs.is_empty() {
         return;
     }
-    assert_round_trip(&msgs, strict);
+    assert_round_trip(&msgs);
 
     // The journal, encoded and applied again as one batch.
     let bytes = wire::encode_messages(&msgs, Format::MessagePack);
@@ -150,9 +86,7 @@ pub fn check_apply_with(data: &[u8], format: Format, strict: bool) {
 
     // One message per batch, in journal order and newest arrival first (then every
     // message but the first is late).
-    if msgs.len() <= ONE_BY_ONE_MAX
-        && (strict || !hits_clock_counter_bug(&msgs) && !hits_root_alias_bug(&msgs))
-    {
+    if msgs.len() <= ONE_BY_ONE_MAX {
         let mut fwd = Replica::new();
         for m in &msgs {
             fwd.apply_message(m);
@@ -298,16 +232,9 @@ pub fn journal_segment(data: &[u8]) -> Option<Vec<u8>> {
     Some(seg)
 }
 
-/// The `journal` check: [`check_journal_with`], strict when `VUER_RTC_FUZZ_STRICT` is
-/// set.
-pub fn check_journal(data: &[u8]) {
-    check_journal_with(data, strict());
-}
-
 /// `read_journal` and `Journal::open` never panic and agree, and every recovered message
-/// round-trips (modulo [`normalize_known`] unless `strict`); see [`journal_segment`] for
-/// the input's modes.
-pub fn check_journal_with(data: &[u8], strict: bool) {
+/// round-trips; see [`journal_segment`] for the input's modes.
+pub fn check_journal(data: &[u8]) {
     let Some(seg) = journal_segment(data) else {
         return;
     };
@@ -331,8 +258,7 @@ pub fn check_journal_with(data: &[u8], strict: bool) {
             let back = wire::decode_message(&b, format, &limits)
                 .unwrap_or_else(|e| panic!("{format:?} re-decode of a recovered message: {e}"));
             assert!(
-                normalize_known(&[back], strict)
-                    == normalize_known(std::slice::from_ref(m), strict),
+                back == *m,
                 "{format:?} round trip changed a recovered message"
             );
         }

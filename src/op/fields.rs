@@ -198,10 +198,9 @@ impl OpFields {
             }
             NodeRemove { node, form } => match form {
                 NodeOpForm::Nested => f.value = s(node),
-                NodeOpForm::Flat => {
-                    f.key = s(node);
-                    f.path = s(".");
-                }
+                // The path the op came with (`"."` in the reference's spelling) is
+                // written back as it was: decode(encode(op)) == op.
+                NodeOpForm::Flat => f.key = s(node),
             },
             NodeMove {
                 node,

@@ -149,9 +149,12 @@ impl Journal {
     /// True when `client`'s message number `seq` was received before (it may have been
     /// compacted away since).
     pub fn seen_seq(&self, client: ClientId, seq: u64) -> bool {
-        self.clients
-            .get(&client)
-            .is_some_and(|l| seq <= l.prefix || l.ahead.contains_key(&seq))
+        // Counters start at 1: a 0 counts nothing, so it is never a copy's.
+        seq > 0
+            && self
+                .clients
+                .get(&client)
+                .is_some_and(|l| seq <= l.prefix || l.ahead.contains_key(&seq))
     }
 
     /// The greatest Lamport time `s` such that no message with `lt ≤ s` can still arrive

@@ -501,7 +501,12 @@ impl Replica {
                     });
                     continue;
                 }
-                let counter = m.clock.get(&m.client).map(|&seq| (client, seq));
+                // Counters start at 1 (a 0 counts nothing and is never compared).
+                let counter = m
+                    .clock
+                    .get(&m.client)
+                    .filter(|&&seq| seq > 0)
+                    .map(|&seq| (client, seq));
                 if let Some(c) = counter
                     && let Some(other) = counters.get(&c)
                 {
@@ -619,10 +624,18 @@ impl Replica {
             let changed = self
                 .structure
                 .replay_from(from, &mut self.graph, &self.journal);
+            // The root also answers for the root alias (`""`, `"."`): its cells
+            // indexed there are its own when its lifetime is replayed.
+            let root = self.graph.root().map(|r| r.key().to_owned());
             for key in &changed.dirty {
                 let kid = self.graph.keys.intern(key);
                 for p in self.index.paths(kid) {
                     dirty.insert((kid, p));
+                }
+                if root.as_ref() == Some(key) {
+                    for p in self.index.paths(KeyId::ROOT) {
+                        dirty.insert((kid, p));
+                    }
                 }
             }
             if let Some(old_root) = changed.old_root {
