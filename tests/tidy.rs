@@ -82,6 +82,31 @@ fn code_of(text: &str) -> String {
     scrub(text, false)
 }
 
+/// Copies the literal quoted by `q` that starts at `c[i]` through `blank` (escapes
+/// included); returns the index after its closing quote.
+fn copy_quoted(
+    c: &[char],
+    mut i: usize,
+    q: char,
+    out: &mut String,
+    blank: &dyn Fn(&mut String, char),
+) -> usize {
+    out.push(q);
+    i += 1;
+    while i < c.len() && c[i] != q {
+        if c[i] == '\\' {
+            blank(out, c[i]);
+            i += 1;
+        }
+        if i < c.len() {
+            blank(out, c[i]);
+            i += 1;
+        }
+    }
+    out.push(q);
+    i + 1
+}
+
 /// `text` with comments removed (`keep_strings`) or also string and char literals
 /// blanked.
 fn scrub(text: &str, keep_strings: bool) -> String {
@@ -134,36 +159,10 @@ fn scrub(text: &str, keep_strings: bool) -> String {
             }
             out.push('"');
         } else if at(0) == '"' {
-            out.push('"');
-            i += 1;
-            while i < c.len() && c[i] != '"' {
-                if c[i] == '\\' {
-                    blank(&mut out, c[i]);
-                    i += 1;
-                }
-                if i < c.len() {
-                    blank(&mut out, c[i]);
-                    i += 1;
-                }
-            }
-            out.push('"');
-            i += 1;
+            i = copy_quoted(&c, i, '"', &mut out, &blank);
         } else if at(0) == '\'' && (at(1) == '\\' || at(2) == '\'') {
             // A char literal (a lifetime has no closing quote right after one char).
-            out.push('\'');
-            i += 1;
-            while i < c.len() && c[i] != '\'' {
-                if c[i] == '\\' {
-                    blank(&mut out, c[i]);
-                    i += 1;
-                }
-                if i < c.len() {
-                    blank(&mut out, c[i]);
-                }
-                i += 1;
-            }
-            out.push('\'');
-            i += 1;
+            i = copy_quoted(&c, i, '\'', &mut out, &blank);
         } else {
             out.push(c[i]);
             i += 1;

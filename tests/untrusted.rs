@@ -464,12 +464,19 @@ fn replay_exits_1_naming_the_conflict_in_either_order() {
     }
 }
 
+/// `x`, a message with its id and other content, and one on its stamp.
+fn rivals() -> [Message; 3] {
+    [
+        msg("x", "b", 2, 1, 1.0),
+        msg("x", "b", 2, 1, 999.0),
+        msg("y", "b", 2, 2, 5.0),
+    ]
+}
+
 #[test]
 fn the_durable_journal_holds_only_accepted_messages_across_restarts() {
     let dir = tmp_dir("durable");
-    let x = msg("x", "b", 2, 1, 1.0);
-    let conflict = msg("x", "b", 2, 1, 999.0);
-    let stamp = msg("y", "b", 2, 2, 5.0);
+    let [x, conflict, stamp] = rivals();
     let later = msg("w", "b", 4, 3, 7.0);
     let options = DurableOptions::default();
     {
@@ -506,9 +513,7 @@ fn the_durable_journal_holds_only_accepted_messages_across_restarts() {
 #[test]
 fn durable_apply_prints_each_fate_and_journals_only_the_applied() {
     let dir = tmp_dir("durable-cli");
-    let x = msg("x", "b", 2, 1, 1.0);
-    let conflict = msg("x", "b", 2, 1, 999.0);
-    let stamp = msg("y", "b", 2, 2, 5.0);
+    let [x, conflict, stamp] = rivals();
     let mut v: Vec<Json> = [insert(), x.clone(), x, conflict, stamp]
         .iter()
         .map(wire::message_to_json)
@@ -720,4 +725,46 @@ fn nan_in_msgpack_is_reported_as_nan() {
             && err.contains("`value`: NaN is not a finite number"),
         "{err}"
     );
+}
+
+#[test]
+fn messages_built_in_code_keep_the_bound_too_and_snapshots_are_held_to_it() {
+    // A message that never went through the decoder.
+    let mut m = msg("big", "a", MAX_SAFE_INT + 1, 1, 1.0);
+    let mut r = Replica::new();
+    let report = r.apply_message(&m);
+    assert_eq!(report.accepted, 0);
+    assert!(
+        report.rejected[0]
+            .to_string()
+            .contains("`lt` 9007199254740992"),
+        "{report:?}"
+    );
+    m.lt = 5;
+    m.clock.insert("b".into(), u64::MAX);
+    let report = r.apply_batch(&[insert(), m]);
+    assert_eq!(report.accepted, 1);
+    assert!(
+        report.rejected[0].to_string().contains("`clock.b`"),
+        "{report:?}"
+    );
+    let mut store = GraphStore::new("c");
+    assert!(store.receive(msg("x", "a", u64::MAX, 1, 1.0)).is_err());
+    // A replica based past the bound (built in code) snapshots, but never restores.
+    let base = Replica::from_base(
+        vuer_rtc::SceneGraph::default(),
+        &Default::default(),
+        u64::MAX,
+    );
+    let bytes = base.snapshot();
+    let e = Replica::from_snapshot(bytes.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2^53"), "{e}");
+    let ok = Replica::from_base(
+        vuer_rtc::SceneGraph::default(),
+        &Default::default(),
+        MAX_SAFE_INT,
+    );
+    assert!(Replica::from_snapshot(ok.snapshot().as_bytes()).is_ok());
 }

@@ -141,6 +141,7 @@ impl Replica {
             .is_some_and(|&seq| self.journal.seen_seq(stamp.client, seq));
         if !newer
             || copy
+            || super::beyond_bound(&msg).is_some()
             || self.compacted_through.is_some_and(|c| msg.lt <= c)
             || self.journal.contains(&msg.id)
             || self.journal.has_meta(&msg.id)

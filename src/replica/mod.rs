@@ -45,7 +45,7 @@ use ahash::{AHashMap, AHashSet};
 use crate::apply::is_single_cell;
 use crate::error::{RejectError, Warning};
 use crate::graph::SceneGraph;
-use crate::ids::{ClientId, KeyId, PathId, Pos, Stamp};
+use crate::ids::{ClientId, KeyId, MAX_SAFE_INT, PathId, Pos, Stamp};
 use crate::op::{Limits, Message};
 use crate::wire::{self, Format};
 use index::CellIndex;
@@ -325,6 +325,15 @@ impl Replica {
     /// compacted away), or must be rejected: another message's id with other content,
     /// its client counter or its stamp, or older than the compacted base.
     pub(crate) fn admit(&self, m: &Message, client: ClientId) -> Admit {
+        // Decoded messages keep the wire's integer bound; one built in code is held
+        // to it here, so no replica ever holds a time or counter past it.
+        if let Some(what) = beyond_bound(m) {
+            return Admit::Reject(RejectError::Invalid(crate::error::DecodeError::Message {
+                index: 0,
+                id: Some(m.id.clone()),
+                reason: format!("{what} is beyond 2^53 − 1 (op::MAX_SAFE_INT)"),
+            }));
+        }
         if let Some(i) = self.journal.slot(&m.id) {
             let held = &self.journal.entry(i).msg;
             return if held == m {
@@ -673,6 +682,17 @@ pub(crate) enum Admit {
     Duplicate,
     /// Conflicts with what is held, or is too old: reject it.
     Reject(RejectError),
+}
+
+/// The first of `m`'s Lamport time and clock counters past `MAX_SAFE_INT`, named.
+fn beyond_bound(m: &Message) -> Option<String> {
+    if m.lt > MAX_SAFE_INT {
+        return Some(format!("`lt` {}", m.lt));
+    }
+    m.clock
+        .iter()
+        .find(|&(_, &c)| c > MAX_SAFE_INT)
+        .map(|(k, c)| format!("`clock.{k}` {c}"))
 }
 
 fn conflict(m: &Message, other: String, what: String) -> RejectError {
