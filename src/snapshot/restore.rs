@@ -27,6 +27,15 @@ fn bad(msg: impl Into<String>) -> SnapshotError {
     SnapshotError::Invalid(msg.into())
 }
 
+/// A Lamport time from the archive, held to the wire's bound (`ids::MAX_SAFE_INT`).
+fn checked_lt(lt: u64) -> Result<u64, String> {
+    if lt <= crate::ids::MAX_SAFE_INT {
+        Ok(lt)
+    } else {
+        Err(format!("Lamport time {lt} is beyond 2^53 − 1"))
+    }
+}
+
 /// The strings of a table of distinct names (a crafted count cannot exceed what the
 /// bytes can hold: n distinct strings take at least n - 257 bytes).
 fn strings(n: &ArchivedNames, what: &str) -> Result<Vec<Box<str>>, SnapshotError> {
@@ -139,7 +148,7 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         let op = created_ops[r];
         let created = Pos {
             stamp: Stamp {
-                lt: at.lt.to_native(),
+                lt: checked_lt(at.lt.to_native()).map_err(bad)?,
                 client: client(at.client.to_native())?,
             },
             op,
@@ -148,7 +157,7 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
             Some(x) if x.row.to_native() as usize == r => {
                 let p = Pos {
                     stamp: Stamp {
-                        lt: x.lt.to_native(),
+                        lt: checked_lt(x.lt.to_native()).map_err(bad)?,
                         client: client(x.client.to_native())?,
                     },
                     op: x.op.to_native(),
@@ -410,7 +419,7 @@ fn column(
     let stamps: Vec<Stamp> = match &c.stamps {
         ArchivedStamps::Same(lt, cl) => {
             let s = Stamp {
-                lt: lt.to_native(),
+                lt: checked_lt(lt.to_native())?,
                 client: client(cl.to_native()).map_err(|e| e.to_string())?,
             };
             present
@@ -426,7 +435,7 @@ fn column(
                 .zip(cls.iter())
                 .map(|(lt, cl)| {
                     Ok(Stamp {
-                        lt: lt.to_native(),
+                        lt: checked_lt(lt.to_native())?,
                         client: client(cl.to_native()).map_err(|e| e.to_string())?,
                     })
                 })
@@ -527,7 +536,7 @@ fn column(
         }
         let rec: ValueRec = rmp_serde::from_slice(&d.value).map_err(|e| e.to_string())?;
         let stamp = Stamp {
-            lt: d.lt.to_native(),
+            lt: checked_lt(d.lt.to_native())?,
             client: client(d.client.to_native()).map_err(|e| e.to_string())?,
         };
         if dynamic
