@@ -75,3 +75,11 @@ fn flat_remove_path_round_trip() {
 fn flat_remove_path_journal() {
     run("journal/flat-remove-path.seg");
 }
+
+#[test]
+fn overlapping_child_ranges_cannot_blow_up_a_snapshot_walk() {
+    // A crafted archive whose nodes all claim the same children made the view's
+    // `to_json` build a gigabyte from 3.6 KB; `SnapshotView::open` now refuses it.
+    let (_, peak) = crate::support::peak_alloc(|| run("snapshot/overlapping-child-ranges"));
+    assert!(peak < 64 << 20, "{peak} bytes allocated");
+}

@@ -267,6 +267,28 @@ impl<'a> SnapshotView<'a> {
                 archive.len()
             )));
         }
+        // Children: every node has at most one parent, and each node's range of the
+        // children list starts where the previous one's ends — otherwise crafted
+        // ranges could make a walk of the tree list rows² children.
+        if n.children.len() > n.kid.len() || n.child_start.len() > n.kid.len() + 1 {
+            return Err(SnapshotError::Invalid(format!(
+                "{} children and {} child ranges for {} rows",
+                n.children.len(),
+                n.child_start.len(),
+                n.kid.len()
+            )));
+        }
+        let mut prev = 0;
+        for i in 0..n.child_start.len() {
+            let at = n.child_start.at(i).unwrap_or(u32::MAX);
+            if at < prev || at as usize > n.children.len() {
+                return Err(SnapshotError::Invalid(format!(
+                    "child range {i} starts at {at}, after {prev} (of {} children)",
+                    n.children.len()
+                )));
+            }
+            prev = at;
+        }
         Ok(SnapshotView {
             snap,
             len: bytes.len(),
