@@ -529,19 +529,10 @@ impl<'a> Scanner<'a, '_> {
 
     /// A container closed (its frame is popped); `end` = one past its last byte.
     fn close(&mut self, end: usize) {
-        let Some(f) = self.stack.pop() else { return };
-        if f.role == Role::Op
-            && let Some(m) = &mut self.msg
-        {
-            // The op is over; `ot` belongs to it only.
-            if let Some((i, _)) = m.op {
-                m.op = Some((i, None));
-            }
+        // (An op's index and `ot` are replaced when the next op starts.)
+        if self.stack.pop().is_some() {
+            self.value_ends(end);
         }
-        if f.role == Role::Ops {
-            self.count_ops(f.count as u64);
-        }
-        self.value_ends(end);
     }
 
     /// A value ended in the innermost frame (after a scalar, or a closed container).
@@ -1018,6 +1009,18 @@ mod tests {
         })
     }
 
+    /// Limits of `n` ops per message, and a small op to fill messages with.
+    fn ops_limit(n: usize) -> (Limits, serde_json::Value) {
+        let lim = Limits {
+            max_ops_per_message: n,
+            ..Limits::default()
+        };
+        (
+            lim,
+            json!({"ot": "number.set", "key": "n", "path": "p", "value": 1}),
+        )
+    }
+
     fn nested(depth: usize) -> serde_json::Value {
         let mut v = json!(1);
         for _ in 0..depth {
@@ -1072,11 +1075,7 @@ mod tests {
 
     #[test]
     fn op_counts_are_checked_as_read_and_name_the_message() {
-        let lim = Limits {
-            max_ops_per_message: 3,
-            ..Limits::default()
-        };
-        let op = json!({"ot": "number.set", "key": "n", "path": "p", "value": 1});
+        let (lim, op) = ops_limit(3);
         let three = msg(json!([op, op, op]));
         assert_eq!(both(&three, &lim), ["ok", "ok"]);
         let five = msg(json!([op, op, op, op, op]));
@@ -1221,11 +1220,7 @@ mod tests {
 
     #[test]
     fn a_limit_broken_before_truncation_is_reported_not_the_syntax() {
-        let lim = Limits {
-            max_ops_per_message: 2,
-            ..Limits::default()
-        };
-        let op = json!({"ot": "number.set", "key": "n", "path": "p", "value": 1});
+        let (lim, op) = ops_limit(2);
         let v = json!([{"id": "big", "client": "a", "lt": 1, "ops": [op, op, op, op]}]);
         for (b, f) in [
             (serde_json::to_vec(&v).unwrap(), Format::Json),
