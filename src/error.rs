@@ -237,3 +237,28 @@ pub enum RejectError {
         through: u64,
     },
 }
+
+impl RejectError {
+    /// The id of the rejected message, when it could be read.
+    pub fn msg_id(&self) -> Option<&str> {
+        match self {
+            RejectError::Invalid(DecodeError::Message { id, .. }) => id.as_deref(),
+            RejectError::Invalid(DecodeError::Op { msg_id, .. }) => Some(msg_id),
+            RejectError::Invalid(_) => None,
+            RejectError::StampInUse { msg_id, .. }
+            | RejectError::Conflict { msg_id, .. }
+            | RejectError::Compacted { msg_id, .. } => Some(msg_id),
+        }
+    }
+
+    /// A short stable name of the reason (`invalid`, `stamp_in_use`, `conflict`,
+    /// `compacted`): the prefix of a server's `error` text and a metrics label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectError::Invalid(_) => "invalid",
+            RejectError::StampInUse { .. } => "stamp_in_use",
+            RejectError::Conflict { .. } => "conflict",
+            RejectError::Compacted { .. } => "compacted",
+        }
+    }
+}

@@ -69,7 +69,10 @@ pub mod graph;
 pub mod ids;
 pub mod op;
 pub mod persist;
+pub mod protocol;
 pub mod replica;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod snapshot;
 pub mod store;
 pub mod text;

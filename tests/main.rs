@@ -34,3 +34,7 @@ mod untrusted;
 mod tidy;
 // Inputs the cargo-fuzz targets (fuzz/) once crashed on, through the same checks.
 mod fuzz_regressions;
+// The sync server over real WebSockets on loopback: protocol bytes, auth, limits,
+// durability across a restart.
+#[cfg(feature = "server")]
+mod server;

@@ -74,6 +74,49 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(crate::support::proptest_config(256))]
+
+    /// What a server sends a joining client (its compacted base and the journal after
+    /// it) starts a replica that shows the server's state at once, and stays equal to
+    /// it while the rest of the messages arrive — late ones and undo included.
+    #[test]
+    fn a_client_joining_at_the_join_point_converges(msgs in history(), seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        let order = shuffled_with_duplicates(&msgs, seed);
+        let mut server = Replica::new();
+        for c in crate::convergence::CLIENTS {
+            server.register_client(c);
+        }
+        let cut = rng.below(order.len() + 1);
+        let mut i = 0;
+        while i < cut {
+            let end = (i + 1 + rng.below(4)).min(cut);
+            server.apply_batch(&order[i..end]);
+            if rng.below(2) == 0 {
+                server.compact();
+            }
+            i = end;
+        }
+        let join = server.join_point();
+        prop_assert!(join.tail.windows(2).all(|w| (w[0].lt, &w[0].client) < (w[1].lt, &w[1].client)));
+        let tail: Vec<Message> = join.tail.iter().map(|m| (*m).clone()).collect();
+        let mut client = Replica::from_base(join.graph, &join.clock, join.through);
+        let report = client.apply_owned(tail);
+        prop_assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        prop_assert_eq!(client.to_json(), server.to_json(), "at the join (cut {})", cut);
+        // The server forwards what it accepts, in its order.
+        for m in &order[cut..] {
+            let accepted = server.apply_message(m).accepted;
+            if accepted == 1 {
+                let r = client.apply_message(m);
+                prop_assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+            }
+        }
+        prop_assert_eq!(client.to_json(), server.to_json(), "after the rest");
+    }
+}
+
 #[test]
 fn late_insert_releases_waiting_ops() {
     use vuer_rtc::op::Op;

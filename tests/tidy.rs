@@ -238,6 +238,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("workload", &["op"]),
+    // The frames of the sync protocol: messages through `wire`, nothing of the replica.
+    ("protocol", &["error", "op", "wire"]),
+    (
+        "server",
+        &[
+            "error", "ids", "op", "persist", "protocol", "replica", "snapshot", "wire",
+        ],
+    ),
+    ("client", &["error", "op", "protocol", "store", "wire"]),
 ];
 
 /// Boundaries below module level: code of the first part names the second module only

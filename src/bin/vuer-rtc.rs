@@ -16,6 +16,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+#[path = "cli/serve.rs"]
+mod serve;
 use vuer_rtc::op::Limits;
 use vuer_rtc::persist::{FsyncPolicy, Journal, JournalOptions, read_journal};
 use vuer_rtc::wire::{self, Format};
@@ -188,6 +191,8 @@ enum Command {
     /// A replica persisted in a directory: snapshots plus the journal after them.
     #[command(subcommand)]
     Durable(DurableCmd),
+    /// Run the sync server: WebSocket clients edit scenes at `/scenes/{scene}`.
+    Serve(serve::ServeArgs),
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
         /// The messages file; `-` reads stdin.
@@ -801,6 +806,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Journal(cmd) => journal(cmd)?,
         Command::Snapshot(cmd) => snapshot(cmd)?,
         Command::Durable(cmd) => durable(cmd)?,
+        Command::Serve(args) => serve::run(args)?,
         Command::Convert {
             file,
             from,

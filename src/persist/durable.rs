@@ -21,90 +21,18 @@
 //!   the replica applies it, so an acknowledged message is never lost; replaying a
 //!   message the snapshot already holds is a no-op (the replica drops duplicates).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::PersistError;
-use super::journal::{Damage, Journal, JournalOptions};
+use super::log::{DurableOptions, LocalLog, SceneLog, StartReport};
 use crate::op::Message;
-use crate::snapshot::{SnapshotBuf, SnapshotError};
 use crate::{BatchReport, Replica};
-
-/// How a [`DurableReplica`] writes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DurableOptions {
-    /// The journal's fsync policy and segment size.
-    pub journal: JournalOptions,
-    /// Write a snapshot (and truncate the journal) after this many journaled
-    /// messages; `None`: only on [`DurableReplica::checkpoint`].
-    pub snapshot_every: Option<u64>,
-    /// Snapshots kept (at least 1; 2 lets recovery survive a damaged newest one).
-    pub keep_snapshots: usize,
-}
-
-impl Default for DurableOptions {
-    fn default() -> Self {
-        DurableOptions {
-            journal: JournalOptions::default(),
-            snapshot_every: Some(100_000),
-            keep_snapshots: 2,
-        }
-    }
-}
-
-/// A snapshot file recovery could not use.
-#[derive(Debug)]
-pub struct SkippedSnapshot {
-    /// The file.
-    pub path: PathBuf,
-    /// Why.
-    pub error: SnapshotError,
-}
-
-/// What [`DurableReplica::open`] found.
-#[derive(Debug, Default)]
-pub struct StartReport {
-    /// The snapshot the replica started from, with the journal index it covers.
-    pub snapshot: Option<(PathBuf, u64)>,
-    /// Newer snapshots that could not be used (damaged, foreign, future version).
-    pub skipped: Vec<SkippedSnapshot>,
-    /// Journal messages applied after the snapshot.
-    pub replayed: usize,
-    /// Damage found in the journal (a torn or corrupt tail ends its segment).
-    pub damage: Vec<Damage>,
-    /// What applying the journal did (rejected messages stay rejected).
-    pub report: BatchReport,
-}
 
 /// A replica backed by a directory of snapshots and a journal (see the module doc).
 #[derive(Debug)]
 pub struct DurableReplica {
-    dir: PathBuf,
+    log: LocalLog,
     replica: Replica,
-    journal: Journal,
-    options: DurableOptions,
-    since_snapshot: u64,
-}
-
-fn snapshot_name(index: u64) -> String {
-    format!("{index:020}.snap")
-}
-
-/// The snapshots in `dir`, newest first.
-fn snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, PersistError> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| PersistError::io(dir, e))? {
-        let entry = entry.map_err(|e| PersistError::io(dir, e))?;
-        let name = entry.file_name();
-        if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".snap"))
-            && stem.len() == 20
-            && let Ok(index) = stem.parse::<u64>()
-        {
-            out.push((index, entry.path()));
-        }
-    }
-    out.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-    Ok(out)
 }
 
 impl DurableReplica {
@@ -139,49 +67,8 @@ impl DurableReplica {
         dir: impl AsRef<Path>,
         options: DurableOptions,
     ) -> Result<(DurableReplica, StartReport), PersistError> {
-        let dir = dir.as_ref().to_owned();
-        let snap_dir = dir.join("snapshots");
-        fs::create_dir_all(&snap_dir).map_err(|e| PersistError::io(&snap_dir, e))?;
-        let mut report = StartReport::default();
-        let mut replica = None;
-        let mut from = 0;
-        for (index, path) in snapshots(&snap_dir)? {
-            let restored = SnapshotBuf::read(&path).and_then(|b| Replica::from_snapshot(&b));
-            match restored {
-                Ok(r) => {
-                    replica = Some(r);
-                    from = index;
-                    report.snapshot = Some((path, index));
-                    break;
-                }
-                Err(error) => report.skipped.push(SkippedSnapshot { path, error }),
-            }
-        }
-        let mut replica = replica.unwrap_or_default();
-        let (mut journal, recovery) = Journal::open(&dir.join("journal"), options.journal)?;
-        // The journal's files may be gone while a snapshot holds their messages: new
-        // messages must still be numbered after it.
-        journal.skip_to(from)?;
-        let after: Vec<Message> = recovery
-            .messages
-            .into_iter()
-            .filter(|(i, _)| *i >= from)
-            .map(|(_, m)| m)
-            .collect();
-        report.replayed = after.len();
-        report.damage = recovery.damage;
-        report.report = replica.apply_owned(after);
-        let since_snapshot = journal.next_index() - from.min(journal.next_index());
-        Ok((
-            DurableReplica {
-                dir,
-                replica,
-                journal,
-                options,
-                since_snapshot,
-            },
-            report,
-        ))
+        let (log, replica, report) = LocalLog::open(dir, options)?;
+        Ok((DurableReplica { log, replica }, report))
     }
 
     /// The replica.
@@ -204,19 +91,12 @@ impl DurableReplica {
         // journal (a copy or a rejected message never does), and it is on disk
         // before it is applied.
         let (fresh, screened) = self.replica.screen(msgs);
-        for m in &fresh {
-            self.journal.append(m)?;
-        }
-        self.since_snapshot += fresh.len() as u64;
+        self.log.append(&fresh)?;
         let mut report = self.replica.apply_owned(fresh);
         debug_assert!(report.rejected.is_empty(), "{report:?}");
         report.duplicates += screened.duplicates;
         report.rejected.splice(0..0, screened.rejected);
-        if self
-            .options
-            .snapshot_every
-            .is_some_and(|n| self.since_snapshot >= n.max(1))
-        {
+        if self.log.snapshot_due() {
             self.checkpoint()?;
         }
         Ok(report)
@@ -235,27 +115,7 @@ impl DurableReplica {
     /// # Errors
     /// I/O errors (the previous snapshots and the journal are then untouched).
     pub fn checkpoint(&mut self) -> Result<PathBuf, PersistError> {
-        self.journal.sync()?;
-        let index = self.journal.next_index();
-        let snap_dir = self.dir.join("snapshots");
-        let path = snap_dir.join(snapshot_name(index));
-        self.replica
-            .snapshot()
-            .write_atomic(&path)
-            .map_err(|e| match e {
-                SnapshotError::Io(source) => PersistError::io(&path, source),
-                other => PersistError::io(&path, std::io::Error::other(other.to_string())),
-            })?;
-        self.since_snapshot = 0;
-        let all = snapshots(&snap_dir)?;
-        let keep = self.options.keep_snapshots.max(1);
-        for (_, old) in all.iter().skip(keep) {
-            fs::remove_file(old).map_err(|e| PersistError::io(old, e))?;
-        }
-        if let Some(&(oldest, _)) = all.get(keep - 1).or(all.last()) {
-            self.journal.truncate_before(oldest)?;
-        }
-        Ok(path)
+        self.log.write_snapshot(&self.replica)
     }
 
     /// Puts everything journaled so far on stable storage.
@@ -263,6 +123,11 @@ impl DurableReplica {
     /// # Errors
     /// The OS's `fsync` error.
     pub fn sync(&mut self) -> Result<(), PersistError> {
-        self.journal.sync()
+        self.log.commit()
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        self.log.dir()
     }
 }

@@ -9,6 +9,9 @@
 //!   ([`crate::snapshot`]) and a journal: journal before apply, periodic snapshots with
 //!   journal truncation, and start-up from the newest valid snapshot plus the journal
 //!   after it.
+//! - [`log`]: [`SceneLog`], the trait a server writes a scene's accepted messages
+//!   through (append, group commit, read after a position, snapshot), with
+//!   [`LocalLog`] (the journal and snapshot directory above) and [`MemoryLog`].
 //!
 //! Invariant: every message whose [`journal::Journal::append`] returned under
 //! [`FsyncPolicy::EveryMessage`] is recovered, and recovery never yields a message that
@@ -16,12 +19,16 @@
 
 pub mod durable;
 pub mod journal;
+pub mod log;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use durable::{DurableOptions, DurableReplica, SkippedSnapshot, StartReport};
+pub use durable::DurableReplica;
 pub use journal::{Damage, Journal, JournalOptions, Recovery, read_journal};
+pub use log::{
+    DurableOptions, LocalLog, MemoryLog, SceneLog, SkippedSnapshot, StartReport, group_commit,
+};
 
 /// When the journal asks the OS to put appended bytes on stable storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

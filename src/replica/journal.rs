@@ -231,6 +231,11 @@ impl Journal {
             .collect()
     }
 
+    /// The length of the unbroken prefix of `client`'s counters (see [`Journal::clock`]).
+    pub fn prefix_of(&self, client: ClientId) -> u64 {
+        self.clients.get(&client).map_or(0, |l| l.prefix)
+    }
+
     /// Records that `client`'s messages `1..=seq` are all accounted for (in a snapshot
     /// the replica starts from), the last of them at Lamport time `lt`.
     pub fn assume_prefix(&mut self, client: ClientId, seq: u64, lt: u64) {
@@ -285,6 +290,12 @@ impl Journal {
             stamp: self.heads[r.msg as usize].stamp,
             op: r.op,
         }
+    }
+
+    /// Sets the undo state of the message in slot `i` (a copy of the replica that
+    /// computes its base, [`super::Replica::join_point`]).
+    pub(super) fn set_undone(&mut self, i: u32, undone: bool) {
+        self.heads[i as usize].undone = undone;
     }
 
     /// True when the referenced op's message is undone.

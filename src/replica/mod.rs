@@ -31,6 +31,7 @@
 pub(crate) mod bases;
 mod compact;
 mod index;
+mod join;
 pub mod journal;
 mod merge;
 pub(crate) mod parts;
@@ -54,6 +55,7 @@ use structure::Structure;
 
 pub use compact::CompactReport;
 pub(crate) use index::touched;
+pub use join::{JoinPoint, JoinTail};
 
 /// What one [`Replica::apply_batch`] did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -242,6 +244,15 @@ impl Replica {
     /// messages (by their `clock` counters) arrived without a gap.
     pub fn clock(&self) -> BTreeMap<String, u64> {
         self.journal.clock(&self.graph.clients)
+    }
+
+    /// `clock()[client]` without building the whole clock: how many of `client`'s
+    /// messages arrived without a gap (0 for a client never heard from).
+    pub fn clock_of(&self, client: &str) -> u64 {
+        self.graph
+            .clients
+            .get(client)
+            .map_or(0, |id| self.journal.prefix_of(id))
     }
 
     /// The visible scene.

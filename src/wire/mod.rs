@@ -90,6 +90,18 @@ impl<'a> From<&'a Message> for WireMessage<'a> {
     }
 }
 
+/// A message as it goes out (the compressed spelling, as [`encode_message`] writes
+/// it), to embed in a larger serde structure (a protocol frame) without building a
+/// JSON value first.
+#[derive(Clone, Copy, Debug)]
+pub struct OutMessage<'a>(pub &'a Message);
+
+impl Serialize for OutMessage<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WireMessage::from(self.0).serialize(s)
+    }
+}
+
 fn msg_err(index: usize, id: Option<&str>, reason: impl Into<String>) -> DecodeError {
     DecodeError::Message {
         index,

@@ -1,0 +1,1019 @@
+//! The frames of the sync protocol (`docs/protocol.md`): what a client and the
+//! server (`vuer-rtc serve`) exchange over a WebSocket, one map per frame, its kind in
+//! `mtype`. Binary frames are MessagePack ([`Encoding::MessagePack`]), text frames
+//! JSON ([`Encoding::Json`]), same shapes; either may come wrapped in the Vuer
+//! visualization server's framing ([`Framing::Vuer`]).
+//!
+//! Invariants:
+//! - decoding never panics, and bounds the nesting of a frame before serde builds
+//!   anything of it (`bounded.rs`); a `crdt` message is validated whole with the
+//!   caller's [`Limits`], as [`crate::wire`] validates messages;
+//! - every decoding error names the message id where one was readable, and starts
+//!   with a stable code ([`FrameErrorKind::code`]);
+//! - messages go out in the short spelling (`client`, `lt`, `ts`, `ot`), written
+//!   straight into the frame ([`wire::OutMessage`]), never through a JSON value;
+//! - `decode(encode(frame)) == frame` for every frame, in both encodings and framings.
+
+mod bloom;
+mod bounded;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::error::DecodeError;
+use crate::op::parse::describe;
+use crate::op::{Json, Limits, Message};
+use crate::wire::{self, Format, MAX_DEPTH, OutMessage};
+pub use bloom::BloomFilter;
+
+/// A vector clock: per client, how many of its messages are held.
+pub type Clock = BTreeMap<String, u64>;
+
+/// How a frame is encoded (the WebSocket frame type says which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// Binary frames: one MessagePack map.
+    MessagePack,
+    /// Text frames: one JSON object.
+    Json,
+}
+
+impl Encoding {
+    fn format(self) -> Format {
+        match self {
+            Encoding::MessagePack => Format::MessagePack,
+            Encoding::Json => Format::Json,
+        }
+    }
+}
+
+/// How a frame is wrapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Framing {
+    /// The map itself: `{mtype, …}`.
+    #[default]
+    Plain,
+    /// The Vuer server's RTC events: `{etype: "RTC", value: {mtype, …}}` from clients,
+    /// `{etype: "RTC", data: {mtype, …}}` from the server (either key is read).
+    Vuer,
+}
+
+/// A frame a client sends.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientFrame {
+    /// `{mtype: "crdt", msg}`: one message to merge.
+    Crdt(Message),
+    /// `{mtype: "sync", vectorClock, filter?, count?}`: send what I lack.
+    Sync {
+        /// Per client, how many of its messages the client holds.
+        vector_clock: Clock,
+        /// The ids the client holds, for messages without clock counters.
+        filter: Option<BloomFilter>,
+    },
+    /// `{mtype: "heartbeat", client, vectorClock}`: I am here.
+    Heartbeat {
+        /// The client's name.
+        client: String,
+        /// Its clock.
+        vector_clock: Clock,
+    },
+    /// `{mtype: "sync-check", requestId}`: tell me your clock and state hash.
+    SyncCheck {
+        /// Echoed in the `sync-status` answer.
+        request_id: String,
+    },
+}
+
+/// What a `state` frame's snapshot carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SnapshotBody<'a> {
+    /// The base as canonical state JSON (`{nodes, rootKey}`).
+    Graph(&'a Json),
+    /// The engine's snapshot bytes of the whole replica (fast join).
+    Bytes(&'a [u8]),
+}
+
+/// The `snapshot` of a `state` frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateSnapshot<'a> {
+    /// The state.
+    pub body: SnapshotBody<'a>,
+    /// Per client, how many of its messages the snapshot holds.
+    pub vector_clock: &'a Clock,
+    /// The Lamport time it holds everything through.
+    pub lt: u64,
+    /// How many of the scene's accepted messages it holds.
+    pub journal_index: u64,
+}
+
+/// The `status` of a `sync-status` frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyncStatus<'a> {
+    /// The server's clock.
+    pub vector_clock: &'a Clock,
+    /// Its Lamport time.
+    pub lt: u64,
+    /// The hash of its canonical state JSON (`Replica::state_hash`).
+    pub hash: u64,
+}
+
+/// A frame the server sends (borrowed, to encode).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ServerFrame<'a> {
+    /// `{mtype: "state", snapshot, journal}`.
+    State {
+        /// The snapshot.
+        snapshot: StateSnapshot<'a>,
+        /// The messages after it, in canonical order.
+        journal: &'a [&'a Message],
+    },
+    /// `{mtype: "ack", msgId, serverSeq}`.
+    Ack {
+        /// The acknowledged message.
+        msg_id: &'a str,
+        /// Its position in the scene's log, from 1 (0: it was already held).
+        server_seq: u64,
+    },
+    /// `{mtype: "error", msgId, error}`.
+    Error {
+        /// The refused message, when its id was readable.
+        msg_id: Option<&'a str>,
+        /// `"<code>: <reason>"`.
+        error: &'a str,
+    },
+    /// `{mtype: "broadcast", msg}`.
+    Broadcast {
+        /// Another client's message.
+        msg: &'a Message,
+    },
+    /// `{mtype: "broadcast-batch", msgs}`.
+    BroadcastBatch {
+        /// The messages of one merged batch.
+        msgs: &'a [&'a Message],
+    },
+    /// `{mtype: "sync-status", requestId, status}`.
+    SyncStatus {
+        /// The `sync-check`'s id.
+        request_id: &'a str,
+        /// The server's clock, Lamport time and state hash.
+        status: Option<SyncStatus<'a>>,
+    },
+    /// `{mtype: "heartbeat", client, vectorClock}`.
+    Heartbeat {
+        /// Who sends it.
+        client: &'a str,
+        /// A clock.
+        vector_clock: &'a Clock,
+    },
+}
+
+/// A decoded `state` snapshot (owned).
+#[derive(Clone, Debug, PartialEq)]
+pub enum OwnedBody {
+    /// Canonical state JSON.
+    Graph(Json),
+    /// Engine snapshot bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A decoded `state` snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedSnapshot {
+    /// The state.
+    pub body: OwnedBody,
+    /// Per client, how many of its messages the snapshot holds.
+    pub vector_clock: Clock,
+    /// The Lamport time it holds everything through.
+    pub lt: u64,
+    /// How many of the scene's accepted messages it holds.
+    pub journal_index: u64,
+}
+
+/// A decoded `sync-status`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OwnedSyncStatus {
+    /// The server's clock.
+    pub vector_clock: Clock,
+    /// Its Lamport time.
+    pub lt: u64,
+    /// Its state hash.
+    pub hash: u64,
+}
+
+/// A frame from the server, decoded (what a client reads).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerMessage {
+    /// `state`.
+    State {
+        /// The snapshot.
+        snapshot: OwnedSnapshot,
+        /// The messages after it.
+        journal: Vec<Message>,
+    },
+    /// `ack`.
+    Ack {
+        /// The message.
+        msg_id: String,
+        /// Its position (0: already held).
+        server_seq: u64,
+    },
+    /// `error`.
+    Error {
+        /// The refused message.
+        msg_id: Option<String>,
+        /// `"<code>: <reason>"`.
+        error: String,
+    },
+    /// `broadcast`.
+    Broadcast(Message),
+    /// `broadcast-batch`.
+    BroadcastBatch(Vec<Message>),
+    /// `sync-status`.
+    SyncStatus {
+        /// The `sync-check`'s id.
+        request_id: String,
+        /// The status.
+        status: Option<OwnedSyncStatus>,
+    },
+    /// `heartbeat`.
+    Heartbeat {
+        /// Who sent it.
+        client: String,
+        /// Its clock.
+        vector_clock: Clock,
+    },
+}
+
+/// What was wrong with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameErrorKind {
+    /// The bytes are not a well-formed map.
+    Malformed,
+    /// `mtype` is missing or unknown.
+    UnknownMtype,
+    /// A field is missing.
+    MissingField,
+    /// A field has the wrong type.
+    WrongType,
+    /// The `msg` is not a valid message.
+    InvalidMessage,
+    /// A value breaks a limit.
+    TooLarge,
+}
+
+impl FrameErrorKind {
+    /// The stable code that starts the `error` text.
+    pub fn code(self) -> &'static str {
+        match self {
+            FrameErrorKind::Malformed => "malformed",
+            FrameErrorKind::UnknownMtype => "unknown_mtype",
+            FrameErrorKind::MissingField => "missing_field",
+            FrameErrorKind::WrongType => "wrong_type",
+            FrameErrorKind::InvalidMessage => "invalid_message",
+            FrameErrorKind::TooLarge => "too_large",
+        }
+    }
+}
+
+/// A frame that could not be decoded.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{}: {reason}", kind.code())]
+pub struct FrameError {
+    /// The id of the message in it, when readable.
+    pub msg_id: Option<String>,
+    /// What kind of problem.
+    pub kind: FrameErrorKind,
+    /// Why, for people.
+    pub reason: String,
+}
+
+impl FrameError {
+    fn new(kind: FrameErrorKind, reason: impl Into<String>) -> FrameError {
+        FrameError {
+            msg_id: None,
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<DecodeError> for FrameError {
+    fn from(e: DecodeError) -> FrameError {
+        let msg_id = match &e {
+            DecodeError::Message { id, .. } => id.clone(),
+            DecodeError::Op { msg_id, .. } => Some(msg_id.clone()),
+            _ => None,
+        };
+        let kind = if e.to_string().contains("exceeds the limit") {
+            FrameErrorKind::TooLarge
+        } else {
+            FrameErrorKind::InvalidMessage
+        };
+        FrameError {
+            msg_id,
+            kind,
+            reason: e.to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Decoding
+
+/// Bytes: MessagePack bin, a base64 string (JSON) or an array of byte numbers.
+#[derive(Debug, Default)]
+struct Blob(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("bytes (MessagePack bin, or base64 in JSON)")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Blob, E> {
+                base64_decode(v)
+                    .map(Blob)
+                    .ok_or_else(|| E::custom("a string that is not base64"))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Blob, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(Blob(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Every field any frame may have, untyped (checked by hand, for clear errors).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawFrame {
+    mtype: Option<Json>,
+    etype: Option<Json>,
+    value: Option<Box<RawFrame>>,
+    data: Option<Box<RawFrame>>,
+    msg: Option<Json>,
+    msgs: Option<Json>,
+    #[serde(rename = "vectorClock")]
+    vector_clock: Option<Json>,
+    filter: Option<Blob>,
+    count: Option<Json>,
+    client: Option<Json>,
+    #[serde(rename = "requestId")]
+    request_id: Option<Json>,
+    #[serde(rename = "msgId")]
+    msg_id: Option<Json>,
+    #[serde(rename = "serverSeq")]
+    server_seq: Option<Json>,
+    error: Option<Json>,
+    snapshot: Option<RawSnapshot>,
+    journal: Option<Json>,
+    status: Option<Json>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawSnapshot {
+    graph: Option<Json>,
+    format: Option<Json>,
+    bytes: Option<Blob>,
+    #[serde(rename = "vectorClock")]
+    vector_clock: Option<Json>,
+    lt: Option<Json>,
+    #[serde(rename = "journalIndex")]
+    journal_index: Option<Json>,
+}
+
+fn missing(field: &str) -> FrameError {
+    FrameError::new(
+        FrameErrorKind::MissingField,
+        format!("missing field `{field}`"),
+    )
+}
+
+fn wrong(field: &str, expected: &str, got: &Json) -> FrameError {
+    FrameError::new(
+        FrameErrorKind::WrongType,
+        format!(
+            "field `{field}`: expected {expected}, got {}",
+            describe(got)
+        ),
+    )
+}
+
+fn string(field: &str, v: Option<Json>) -> Result<String, FrameError> {
+    match v {
+        None | Some(Json::Null) => Err(missing(field)),
+        Some(Json::String(s)) => Ok(s),
+        Some(other) => Err(wrong(field, "a string", &other)),
+    }
+}
+
+fn uint(field: &str, v: Option<Json>) -> Result<u64, FrameError> {
+    match v {
+        None | Some(Json::Null) => Err(missing(field)),
+        Some(Json::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
+        Some(Json::Number(n))
+            if n.as_f64()
+                .is_some_and(|f| f >= 0.0 && f.fract() == 0.0 && f < 2f64.powi(64)) =>
+        {
+            Ok(n.as_f64().map_or(0, |f| f as u64))
+        }
+        Some(other) => Err(wrong(field, "a non-negative integer", &other)),
+    }
+}
+
+fn clock(field: &str, v: Option<Json>, limits: &Limits) -> Result<Clock, FrameError> {
+    match v {
+        None | Some(Json::Null) => Ok(Clock::new()),
+        Some(Json::Object(map)) => {
+            if map.len() > limits.max_collection_len {
+                return Err(FrameError::new(
+                    FrameErrorKind::TooLarge,
+                    format!(
+                        "field `{field}`: {} entries exceed the limit of {}",
+                        map.len(),
+                        limits.max_collection_len
+                    ),
+                ));
+            }
+            map.into_iter()
+                .map(|(k, v)| uint(&format!("{field}.{k}"), Some(v)).map(|n| (k, n)))
+                .collect()
+        }
+        Some(other) => Err(wrong(field, "a map of client to count", &other)),
+    }
+}
+
+fn message(v: Option<Json>, field: &str, limits: &Limits) -> Result<Message, FrameError> {
+    match v {
+        None | Some(Json::Null) => Err(missing(field)),
+        Some(v) => wire::message_from_json(&v, limits).map_err(FrameError::from),
+    }
+}
+
+fn messages(v: Option<Json>, field: &str, limits: &Limits) -> Result<Vec<Message>, FrameError> {
+    match v {
+        None | Some(Json::Null) => Ok(Vec::new()),
+        Some(Json::Array(items)) => items
+            .into_iter()
+            .map(|m| message(Some(m), field, limits))
+            .collect(),
+        Some(other) => Err(wrong(field, "an array of messages", &other)),
+    }
+}
+
+/// Parses the bytes (bounded first) and unwraps the framing.
+fn parse(
+    bytes: &[u8],
+    encoding: Encoding,
+    limits: &Limits,
+) -> Result<(RawFrame, Framing, String), FrameError> {
+    // The frame and the Vuer wrapper add two levels above a message's own.
+    let depth = limits.max_depth.min(MAX_DEPTH) + 6;
+    bounded::check(bytes, encoding.format(), depth).map_err(|w| match w {
+        bounded::Walk::TooDeep(d) => FrameError::new(
+            FrameErrorKind::TooLarge,
+            format!("the frame nests deeper than {d} levels"),
+        ),
+        bounded::Walk::Malformed(why) => FrameError::new(FrameErrorKind::Malformed, why),
+    })?;
+    let is_map = match encoding {
+        Encoding::Json => bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+        Encoding::MessagePack => bytes
+            .first()
+            .is_some_and(|&b| matches!(b, 0x80..=0x8f | 0xde | 0xdf)),
+    };
+    if !is_map {
+        return Err(FrameError::new(
+            FrameErrorKind::Malformed,
+            "a frame is one map",
+        ));
+    }
+    let raw: Result<RawFrame, String> = match encoding {
+        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Encoding::MessagePack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+    };
+    let mut raw = raw.map_err(|e| {
+        FrameError::new(
+            FrameErrorKind::Malformed,
+            format!(
+                "not a frame map ({} {e})",
+                if encoding == Encoding::Json {
+                    "JSON:"
+                } else {
+                    "MessagePack:"
+                }
+            ),
+        )
+    })?;
+    let mut framing = Framing::Plain;
+    if raw.mtype.is_none() && raw.etype.is_some() {
+        match raw.etype.as_ref() {
+            Some(Json::String(e)) if e == "RTC" => {}
+            Some(other) => {
+                return Err(FrameError::new(
+                    FrameErrorKind::UnknownMtype,
+                    format!("etype {other} is not \"RTC\""),
+                ));
+            }
+            None => {}
+        }
+        let inner = raw
+            .value
+            .take()
+            .or(raw.data.take())
+            .ok_or_else(|| missing("value"))?;
+        raw = *inner;
+        framing = Framing::Vuer;
+    }
+    let mtype = match raw.mtype.take() {
+        None | Some(Json::Null) => {
+            return Err(FrameError::new(
+                FrameErrorKind::UnknownMtype,
+                "missing `mtype`",
+            ));
+        }
+        Some(Json::String(s)) => s,
+        Some(other) => return Err(wrong("mtype", "a string", &other)),
+    };
+    Ok((raw, framing, mtype))
+}
+
+/// Decodes one frame from a client; also tells which framing it used.
+///
+/// # Errors
+/// [`FrameError`] (see [`FrameErrorKind`]); the `crdt` message's errors name its id
+/// and op index.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::protocol::{decode_client_frame, ClientFrame, Encoding, Framing};
+/// let bytes = br#"{"mtype": "crdt", "msg": {"id": "a:1", "sessionId": "a", "lamportTime": 1,
+///                  "ops": [{"otype": "number.set", "key": "n", "path": "x", "value": 1}]}}"#;
+/// let (frame, framing) = decode_client_frame(bytes, Encoding::Json, &Default::default()).unwrap();
+/// assert!(matches!(frame, ClientFrame::Crdt(m) if m.client == "a"));
+/// assert_eq!(framing, Framing::Plain);
+/// ```
+pub fn decode_client_frame(
+    bytes: &[u8],
+    encoding: Encoding,
+    limits: &Limits,
+) -> Result<(ClientFrame, Framing), FrameError> {
+    let (raw, framing, mtype) = parse(bytes, encoding, limits)?;
+    let frame = match mtype.as_str() {
+        "crdt" => {
+            // Name the message in every error, even one of the envelope.
+            let id = raw
+                .msg
+                .as_ref()
+                .and_then(|m| m.get("id"))
+                .and_then(Json::as_str)
+                .map(str::to_owned);
+            ClientFrame::Crdt(message(raw.msg, "msg", limits).map_err(|mut e| {
+                e.msg_id = e.msg_id.or(id);
+                e
+            })?)
+        }
+        "sync" => {
+            let vector_clock = clock("vectorClock", raw.vector_clock, limits)?;
+            let filter = match raw.filter {
+                None => None,
+                Some(Blob(bits)) => {
+                    if bits.len() > limits.max_string_bytes {
+                        return Err(FrameError::new(
+                            FrameErrorKind::TooLarge,
+                            format!(
+                                "field `filter`: {} bytes exceed the limit of {}",
+                                bits.len(),
+                                limits.max_string_bytes
+                            ),
+                        ));
+                    }
+                    let count = match raw.count {
+                        None | Some(Json::Null) => 0,
+                        c => uint("count", c)?,
+                    };
+                    Some(BloomFilter::from_parts(bits, count))
+                }
+            };
+            ClientFrame::Sync {
+                vector_clock,
+                filter,
+            }
+        }
+        "heartbeat" => ClientFrame::Heartbeat {
+            client: string("client", raw.client)?,
+            vector_clock: clock("vectorClock", raw.vector_clock, limits)?,
+        },
+        "sync-check" => ClientFrame::SyncCheck {
+            request_id: string("requestId", raw.request_id)?,
+        },
+        other => {
+            return Err(FrameError::new(
+                FrameErrorKind::UnknownMtype,
+                format!(
+                    "unknown mtype {other:?} (a client sends crdt, sync, heartbeat or sync-check)"
+                ),
+            ));
+        }
+    };
+    Ok((frame, framing))
+}
+
+/// Decodes one frame from the server (what a client reads).
+///
+/// # Errors
+/// [`FrameError`], as [`decode_client_frame`].
+pub fn decode_server_frame(
+    bytes: &[u8],
+    encoding: Encoding,
+    limits: &Limits,
+) -> Result<(ServerMessage, Framing), FrameError> {
+    let (raw, framing, mtype) = parse(bytes, encoding, limits)?;
+    let frame = match mtype.as_str() {
+        "state" => {
+            let s = raw.snapshot.ok_or_else(|| missing("snapshot"))?;
+            let body = match (s.bytes, s.graph) {
+                (Some(Blob(b)), _) => OwnedBody::Bytes(b),
+                (None, Some(g)) => OwnedBody::Graph(g),
+                (None, None) => return Err(missing("snapshot.graph")),
+            };
+            let _ = s.format;
+            ServerMessage::State {
+                snapshot: OwnedSnapshot {
+                    body,
+                    vector_clock: clock("snapshot.vectorClock", s.vector_clock, limits)?,
+                    lt: uint("snapshot.lt", s.lt.or(Some(Json::from(0))))?,
+                    journal_index: uint(
+                        "snapshot.journalIndex",
+                        s.journal_index.or(Some(Json::from(0))),
+                    )?,
+                },
+                journal: messages(raw.journal, "journal", limits)?,
+            }
+        }
+        "ack" => ServerMessage::Ack {
+            msg_id: string("msgId", raw.msg_id)?,
+            server_seq: uint("serverSeq", raw.server_seq.or(Some(Json::from(0))))?,
+        },
+        "error" => ServerMessage::Error {
+            msg_id: match raw.msg_id {
+                None | Some(Json::Null) => None,
+                v => Some(string("msgId", v)?),
+            },
+            error: string("error", raw.error)?,
+        },
+        "broadcast" => ServerMessage::Broadcast(message(raw.msg, "msg", limits)?),
+        "broadcast-batch" => ServerMessage::BroadcastBatch(messages(raw.msgs, "msgs", limits)?),
+        "sync-status" => ServerMessage::SyncStatus {
+            request_id: string("requestId", raw.request_id)?,
+            status: match raw.status {
+                None | Some(Json::Null) => None,
+                Some(Json::Object(mut m)) => {
+                    let hash = string("status.hash", m.remove("hash"))?;
+                    Some(OwnedSyncStatus {
+                        vector_clock: clock("status.vectorClock", m.remove("vectorClock"), limits)?,
+                        lt: uint("status.lt", m.remove("lt"))?,
+                        hash: u64::from_str_radix(&hash, 16).map_err(|_| {
+                            wrong("status.hash", "16 hex digits", &Json::String(hash.clone()))
+                        })?,
+                    })
+                }
+                Some(other) => return Err(wrong("status", "a map", &other)),
+            },
+        },
+        "heartbeat" => ServerMessage::Heartbeat {
+            client: string("client", raw.client)?,
+            vector_clock: clock("vectorClock", raw.vector_clock, limits)?,
+        },
+        other => {
+            return Err(FrameError::new(
+                FrameErrorKind::UnknownMtype,
+                format!("unknown mtype {other:?} from a server"),
+            ));
+        }
+    };
+    Ok((frame, framing))
+}
+
+// ---------------------------------------------------------------------------------
+// Encoding
+
+/// Bytes as MessagePack bin, or base64 in JSON.
+struct Bin<'a> {
+    bytes: &'a [u8],
+    base64: bool,
+}
+
+impl Serialize for Bin<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.base64 {
+            s.serialize_str(&base64_encode(self.bytes))
+        } else {
+            s.serialize_bytes(self.bytes)
+        }
+    }
+}
+
+struct Msgs<'a>(&'a [&'a Message]);
+
+impl Serialize for Msgs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|m| OutMessage(m)))
+    }
+}
+
+#[derive(Serialize)]
+struct OutSnapshot<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    graph: Option<&'a Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<Bin<'a>>,
+    #[serde(rename = "vectorClock")]
+    vector_clock: &'a Clock,
+    lt: u64,
+    #[serde(rename = "journalIndex")]
+    journal_index: u64,
+}
+
+#[derive(Serialize)]
+struct OutStatus<'a> {
+    #[serde(rename = "vectorClock")]
+    vector_clock: &'a Clock,
+    lt: u64,
+    hash: String,
+}
+
+/// Every field of every out-going frame; absent ones are left out.
+#[derive(Default, Serialize)]
+struct OutFrame<'a> {
+    mtype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg: Option<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msgs: Option<Msgs<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<OutSnapshot<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<Msgs<'a>>,
+    #[serde(rename = "msgId", skip_serializing_if = "Option::is_none")]
+    msg_id: Option<Option<&'a str>>,
+    #[serde(rename = "serverSeq", skip_serializing_if = "Option::is_none")]
+    server_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Option<OutStatus<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'a str>,
+    #[serde(rename = "vectorClock", skip_serializing_if = "Option::is_none")]
+    vector_clock: Option<&'a Clock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<Bin<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Wrapped<'a> {
+    etype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a OutFrame<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a OutFrame<'a>>,
+}
+
+fn write(frame: &OutFrame<'_>, encoding: Encoding, framing: Framing, from_server: bool) -> Vec<u8> {
+    fn enc<T: Serialize>(v: &T, encoding: Encoding) -> Vec<u8> {
+        // Serializing these plain structs into memory cannot fail: every map key is a
+        // string and every number finite.
+        match encoding {
+            Encoding::Json => serde_json::to_vec(v).unwrap_or_default(),
+            Encoding::MessagePack => rmp_serde::to_vec_named(v).unwrap_or_default(),
+        }
+    }
+    match framing {
+        Framing::Plain => enc(frame, encoding),
+        Framing::Vuer => {
+            let w = Wrapped {
+                etype: "RTC",
+                value: (!from_server).then_some(frame),
+                data: from_server.then_some(frame),
+            };
+            enc(&w, encoding)
+        }
+    }
+}
+
+/// Encodes a server frame.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::protocol::{encode_server_frame, decode_server_frame, Encoding, Framing, ServerFrame, ServerMessage};
+/// let bytes = encode_server_frame(&ServerFrame::Ack { msg_id: "a:1", server_seq: 7 }, Encoding::Json, Framing::Vuer);
+/// assert_eq!(bytes, br#"{"etype":"RTC","data":{"mtype":"ack","msgId":"a:1","serverSeq":7}}"#);
+/// let (back, _) = decode_server_frame(&bytes, Encoding::Json, &Default::default()).unwrap();
+/// assert_eq!(back, ServerMessage::Ack { msg_id: "a:1".into(), server_seq: 7 });
+/// ```
+pub fn encode_server_frame(
+    frame: &ServerFrame<'_>,
+    encoding: Encoding,
+    framing: Framing,
+) -> Vec<u8> {
+    let base64 = encoding == Encoding::Json;
+    let out = match *frame {
+        ServerFrame::State { snapshot, journal } => {
+            let (graph, format, bytes) = match snapshot.body {
+                SnapshotBody::Graph(g) => (Some(g), None, None),
+                SnapshotBody::Bytes(b) => (
+                    None,
+                    Some("vuer-rtc-snapshot"),
+                    Some(Bin { bytes: b, base64 }),
+                ),
+            };
+            OutFrame {
+                mtype: "state",
+                snapshot: Some(OutSnapshot {
+                    graph,
+                    format,
+                    bytes,
+                    vector_clock: snapshot.vector_clock,
+                    lt: snapshot.lt,
+                    journal_index: snapshot.journal_index,
+                }),
+                journal: Some(Msgs(journal)),
+                ..OutFrame::default()
+            }
+        }
+        ServerFrame::Ack { msg_id, server_seq } => OutFrame {
+            mtype: "ack",
+            msg_id: Some(Some(msg_id)),
+            server_seq: Some(server_seq),
+            ..OutFrame::default()
+        },
+        ServerFrame::Error { msg_id, error } => OutFrame {
+            mtype: "error",
+            msg_id: Some(msg_id),
+            error: Some(error),
+            ..OutFrame::default()
+        },
+        ServerFrame::Broadcast { msg } => OutFrame {
+            mtype: "broadcast",
+            msg: Some(OutMessage(msg)),
+            ..OutFrame::default()
+        },
+        ServerFrame::BroadcastBatch { msgs } => OutFrame {
+            mtype: "broadcast-batch",
+            msgs: Some(Msgs(msgs)),
+            ..OutFrame::default()
+        },
+        ServerFrame::SyncStatus { request_id, status } => OutFrame {
+            mtype: "sync-status",
+            request_id: Some(request_id),
+            status: Some(status.map(|s| OutStatus {
+                vector_clock: s.vector_clock,
+                lt: s.lt,
+                hash: format!("{:016x}", s.hash),
+            })),
+            ..OutFrame::default()
+        },
+        ServerFrame::Heartbeat {
+            client,
+            vector_clock,
+        } => OutFrame {
+            mtype: "heartbeat",
+            client: Some(client),
+            vector_clock: Some(vector_clock),
+            ..OutFrame::default()
+        },
+    };
+    write(&out, encoding, framing, true)
+}
+
+/// Encodes a client frame.
+///
+/// # Examples
+/// ```
+/// use vuer_rtc::protocol::{encode_client_frame, ClientFrame, Encoding, Framing};
+/// let bytes = encode_client_frame(&ClientFrame::SyncCheck { request_id: "r1".into() }, Encoding::Json, Framing::Plain);
+/// assert_eq!(bytes, br#"{"mtype":"sync-check","requestId":"r1"}"#);
+/// ```
+pub fn encode_client_frame(frame: &ClientFrame, encoding: Encoding, framing: Framing) -> Vec<u8> {
+    let base64 = encoding == Encoding::Json;
+    let out = match frame {
+        ClientFrame::Crdt(msg) => OutFrame {
+            mtype: "crdt",
+            msg: Some(OutMessage(msg)),
+            ..OutFrame::default()
+        },
+        ClientFrame::Sync {
+            vector_clock,
+            filter,
+        } => OutFrame {
+            mtype: "sync",
+            vector_clock: Some(vector_clock),
+            filter: filter.as_ref().map(|f| Bin {
+                bytes: f.bytes(),
+                base64,
+            }),
+            count: filter.as_ref().map(BloomFilter::count),
+            ..OutFrame::default()
+        },
+        ClientFrame::Heartbeat {
+            client,
+            vector_clock,
+        } => OutFrame {
+            mtype: "heartbeat",
+            client: Some(client),
+            vector_clock: Some(vector_clock),
+            ..OutFrame::default()
+        },
+        ClientFrame::SyncCheck { request_id } => OutFrame {
+            mtype: "sync-check",
+            request_id: Some(request_id),
+            ..OutFrame::default()
+        },
+    };
+    write(&out, encoding, framing, false)
+}
+
+// ---------------------------------------------------------------------------------
+// Base64 (standard alphabet, padded), for bytes in JSON frames.
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (i, chunk) in s.chunks(4).enumerate() {
+        let last = i == s.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,592 @@
+//! `vuer_rtc::server` over real WebSockets on loopback (tokio-tungstenite clients):
+//! the protocol's frames as bytes, convergence through the server, rejections, auth,
+//! limits, slow consumers, and durability across a restart. Every test binds port 0,
+//! is bounded in time (each receive has a timeout) and stops its server.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use vuer_rtc::op::{Limits, Message, Op};
+use vuer_rtc::protocol::{
+    ClientFrame, Clock, Encoding, Framing, OwnedBody, ServerMessage, decode_server_frame,
+    encode_client_frame,
+};
+use vuer_rtc::server::{
+    self, Access, AuthConfig, Claims, RunningServer, ServerConfig, Storage, make_token,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        storage: Storage::Memory,
+        ..ServerConfig::default()
+    }
+}
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    encoding: Encoding,
+    framing: Framing,
+}
+
+impl Client {
+    async fn connect(server: &RunningServer, path_and_query: &str) -> Client {
+        let url = format!("ws://{}{}", server.addr(), path_and_query);
+        let (ws, _) = tokio::time::timeout(WAIT, connect_async(&url))
+            .await
+            .unwrap()
+            .unwrap();
+        let encoding = if path_and_query.contains("encoding=json") {
+            Encoding::Json
+        } else {
+            Encoding::MessagePack
+        };
+        let framing = if path_and_query.contains("framing=vuer") {
+            Framing::Vuer
+        } else {
+            Framing::Plain
+        };
+        Client {
+            ws,
+            encoding,
+            framing,
+        }
+    }
+
+    async fn send_raw(&mut self, bytes: Vec<u8>) {
+        let frame = match self.encoding {
+            Encoding::MessagePack => Ws::Binary(bytes.into()),
+            Encoding::Json => Ws::Text(String::from_utf8(bytes).unwrap().into()),
+        };
+        self.ws.send(frame).await.unwrap();
+    }
+
+    async fn send(&mut self, f: &ClientFrame) {
+        let bytes = encode_client_frame(f, self.encoding, self.framing);
+        self.send_raw(bytes).await;
+    }
+
+    /// The next data frame, checked to come in this client's encoding and framing.
+    async fn recv(&mut self) -> ServerMessage {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
+            let frame = next
+                .expect("the connection open")
+                .expect("a readable frame");
+            let (bytes, enc) = match frame {
+                Ws::Binary(b) => (b.to_vec(), Encoding::MessagePack),
+                Ws::Text(t) => (t.as_bytes().to_vec(), Encoding::Json),
+                Ws::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            };
+            assert_eq!(enc, self.encoding, "frame encoding");
+            let (m, framing) = decode_server_frame(&bytes, enc, &Limits::default()).unwrap();
+            assert_eq!(framing, self.framing, "frame framing");
+            return m;
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a close in time")
+            {
+                Some(Ok(Ws::Close(c))) => return c.map(|c| u16::from(c.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    async fn state(&mut self) -> (OwnedBody, Vec<Message>) {
+        match self.recv().await {
+            ServerMessage::State { snapshot, journal } => (snapshot.body, journal),
+            other => panic!("expected state, got {other:?}"),
+        }
+    }
+
+    async fn hash(&mut self, id: &str) -> u64 {
+        self.send(&ClientFrame::SyncCheck {
+            request_id: id.into(),
+        })
+        .await;
+        loop {
+            if let ServerMessage::SyncStatus { request_id, status } = self.recv().await {
+                assert_eq!(request_id, id);
+                return status.unwrap().hash;
+            }
+        }
+    }
+}
+
+fn msg(client: &str, seq: u64, lt: u64, ops: Vec<Op>) -> Message {
+    Message {
+        id: format!("{client}:{lt}"),
+        client: client.into(),
+        clock: [(client.to_string(), seq)].into(),
+        lt,
+        ts: lt as f64,
+        ops,
+    }
+}
+
+async fn http_get(server: &RunningServer, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body_at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut body = out[body_at..].to_vec();
+    if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..line]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line + 2..line + 2 + n]);
+        b = &b[line + 2 + n + 2..];
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_converge_through_the_server() {
+    let server = server::start(config()).await.unwrap();
+    let mut a = Client::connect(&server, "/scenes/demo").await;
+    let (body, journal) = a.state().await;
+    assert!(journal.is_empty());
+    assert!(matches!(body, OwnedBody::Graph(_)));
+    let mut b = Client::connect(&server, "/scenes/demo").await;
+    b.state().await;
+
+    let create = msg(
+        "alice",
+        1,
+        1,
+        vec![
+            Op::node_insert("", "cube", "Mesh"),
+            Op::number_set("cube", "hp", 100.0),
+        ],
+    );
+    a.send(&ClientFrame::Crdt(create.clone())).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Ack {
+            msg_id: "alice:1".into(),
+            server_seq: 1
+        }
+    );
+    assert_eq!(b.recv().await, ServerMessage::Broadcast(create.clone()));
+
+    let hit = msg("bob", 1, 2, vec![Op::number_add("cube", "hp", -10.0)]);
+    b.send(&ClientFrame::Crdt(hit.clone())).await;
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::Ack {
+            msg_id: "bob:2".into(),
+            server_seq: 2
+        }
+    );
+    assert_eq!(a.recv().await, ServerMessage::Broadcast(hit.clone()));
+
+    // A resend is acknowledged again (serverSeq 0) and reaches no one.
+    a.send(&ClientFrame::Crdt(create.clone())).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Ack {
+            msg_id: "alice:1".into(),
+            server_seq: 0
+        }
+    );
+
+    let (ha, hb) = (a.hash("1").await, b.hash("2").await);
+    assert_eq!(ha, hb);
+    // The server's state, over HTTP, is the model's.
+    let mut model = vuer_rtc::create_empty_graph();
+    vuer_rtc::apply_messages(&mut model, &[create, hit]);
+    let (status, body) = http_get(&server, "/scenes/demo").await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(body).unwrap(), model.to_json());
+    assert_eq!(ha, vuer_rtc::replica::state_hash(&model.to_json()));
+
+    // A third client joins with the journal.
+    let mut c = Client::connect(&server, "/scenes/demo").await;
+    let (_, journal) = c.state().await;
+    assert_eq!(
+        journal.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["alice:1", "bob:2"]
+    );
+    server.shutdown().await;
+    assert_eq!(a.closed().await, Some(1001));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_and_vuer_framing_are_answered_in_kind() {
+    let server = server::start(config()).await.unwrap();
+    let mut v = Client::connect(&server, "/scenes/s?encoding=json&framing=vuer").await;
+    v.state().await;
+    // The raw bytes: the Vuer server's envelope, `data` going out.
+    let m = msg("vee", 1, 1, vec![Op::node_insert("", "n", "Mesh")]);
+    v.send(&ClientFrame::Crdt(m)).await;
+    let next = tokio::time::timeout(WAIT, v.ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Ws::Text(t) = next else {
+        panic!("{next:?}")
+    };
+    assert_eq!(
+        t.as_str(),
+        r#"{"etype":"RTC","data":{"mtype":"ack","msgId":"vee:1","serverSeq":1}}"#
+    );
+    // A plain msgpack client of the same scene gets the message in its own codec.
+    let mut p = Client::connect(&server, "/scenes/s").await;
+    let (_, journal) = p.state().await;
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].ops[0].kind.ot(), "node.insert");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_errors_and_change_nothing() {
+    let server = server::start(config()).await.unwrap();
+    let mut a = Client::connect(&server, "/scenes/x").await;
+    a.state().await;
+    let mut b = Client::connect(&server, "/scenes/x").await;
+    b.state().await;
+
+    a.send_raw(vec![0xc1, 0x00]).await;
+    let ServerMessage::Error { error, .. } = a.recv().await else {
+        panic!()
+    };
+    assert!(error.starts_with("malformed: "), "{error}");
+
+    let bad = br#"{"mtype": "crdt", "msg": {"id": "a:1", "client": "a", "lt": 1, "ops": [{"ot": "node.insert", "key": "", "path": "children", "value": {"key": "n", "tag": "M"}}, {"ot": "number.set", "key": "n", "path": "x", "value": "no"}]}}"#;
+    let mut j = Client::connect(&server, "/scenes/x?encoding=json&join=none").await;
+    j.send_raw(bad.to_vec()).await;
+    let ServerMessage::Error { msg_id, error } = j.recv().await else {
+        panic!()
+    };
+    assert_eq!(msg_id.as_deref(), Some("a:1"));
+    assert!(
+        error.starts_with("invalid_message: ") && error.contains("op #1"),
+        "{error}"
+    );
+
+    // A conflicting copy: rejected with the replica's reason, never broadcast.
+    let good = msg("a", 1, 1, vec![Op::node_insert("", "n", "Mesh")]);
+    a.send(&ClientFrame::Crdt(good.clone())).await;
+    assert!(matches!(a.recv().await, ServerMessage::Ack { .. }));
+    assert_eq!(b.recv().await, ServerMessage::Broadcast(good.clone()));
+    let mut other = good.clone();
+    other.ops = vec![Op::node_insert("", "m", "Mesh")];
+    a.send(&ClientFrame::Crdt(other)).await;
+    let ServerMessage::Error { msg_id, error } = a.recv().await else {
+        panic!()
+    };
+    assert_eq!(msg_id.as_deref(), Some("a:1"));
+    assert!(error.starts_with("conflict: "), "{error}");
+    // Another client on this connection: refused.
+    a.send(&ClientFrame::Crdt(msg("mallory", 1, 2, vec![])))
+        .await;
+    let ServerMessage::Error { error, .. } = a.recv().await else {
+        panic!()
+    };
+    assert!(error.starts_with("client_mismatch: "), "{error}");
+    // b saw nothing but the good message: its next frame answers its own check.
+    let hb = b.hash("after").await;
+    assert_eq!(hb, a.hash("a").await);
+    let (_, body) = http_get(&server, "/scenes/x").await;
+    let mut model = vuer_rtc::create_empty_graph();
+    vuer_rtc::apply_messages(&mut model, &[good]);
+    assert_eq!(String::from_utf8(body).unwrap(), model.to_json());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_close_only_their_connection() {
+    let mut cfg = config();
+    cfg.limits.max_frame_bytes = 4096;
+    let server = server::start(cfg).await.unwrap();
+    let mut a = Client::connect(&server, "/scenes/x").await;
+    a.state().await;
+    let mut b = Client::connect(&server, "/scenes/x").await;
+    b.state().await;
+    let big = msg(
+        "a",
+        1,
+        1,
+        vec![Op::string_set("", "note", &"x".repeat(10_000))],
+    );
+    a.send(&ClientFrame::Crdt(big)).await;
+    assert_eq!(a.closed().await, Some(1009));
+    let m = msg("b", 1, 1, vec![Op::node_insert("", "n", "Mesh")]);
+    b.send(&ClientFrame::Crdt(m)).await;
+    assert!(matches!(
+        b.recv().await,
+        ServerMessage::Ack { server_seq: 1, .. }
+    ));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_gate_scenes_and_writes() {
+    let mut cfg = config();
+    cfg.auth = Some(AuthConfig::new("k"));
+    let server = server::start(cfg).await.unwrap();
+    let token = |scene: &str, access| {
+        let claims = Claims {
+            scene: Some(scene.into()),
+            prefix: None,
+            access,
+            exp: 4_000_000_000,
+            sub: None,
+        };
+        make_token(b"k", &claims).unwrap()
+    };
+    let url = |p: &str| format!("ws://{}{}", server.addr(), p);
+    for bad in ["/scenes/a", "/scenes/a?token=nope"] {
+        let e = connect_async(url(bad)).await.unwrap_err().to_string();
+        assert!(e.contains("401"), "{bad}: {e}");
+    }
+    let e = connect_async(url(&format!(
+        "/scenes/b?token={}",
+        token("a", Access::Write)
+    )))
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("403"), "{e}");
+    let wrong_key = make_token(
+        b"other",
+        &Claims {
+            scene: Some("a".into()),
+            prefix: None,
+            access: Access::Write,
+            exp: 4_000_000_000,
+            sub: None,
+        },
+    )
+    .unwrap();
+    assert!(
+        connect_async(url(&format!("/scenes/a?token={wrong_key}")))
+            .await
+            .is_err()
+    );
+
+    let mut r = Client::connect(
+        &server,
+        &format!("/scenes/a?token={}", token("a", Access::Read)),
+    )
+    .await;
+    r.state().await;
+    r.send(&ClientFrame::Crdt(msg("r", 1, 1, vec![]))).await;
+    let ServerMessage::Error { error, .. } = r.recv().await else {
+        panic!()
+    };
+    assert!(error.starts_with("read_only: "), "{error}");
+    let mut w = Client::connect(
+        &server,
+        &format!("/scenes/a?token={}", token("a", Access::Write)),
+    )
+    .await;
+    w.state().await;
+    w.send(&ClientFrame::Crdt(msg(
+        "w",
+        1,
+        1,
+        vec![Op::node_insert("", "n", "Mesh")],
+    )))
+    .await;
+    assert!(matches!(
+        w.recv().await,
+        ServerMessage::Ack { server_seq: 1, .. }
+    ));
+    assert!(matches!(r.recv().await, ServerMessage::Broadcast(_)));
+    // HTTP reads need a token too.
+    assert_eq!(http_get(&server, "/scenes/a").await.0, 401);
+    assert_eq!(
+        http_get(
+            &server,
+            &format!("/scenes/a?token={}", token("a", Access::Read))
+        )
+        .await
+        .0,
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_refuses_the_excess() {
+    let mut cfg = config();
+    cfg.limits.msgs_per_sec = 1;
+    cfg.limits.burst = 2;
+    let server = server::start(cfg).await.unwrap();
+    let mut a = Client::connect(&server, "/scenes/x?join=none").await;
+    for lt in 1..=5 {
+        a.send(&ClientFrame::Crdt(msg("a", lt, lt, vec![]))).await;
+    }
+    let (mut acks, mut limited) = (0, 0);
+    for _ in 0..5 {
+        match a.recv().await {
+            ServerMessage::Ack { .. } => acks += 1,
+            ServerMessage::Error { error, .. } if error.starts_with("rate_limited: ") => {
+                limited += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((acks, limited), (2, 3));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_sends_only_what_the_client_lacks() {
+    let server = server::start(config()).await.unwrap();
+    let mut a = Client::connect(&server, "/scenes/x?join=none").await;
+    let msgs = [
+        msg("a", 1, 1, vec![Op::node_insert("", "n", "Mesh")]),
+        msg("a", 2, 2, vec![Op::number_set("n", "hp", 1.0)]),
+        msg("b", 1, 3, vec![Op::number_add("n", "hp", 1.0)]),
+    ];
+    let mut b = Client::connect(&server, "/scenes/x?join=none").await;
+    // Joining is asynchronous: a round trip shows b has joined.
+    b.hash("joined").await;
+    for m in &msgs {
+        let (c, other) = if m.client == "a" {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        c.send(&ClientFrame::Crdt(m.clone())).await;
+        assert!(matches!(c.recv().await, ServerMessage::Ack { .. }));
+        assert!(matches!(other.recv().await, ServerMessage::Broadcast(_)));
+    }
+    // A returning client that holds a:1 only.
+    let mut r = Client::connect(&server, "/scenes/x?join=none").await;
+    let clock: Clock = [("a".to_string(), 1)].into();
+    r.send(&ClientFrame::Sync {
+        vector_clock: clock,
+        filter: None,
+    })
+    .await;
+    r.send(&ClientFrame::SyncCheck {
+        request_id: "done".into(),
+    })
+    .await;
+    let mut got = Vec::new();
+    loop {
+        match r.recv().await {
+            ServerMessage::Broadcast(m) => got.push(m.id),
+            ServerMessage::SyncStatus { request_id, .. } => {
+                assert_eq!(request_id, "done");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, ["a:2", "b:3"]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_is_closed_and_the_scene_goes_on() {
+    let mut cfg = config();
+    cfg.limits.send_queue_bytes = 64 << 10;
+    cfg.limits.msgs_per_sec = 100_000;
+    cfg.limits.burst = 100_000;
+    let server = server::start(cfg).await.unwrap();
+    let mut slow = Client::connect(&server, "/scenes/x").await;
+    slow.state().await;
+    let mut w = Client::connect(&server, "/scenes/x?join=none").await;
+    let pad = "p".repeat(16 << 10);
+    // Far more than the socket buffers hold: the slow reader's queue must overflow.
+    let n = 2000u64;
+    for lt in 1..=n {
+        w.send(&ClientFrame::Crdt(msg(
+            "w",
+            lt,
+            lt,
+            vec![Op::string_set("", "pad", &pad)],
+        )))
+        .await;
+    }
+    let mut acks = 0;
+    while acks < n {
+        if let ServerMessage::Ack { .. } = w.recv().await {
+            acks += 1;
+        }
+    }
+    assert_eq!(slow.closed().await, Some(4008));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("vuer-rtc-server-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = config();
+    cfg.storage = Storage::Dir(dir.clone());
+    cfg.snapshot_every = 7;
+    let server = server::start(cfg.clone()).await.unwrap();
+    let mut a = Client::connect(&server, "/scenes/kept?join=none").await;
+    let mut sent = vec![msg("a", 1, 1, vec![Op::node_insert("", "n", "Mesh")])];
+    for lt in 2..=20 {
+        sent.push(msg("a", lt, lt, vec![Op::number_add("n", "hp", 1.0)]));
+    }
+    for m in &sent {
+        a.send(&ClientFrame::Crdt(m.clone())).await;
+        assert!(matches!(a.recv().await, ServerMessage::Ack { .. }));
+    }
+    server.shutdown().await;
+    assert!(
+        dir.join("kept")
+            .join("snapshots")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0
+    );
+
+    let server = server::start(cfg).await.unwrap();
+    let mut model = vuer_rtc::create_empty_graph();
+    vuer_rtc::apply_messages(&mut model, &sent);
+    let (status, body) = http_get(&server, "/scenes/kept").await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(body).unwrap(), model.to_json());
+    assert_eq!(http_get(&server, "/scenes/missing").await.0, 404);
+    let (_, list) = http_get(&server, "/scenes").await;
+    assert!(String::from_utf8_lossy(&list).contains("\"kept\""));
+    let (status, metrics) = http_get(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&metrics).contains("vuer_rtc_connections"));
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
