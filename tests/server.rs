@@ -590,3 +590,124 @@ async fn acknowledged_messages_survive_a_restart() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The reference interpreter (see `tests/text_interop.rs`).
+fn reference_python() -> String {
+    std::env::var("VUER_RTC_REFERENCE_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or_else(|| option_env!("VUER_RTC_REFERENCE_PYTHON").map(str::to_owned))
+        .expect("VUER_RTC_REFERENCE_PYTHON names the reference Python")
+}
+
+/// Three GraphStores of the Python reference (a client no one here wrote) edit one
+/// scene through the server — property and node ops, one offline period with sync and
+/// resend — while a Rust GraphStore listens; all end with the server's scene.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(reference_python),
+    ignore = "needs VUER_RTC_REFERENCE_PYTHON with vuer-rtc==0.0.2, websockets and msgpack (.ci/run sets it)"
+)]
+async fn python_reference_clients_converge_through_the_server() {
+    let server = server::start(config()).await.unwrap();
+    // A Rust store listening to the scene.
+    let mut rust = Client::connect(&server, "/scenes/ref").await;
+    rust.state().await;
+    let mut store = vuer_rtc::GraphStore::new("rusty");
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/server_reference.py"
+    );
+    let url = format!("ws://{}/scenes/ref", server.addr());
+    let child = tokio::process::Command::new(reference_python())
+        .arg(script)
+        .arg(&url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the reference Python starts");
+    // Meanwhile the Rust store takes every broadcast.
+    let listen = async {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), rust.ws.next()).await {
+                Ok(Some(Ok(Ws::Binary(b)))) => {
+                    let (m, _) =
+                        decode_server_frame(&b, Encoding::MessagePack, &Limits::default()).unwrap();
+                    if let ServerMessage::Broadcast(m) = m {
+                        store.receive(m).unwrap();
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(_) => panic!("the Rust client's connection ended"),
+                Err(_) => {}
+            }
+        }
+    };
+    let out = tokio::select! {
+        out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()) => out.expect("the reference finishes in 60 s").unwrap(),
+        () = listen => unreachable!(),
+    };
+    assert!(
+        out.status.success(),
+        "the reference script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Drain what the Rust client has left, then compare everyone with the server.
+    let hash = rust.hash("rust").await;
+    while let Ok(Some(Ok(Ws::Binary(b)))) =
+        tokio::time::timeout(Duration::from_millis(200), rust.ws.next()).await
+    {
+        if let (ServerMessage::Broadcast(m), _) =
+            decode_server_frame(&b, Encoding::MessagePack, &Limits::default()).unwrap()
+        {
+            store.receive(m).unwrap();
+        }
+    }
+    let (_, body) = http_get(&server, "/scenes/ref").await;
+    let state: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        store.graph().to_json(),
+        String::from_utf8(body.clone()).unwrap(),
+        "the Rust store"
+    );
+    for (name, h) in report["hashes"].as_object().unwrap() {
+        assert_eq!(
+            u64::from_str_radix(h.as_str().unwrap(), 16).unwrap(),
+            hash,
+            "{name}'s last status"
+        );
+    }
+    let server_nodes = state["nodes"].as_object().unwrap();
+    for (name, nodes) in report["nodes"].as_object().unwrap() {
+        let nodes = nodes.as_object().unwrap();
+        assert_eq!(nodes.len(), server_nodes.len(), "{name}: {nodes:?}");
+        for (key, n) in nodes {
+            let s = &server_nodes[key];
+            assert_eq!(n["tag"], s["tag"], "{name} {key}");
+            assert_eq!(n["deleted"], s["deleted"], "{name} {key}");
+            let ours = s["properties"].as_object().unwrap();
+            let theirs = n["properties"].as_object().unwrap();
+            assert_eq!(
+                theirs.len(),
+                ours.len(),
+                "{name} {key}: {theirs:?} vs {ours:?}"
+            );
+            for (p, v) in theirs {
+                let w = &ours[p];
+                let same = match (v.as_f64(), w.as_f64()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => crate::support::first_diff(v, w, p).is_none(),
+                };
+                assert!(same, "{name} {key}.{p}: reference {v}, server {w}");
+            }
+        }
+    }
+    // The values the edits make (the reference agrees with the server on each).
+    let cube = &server_nodes["cube"]["properties"];
+    assert_eq!(cube["health"], 64.0);
+    assert_eq!(cube["color"], "#00ff00");
+    server.shutdown().await;
+}
