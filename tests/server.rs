@@ -711,3 +711,216 @@ async fn python_reference_clients_converge_through_the_server() {
     assert_eq!(cube["color"], "#00ff00");
     server.shutdown().await;
 }
+
+/// A `vuer-rtc serve` process on `dir` (durable acks); returns it and its address.
+async fn spawn_serve(dir: &std::path::Path) -> (tokio::process::Child, std::net::SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vuer-rtc"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ack",
+            "durable",
+            "--snapshot-every",
+            "150",
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--rate", "100000", "--burst", "100000"])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("vuer-rtc serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, tokio::io::BufReader::new(stdout).read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ws://")
+        .and_then(|r| r.strip_suffix("/scenes/{scene}"))
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// `serve --ack durable` under a stream of writes is killed with SIGKILL at random
+/// points, six times: after each restart every message any client saw acknowledged is
+/// in the recovered state, nothing that was never sent appears, and the writer
+/// reconnects, syncs, resends what was not acknowledged and converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_sigkill() {
+    let dir = std::env::temp_dir().join(format!("vuer-rtc-server-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut rng = crate::support::Rng::new(0x5eed);
+    let mut acked = std::collections::BTreeSet::new();
+    let mut sent: Vec<Message> = Vec::new();
+    let set = |i: u64| {
+        msg(
+            "w",
+            i,
+            i,
+            vec![Op::number_set("n", format!("m{i}"), i as f64)],
+        )
+    };
+    for round in 0..6 {
+        let (mut child, addr) = spawn_serve(&dir).await;
+        let server_url = format!("ws://{addr}/scenes/crash?join=none");
+        let (ws, _) = connect_async(&server_url).await.unwrap();
+        let mut w = Client {
+            ws,
+            encoding: Encoding::MessagePack,
+            framing: Framing::Plain,
+        };
+        // What the recovered server holds: every acknowledged message, no other.
+        let state = http_state(addr).await;
+        let props = state["nodes"]["n"]["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if round > 0 {
+            assert!(
+                state["nodes"].get("n").is_some(),
+                "round {round}: the acked insert lost"
+            );
+        }
+        for i in acked.iter().filter(|&&i| i > 1) {
+            assert!(
+                props.contains_key(&format!("m{i}")),
+                "round {round}: acked m{i} lost"
+            );
+        }
+        for p in props.keys() {
+            let i: u64 = p[1..].parse().unwrap();
+            assert!(
+                sent.iter().any(|m| m.lt == i),
+                "round {round}: {p} was never sent"
+            );
+        }
+        if round == 0 {
+            let create = msg("w", 1, 1, vec![Op::node_insert("", "n", "Mesh")]);
+            w.send(&ClientFrame::Crdt(create.clone())).await;
+            assert!(matches!(w.recv().await, ServerMessage::Ack { .. }));
+            sent.push(create);
+            acked.insert(1);
+        } else {
+            // Resend what was never acknowledged (copies of held ones are acked again).
+            for m in sent.iter().filter(|m| !acked.contains(&m.lt)) {
+                w.send(&ClientFrame::Crdt(m.clone())).await;
+            }
+        }
+        // Stream new writes, reading acks, and kill the server at a random point.
+        let kill_after = Duration::from_millis(30 + rng.below(250) as u64);
+        let started = tokio::time::Instant::now();
+        let mut next = sent.len() as u64 + 1;
+        loop {
+            if started.elapsed() >= kill_after {
+                child.start_kill().unwrap();
+                let _ = child.wait().await;
+                break;
+            }
+            for _ in 0..20 {
+                let m = set(next);
+                next += 1;
+                w.send(&ClientFrame::Crdt(m.clone())).await;
+                sent.push(m);
+            }
+            while let Ok(Some(Ok(Ws::Binary(b)))) =
+                tokio::time::timeout(Duration::from_millis(2), w.ws.next()).await
+            {
+                if let (ServerMessage::Ack { msg_id, .. }, _) =
+                    decode_server_frame(&b, Encoding::MessagePack, &Limits::default()).unwrap()
+                {
+                    acked.insert(msg_id[2..].parse::<u64>().unwrap());
+                }
+            }
+        }
+        eprintln!(
+            "round {round}: {} sent, {} acked before the kill",
+            sent.len(),
+            acked.len()
+        );
+        // Acks already in the socket were sent by the server before it died: count them.
+        while let Ok(Some(Ok(Ws::Binary(b)))) =
+            tokio::time::timeout(Duration::from_millis(100), w.ws.next()).await
+        {
+            if let Ok((ServerMessage::Ack { msg_id, .. }, _)) =
+                decode_server_frame(&b, Encoding::MessagePack, &Limits::default())
+            {
+                acked.insert(msg_id[2..].parse::<u64>().unwrap());
+            }
+        }
+    }
+    // Last start: resend the rest, and everything sent is there, once.
+    let (mut child, addr) = spawn_serve(&dir).await;
+    let (ws, _) = connect_async(format!("ws://{addr}/scenes/crash?join=none"))
+        .await
+        .unwrap();
+    let mut w = Client {
+        ws,
+        encoding: Encoding::MessagePack,
+        framing: Framing::Plain,
+    };
+    let before = http_state(addr).await;
+    let held = before["nodes"]["n"]["properties"]
+        .as_object()
+        .map_or(0, |p| p.len());
+    assert!(
+        held >= acked.len() - 1,
+        "{held} held, {} acked",
+        acked.len()
+    );
+    let missing: Vec<&Message> = sent.iter().filter(|m| !acked.contains(&m.lt)).collect();
+    for m in &missing {
+        w.send(&ClientFrame::Crdt((*m).clone())).await;
+    }
+    for _ in &missing {
+        assert!(matches!(w.recv().await, ServerMessage::Ack { .. }));
+    }
+    let mut model = vuer_rtc::create_empty_graph();
+    vuer_rtc::apply_messages(&mut model, &sent);
+    let after = http_state(addr).await;
+    assert_eq!(
+        after,
+        serde_json::from_str::<serde_json::Value>(&model.to_json()).unwrap()
+    );
+    assert!(
+        acked.len() > 20,
+        "the runs acknowledged only {} messages",
+        acked.len()
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn http_state(addr: std::net::SocketAddr) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /scenes/crash HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    if text.starts_with("HTTP/1.1 404") {
+        return serde_json::json!({"nodes": {}});
+    }
+    let at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut body = out[at..].to_vec();
+    if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    serde_json::from_slice(&body).unwrap()
+}

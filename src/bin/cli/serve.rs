@@ -1,6 +1,7 @@
 //! `vuer-rtc serve`: the flags of the sync server (the server itself is
 //! `vuer_rtc::server`).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -136,13 +137,17 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
         let running = server::start(config).await.map_err(|e| e.to_string())?;
-        // The first line of stdout is the address (scripts read it for port 0).
-        println!("listening on ws://{}/scenes/{{scene}}", running.addr());
-        if memory {
-            println!("storage: memory (nothing kept)");
+        // The first line of stdout is the address (scripts read it for port 0). A
+        // reader that went away after it must not stop the server: errors are ignored.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on ws://{}/scenes/{{scene}}", running.addr());
+        let _ = if memory {
+            writeln!(out, "storage: memory (nothing kept)")
         } else {
-            println!("storage: {dir}");
-        }
+            writeln!(out, "storage: {dir}")
+        };
+        let _ = out.flush();
+        drop(out);
         match for_secs {
             Some(s) => {
                 tokio::select! {
@@ -153,7 +158,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             None => server::shutdown_signal().await,
         }
         running.shutdown().await;
-        println!("stopped");
+        let _ = writeln!(std::io::stdout(), "stopped");
         Ok(())
     })
 }
