@@ -63,6 +63,8 @@
 
 pub mod apply;
 pub mod batch;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod column;
 pub mod error;
 pub mod graph;

@@ -20,6 +20,70 @@ use vuer_rtc::server::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
+#[path = "../examples/serve_and_connect.rs"]
+mod ex_serve_and_connect;
+
+/// The guide's Two-Client example over the network, through `SyncClient`s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_and_connect_example_converges() {
+    ex_serve_and_connect::run().await.unwrap();
+}
+
+/// A `SyncClient` that loses its connection (the server closes it as a slow
+/// consumer is the same path) reconnects, syncs and resends what was not acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_client_reconnects_syncs_and_resends() {
+    use vuer_rtc::client::{ClientOptions, SyncClient};
+    let dir =
+        std::env::temp_dir().join(format!("vuer-rtc-client-reconnect-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = config();
+    cfg.storage = Storage::Dir(dir.clone());
+    let server = server::start(cfg.clone()).await.unwrap();
+    let addr = server.addr();
+    let url = format!("ws://{addr}/scenes/r");
+    let mut alice = SyncClient::connect(&url, "alice", ClientOptions::default())
+        .await
+        .unwrap();
+    alice.with_store(|s| {
+        s.edit(Op::node_insert("", "n", "Mesh")).unwrap();
+        s.commit("create");
+    });
+    alice.flush(WAIT).await.unwrap();
+    // The server goes away; alice edits offline.
+    server.shutdown().await;
+    alice.with_store(|s| {
+        s.edit(Op::number_set("n", "hp", 3.0)).unwrap();
+        s.commit("offline");
+    });
+    assert_eq!(alice.with_store(|s| s.unacked_messages().len()), 1);
+    // Back on the same address: bob writes meanwhile; alice reconnects by herself.
+    cfg.listen = addr;
+    let server = server::start(cfg).await.unwrap();
+    let mut bob = SyncClient::connect(&url, "bob", ClientOptions::default())
+        .await
+        .unwrap();
+    bob.with_store(|s| {
+        s.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+        s.commit("bob");
+    });
+    bob.flush(WAIT).await.unwrap();
+    alice.flush(WAIT).await.unwrap();
+    let a = alice.check(WAIT).await.unwrap();
+    let b = bob.check(WAIT).await.unwrap();
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(alice.with_store(|s| s.replica().state_hash()), a.hash);
+    assert_eq!(bob.with_store(|s| s.replica().state_hash()), a.hash);
+    assert_eq!(
+        alice.with_store(|s| s.graph().node("n").and_then(|n| n.get("hp")?.as_number())),
+        Some(4.0)
+    );
+    alice.close().await;
+    bob.close().await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn config() -> ServerConfig {
     ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -1,0 +1,459 @@
+//! The network client (feature `client`): a [`GraphStore`] connected to a
+//! `vuer-rtc serve` URL. Commits go out as `crdt` frames, broadcasts come in through
+//! [`GraphStore::receive`], acks through [`GraphStore::ack`]; a dropped connection is
+//! retried with exponential backoff and jitter, and each reconnect sends `sync` with the
+//! store's clock, then resends every unacknowledged message.
+//!
+//! Invariants:
+//! - the store is touched only under its lock, by the caller ([`SyncClient::with_store`])
+//!   or by the connection task between frames: no frame is half-applied;
+//! - a message the store committed is sent on the connection it was committed on, or
+//!   resent after the next `sync`; it leaves the unacknowledged set only on an `ack`;
+//! - the first join takes the engine's snapshot (`join=snapshot`), so late messages,
+//!   undo and compaction go on exactly as on the server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use crate::op::{Limits, Message};
+use crate::protocol::{
+    self, ClientFrame, Encoding, Framing, OwnedBody, OwnedSyncStatus, ServerMessage,
+};
+use crate::store::GraphStore;
+
+/// How a [`SyncClient`] connects.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The first wait before a reconnect (doubled after each failure).
+    pub backoff_min: Duration,
+    /// The longest wait before a reconnect.
+    pub backoff_max: Duration,
+    /// Limits on the frames the server sends.
+    pub limits: Limits,
+    /// How long [`SyncClient::connect`] waits for the first join.
+    pub join_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(5),
+            limits: Limits::default(),
+            join_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL is not a `ws://` URL of a scene.
+    #[error("bad URL {0:?}: expected ws://HOST:PORT/scenes/SCENE")]
+    Url(String),
+    /// The first join did not complete in time.
+    #[error("could not join {url}: {reason}")]
+    Join {
+        /// The URL.
+        url: String,
+        /// The last connection error.
+        reason: String,
+    },
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+    /// A wait ran out.
+    #[error("timed out waiting for the server")]
+    Timeout,
+}
+
+enum Ctl {
+    Check(String, oneshot::Sender<OwnedSyncStatus>),
+    Close,
+}
+
+struct Shared {
+    store: Mutex<Option<GraphStore>>,
+    // Bumped on every frame handled, so that waiters can re-check their condition.
+    changed: watch::Sender<u64>,
+    errors: Mutex<Vec<(Option<String>, String)>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Option<GraphStore>> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+}
+
+/// A [`GraphStore`] kept in sync with a server (see the module doc).
+pub struct SyncClient {
+    shared: Arc<Shared>,
+    ctl: mpsc::UnboundedSender<Ctl>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    next_check: u64,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient").finish_non_exhaustive()
+    }
+}
+
+impl SyncClient {
+    /// Joins the scene at `url` (`ws://HOST:PORT/scenes/SCENE`, with `?token=…` if the
+    /// server needs one) as `client`, starting from the server's snapshot; returns once
+    /// joined. The connection is kept (and retried) in a background task on the current
+    /// tokio runtime.
+    ///
+    /// # Errors
+    /// [`ClientError::Url`], or [`ClientError::Join`] when no join succeeded within
+    /// [`ClientOptions::join_timeout`].
+    pub async fn connect(
+        url: &str,
+        client: &str,
+        options: ClientOptions,
+    ) -> Result<SyncClient, ClientError> {
+        if !url.starts_with("ws://") || !url.contains("/scenes/") {
+            return Err(ClientError::Url(url.to_owned()));
+        }
+        let (changed, mut seen) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(None),
+            changed,
+            errors: Mutex::new(Vec::new()),
+        });
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let (last_error_tx, last_error) = watch::channel(String::new());
+        let task = tokio::spawn(run(
+            url.to_owned(),
+            client.to_owned(),
+            options.clone(),
+            Arc::clone(&shared),
+            ctl_rx,
+            last_error_tx,
+        ));
+        let joined = tokio::time::timeout(options.join_timeout, async {
+            while shared.lock().is_none() {
+                if seen.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if joined.is_err() || shared.lock().is_none() {
+            task.abort();
+            return Err(ClientError::Join {
+                url: url.to_owned(),
+                reason: last_error.borrow().clone(),
+            });
+        }
+        Ok(SyncClient {
+            shared,
+            ctl,
+            task: Some(task),
+            next_check: 0,
+        })
+    }
+
+    /// Runs `f` on the store (edit, commit, undo, read): commits go out at once.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut GraphStore) -> T) -> T {
+        let mut guard = self.shared.lock();
+        match guard.as_mut() {
+            Some(store) => f(store),
+            // `connect` returns only once the store exists, and it is never removed.
+            None => unreachable_store(),
+        }
+    }
+
+    /// Waits until every message the store committed is acknowledged.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] after `timeout`.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), ClientError> {
+        let mut seen = self.shared.changed.subscribe();
+        tokio::time::timeout(timeout, async {
+            while self.with_store(|s| !s.unacked_messages().is_empty()) {
+                if seen.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)
+    }
+
+    /// A `sync-check` round trip: when it returns, every frame the server queued for
+    /// this client before answering has been applied. Returns the server's status
+    /// (clock, Lamport time, state hash).
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] after `timeout` (e.g. while disconnected);
+    /// [`ClientError::Closed`].
+    pub async fn check(&mut self, timeout: Duration) -> Result<OwnedSyncStatus, ClientError> {
+        self.next_check += 1;
+        let id = format!("check-{}", self.next_check);
+        let (tx, rx) = oneshot::channel();
+        self.ctl
+            .send(Ctl::Check(id, tx))
+            .map_err(|_| ClientError::Closed)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Timeout),
+        }
+    }
+
+    /// The `error` frames received so far (message id, error text), oldest first.
+    pub fn errors(&self) -> Vec<(Option<String>, String)> {
+        self.shared
+            .errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Closes the connection and stops the task.
+    pub async fn close(mut self) {
+        let _ = self.ctl.send(Ctl::Close);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SyncClient {
+    fn drop(&mut self) {
+        let _ = self.ctl.send(Ctl::Close);
+    }
+}
+
+#[allow(
+    clippy::panic,
+    reason = "an internal invariant: the store exists once connected"
+)]
+fn unreachable_store() -> ! {
+    panic!("the store of a connected SyncClient is always present")
+}
+
+fn with_join(url: &str, join: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}join={join}")
+}
+
+/// A pseudo-random fraction from the clock, for backoff jitter.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1000) / 1000.0
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn run(
+    url: String,
+    client: String,
+    options: ClientOptions,
+    shared: Arc<Shared>,
+    mut ctl: mpsc::UnboundedReceiver<Ctl>,
+    last_error: watch::Sender<String>,
+) {
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+    let mut backoff = options.backoff_min;
+    let mut checks: HashMap<String, oneshot::Sender<OwnedSyncStatus>> = HashMap::new();
+    loop {
+        let first = shared.lock().is_none();
+        let target = with_join(&url, if first { "snapshot" } else { "none" });
+        match tokio_tungstenite::connect_async(&target).await {
+            Ok((ws, _)) => {
+                backoff = options.backoff_min;
+                let end = session(
+                    ws,
+                    &client,
+                    &options,
+                    &shared,
+                    &out_tx,
+                    &mut out_rx,
+                    &mut ctl,
+                    &mut checks,
+                )
+                .await;
+                if let Err(e) = &end {
+                    let _ = last_error.send(e.clone());
+                }
+                if matches!(end, Ok(Stop::Closed)) {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = last_error.send(e.to_string());
+            }
+        }
+        // Wait (or stop, if asked) before the next attempt.
+        let wait = backoff.mul_f64(0.5 + jitter());
+        backoff = (backoff * 2).min(options.backoff_max);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            c = ctl.recv() => match c {
+                None | Some(Ctl::Close) => return,
+                // No connection to ask: the caller's wait times out.
+                Some(Ctl::Check(..)) => {}
+            },
+        }
+    }
+}
+
+enum Stop {
+    Closed,
+    Lost,
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the session's state, passed once"
+)]
+async fn session(
+    mut ws: Socket,
+    client: &str,
+    options: &ClientOptions,
+    shared: &Shared,
+    out_tx: &mpsc::UnboundedSender<Message>,
+    out_rx: &mut mpsc::UnboundedReceiver<Message>,
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+    checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
+) -> Result<Stop, String> {
+    let send = |f: &ClientFrame| {
+        Ws::Binary(protocol::encode_client_frame(f, Encoding::MessagePack, Framing::Plain).into())
+    };
+    if shared.lock().is_none() {
+        // The first join: the engine's snapshot of the whole replica.
+        let store = loop {
+            let frame = ws
+                .next()
+                .await
+                .ok_or("closed before the state")?
+                .map_err(|e| e.to_string())?;
+            let Ws::Binary(b) = frame else { continue };
+            let (m, _) = protocol::decode_server_frame(&b, Encoding::MessagePack, &options.limits)
+                .map_err(|e| e.to_string())?;
+            if let ServerMessage::State { snapshot, .. } = m {
+                let OwnedBody::Bytes(bytes) = snapshot.body else {
+                    return Err("the server sent a state without snapshot bytes".into());
+                };
+                let tx = out_tx.clone();
+                break GraphStore::init_from_snapshot(client, &bytes)
+                    .map_err(|e| e.to_string())?
+                    .with_sender(move |m| {
+                        let _ = tx.send(m.clone());
+                    });
+            }
+        };
+        *shared.lock() = Some(store);
+        shared.bump();
+    } else {
+        // A reconnect: what was queued for the lost connection is resent below.
+        while out_rx.try_recv().is_ok() {}
+        let (clock, unacked) = {
+            let guard = shared.lock();
+            let Some(s) = guard.as_ref() else {
+                return Err("no store".into());
+            };
+            (
+                s.state().clock.clone(),
+                s.unacked_messages()
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        ws.send(send(&ClientFrame::Sync {
+            vector_clock: clock,
+            filter: None,
+        }))
+        .await
+        .map_err(|e| e.to_string())?;
+        for m in unacked {
+            ws.send(send(&ClientFrame::Crdt(m)))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                let Some(frame) = frame else { return Ok(Stop::Lost) };
+                let bytes = match frame.map_err(|e| e.to_string())? {
+                    Ws::Binary(b) => b,
+                    Ws::Close(_) => return Ok(Stop::Lost),
+                    _ => continue,
+                };
+                let (m, _) = protocol::decode_server_frame(&bytes, Encoding::MessagePack, &options.limits).map_err(|e| e.to_string())?;
+                handle(m, shared, checks);
+                shared.bump();
+            }
+            m = out_rx.recv() => {
+                let Some(m) = m else { return Ok(Stop::Closed) };
+                ws.send(send(&ClientFrame::Crdt(m))).await.map_err(|e| e.to_string())?;
+            }
+            c = ctl.recv() => match c {
+                None | Some(Ctl::Close) => {
+                    let _ = ws.close(None).await;
+                    return Ok(Stop::Closed);
+                }
+                Some(Ctl::Check(id, tx)) => {
+                    checks.insert(id.clone(), tx);
+                    ws.send(send(&ClientFrame::SyncCheck { request_id: id })).await.map_err(|e| e.to_string())?;
+                }
+            },
+        }
+    }
+}
+
+fn handle(
+    m: ServerMessage,
+    shared: &Shared,
+    checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
+) {
+    let mut guard = shared.lock();
+    let Some(store) = guard.as_mut() else { return };
+    match m {
+        ServerMessage::Broadcast(m) => {
+            if let Err(e) = store.receive(m) {
+                tracing::warn!(error = %e, "a broadcast the store rejected");
+            }
+        }
+        ServerMessage::BroadcastBatch(ms) => {
+            store.receive_batch(ms);
+        }
+        ServerMessage::Ack { msg_id, .. } => {
+            store.ack(&msg_id);
+        }
+        ServerMessage::Error { msg_id, error } => {
+            tracing::warn!(msg_id = ?msg_id, %error, "the server refused a frame");
+            shared
+                .errors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((msg_id, error));
+        }
+        ServerMessage::SyncStatus { request_id, status } => {
+            if let (Some(tx), Some(status)) = (checks.remove(&request_id), status) {
+                let _ = tx.send(status);
+            }
+        }
+        // A full state on `sync` (this store lacks compacted messages), or a heartbeat:
+        // nothing to apply here (a store restarted from a snapshot is the remedy).
+        ServerMessage::State { .. } | ServerMessage::Heartbeat { .. } => {}
+    }
+}
