@@ -988,3 +988,45 @@ async fn http_state(addr: std::net::SocketAddr) -> serde_json::Value {
     }
     serde_json::from_slice(&body).unwrap()
 }
+
+/// Messages without clock counters are caught up by the Bloom filter of held ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_by_bloom_filter_for_uncounted_messages() {
+    use vuer_rtc::protocol::BloomFilter;
+    let server = server::start(config()).await.unwrap();
+    let mut u = Client::connect(&server, "/scenes/b?join=none").await;
+    let uncounted = |lt: u64, ops| Message {
+        clock: Clock::new(),
+        ..msg("u", 0, lt, ops)
+    };
+    let sent = [
+        uncounted(1, vec![Op::node_insert("", "n", "Mesh")]),
+        uncounted(2, vec![Op::number_set("n", "hp", 1.0)]),
+        uncounted(3, vec![Op::number_set("n", "mp", 2.0)]),
+    ];
+    for m in &sent {
+        u.send(&ClientFrame::Crdt(m.clone())).await;
+        assert!(matches!(u.recv().await, ServerMessage::Ack { .. }));
+    }
+    let mut r = Client::connect(&server, "/scenes/b?join=none").await;
+    let filter = BloomFilter::of(["u:1", "u:3"], 0.001);
+    r.send(&ClientFrame::Sync {
+        vector_clock: Clock::new(),
+        filter: Some(filter),
+    })
+    .await;
+    r.send(&ClientFrame::SyncCheck {
+        request_id: "end".into(),
+    })
+    .await;
+    let mut got = Vec::new();
+    loop {
+        match r.recv().await {
+            ServerMessage::Broadcast(m) => got.push(m.id),
+            ServerMessage::SyncStatus { .. } => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, ["u:2"]);
+    server.shutdown().await;
+}
