@@ -1,31 +1,84 @@
-//! A bounded walk over an untrusted frame, before serde builds anything: nesting
-//! depth, and (MessagePack) that every length fits in the bytes. After it passes, the
-//! frame can be parsed into a `serde_json::Value` without recursion trouble (the crate
-//! builds `serde_json` with `unbounded_depth`).
+//! Bounded walks over an untrusted frame, before serde builds anything:
 //!
-//! It allocates nothing and never panics; it reads each byte at most once.
+//! - [`check`]: the nesting depth of the whole frame, and (MessagePack) that every
+//!   length fits in the bytes. After it passes, any part of the frame can be parsed
+//!   with serde's recursion limits lifted (the crate builds `serde_json` with
+//!   `unbounded_depth`).
+//! - [`map_entries`]: the entries of one map, each key with the exact bytes of its
+//!   value, so that a message inside a frame goes to [`crate::wire`]'s decoder as its
+//!   own slice (with that decoder's pre-pass) and nothing else of the frame is built.
+//!
+//! Neither recurses nor panics, and neither allocates per value (beyond one entry per
+//! key of the map asked about, and `check`'s stack of at most `max_depth` counters).
+//!
+//! JSON syntax is not checked here beyond what finding the spans needs: every span is
+//! later parsed by serde (or the wire decoder), which reports the precise error.
 
 use crate::wire::Format;
 
-/// Why a frame failed the walk.
+/// Why a frame failed a walk.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Walk {
     /// Nested deeper than allowed.
     TooDeep(usize),
-    /// Not well-formed (MessagePack lengths past the end, a reserved marker); JSON
-    /// syntax is left to serde.
+    /// Not well-formed: MessagePack lengths past the end, a reserved marker, a value
+    /// that is not a map, bytes after the map.
     Malformed(&'static str),
 }
+
+const SHORT: Walk = Walk::Malformed("the bytes end inside a value");
+const NOT_A_MAP: Walk = Walk::Malformed("a frame is one map");
+const BAD_JSON: Walk = Walk::Malformed("not well-formed JSON");
 
 /// Checks that `bytes` nests at most `max_depth` containers deep.
 pub(crate) fn check(bytes: &[u8], format: Format, max_depth: usize) -> Result<(), Walk> {
     match format {
-        Format::Json => json(bytes, max_depth),
-        Format::MessagePack => msgpack(bytes, max_depth),
+        Format::Json => json_depth(bytes, max_depth),
+        Format::MessagePack => msgpack_depth(bytes, max_depth),
     }
 }
 
-fn json(bytes: &[u8], max_depth: usize) -> Result<(), Walk> {
+/// The entries of the map that `bytes` is (exactly: only whitespace may follow it in
+/// JSON, nothing in MessagePack): each key with its value's bytes, in input order.
+/// MessagePack entries whose keys are not strings are left out; a JSON key with
+/// escapes is unescaped.
+pub(crate) fn map_entries(bytes: &[u8], format: Format) -> Result<Vec<(String, &[u8])>, Walk> {
+    match format {
+        Format::Json => json_entries(bytes),
+        Format::MessagePack => msgpack_entries(bytes),
+    }
+}
+
+/// True when `span` (a value found by [`map_entries`]) is a map.
+pub(crate) fn is_map(span: &[u8], format: Format) -> bool {
+    match (format, span.first()) {
+        (Format::Json, Some(&b)) => b == b'{',
+        (Format::MessagePack, Some(&b)) => matches!(b, 0x80..=0x8f | 0xde | 0xdf),
+        (_, None) => false,
+    }
+}
+
+/// True when `span` (a value found by [`map_entries`]) is an array.
+pub(crate) fn is_array(span: &[u8], format: Format) -> bool {
+    match (format, span.first()) {
+        (Format::Json, Some(&b)) => b == b'[',
+        (Format::MessagePack, Some(&b)) => matches!(b, 0x90..=0x9f | 0xdc | 0xdd),
+        (_, None) => false,
+    }
+}
+
+/// True when `span` (a value found by [`map_entries`]) is null / nil.
+pub(crate) fn is_null(span: &[u8], format: Format) -> bool {
+    match format {
+        Format::Json => span == b"null",
+        Format::MessagePack => span == [0xc0],
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// JSON
+
+fn json_depth(bytes: &[u8], max_depth: usize) -> Result<(), Walk> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
@@ -55,103 +108,261 @@ fn json(bytes: &[u8], max_depth: usize) -> Result<(), Walk> {
     Ok(())
 }
 
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b
+        .get(i)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        i += 1;
+    }
+    i
+}
+
+/// One past the closing quote of the string whose opening quote is at `i`.
+fn json_string_end(b: &[u8], i: usize) -> Result<usize, Walk> {
+    let mut j = i + 1;
+    loop {
+        let rest = b.get(j..).ok_or(SHORT)?;
+        j += memchr::memchr2(b'"', b'\\', rest).ok_or(SHORT)?;
+        if b.get(j) == Some(&b'"') {
+            return Ok(j + 1);
+        }
+        // A backslash: skip it and the byte it escapes.
+        j += 2;
+    }
+}
+
+/// One past the end of the value that starts at `i` (no whitespace before it).
+/// Containers are matched by their brackets (strings skipped); scalars run to the
+/// next delimiter. serde checks the syntax inside.
+fn json_value_end(b: &[u8], i: usize) -> Result<usize, Walk> {
+    match b.get(i).ok_or(SHORT)? {
+        b'"' => json_string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                match c {
+                    b'"' => {
+                        j = json_string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return Ok(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            Err(SHORT)
+        }
+        _ => {
+            let mut j = i;
+            while b.get(j).is_some_and(|c| {
+                !matches!(c, b',' | b'}' | b']' | b':' | b' ' | b'\t' | b'\n' | b'\r')
+            }) {
+                j += 1;
+            }
+            if j == i { Err(BAD_JSON) } else { Ok(j) }
+        }
+    }
+}
+
+/// A key, from its bytes with the quotes.
+fn json_key(raw: &[u8]) -> Result<String, Walk> {
+    let inner = raw.get(1..raw.len().saturating_sub(1)).ok_or(BAD_JSON)?;
+    if inner.contains(&b'\\') {
+        serde_json::from_slice::<String>(raw).map_err(|_| BAD_JSON)
+    } else {
+        std::str::from_utf8(inner)
+            .map(str::to_owned)
+            .map_err(|_| BAD_JSON)
+    }
+}
+
+/// The error for a byte that is not what the grammar needs at `i`.
+fn unexpected(b: &[u8], i: usize) -> Walk {
+    if i >= b.len() { SHORT } else { BAD_JSON }
+}
+
+fn json_entries(b: &[u8]) -> Result<Vec<(String, &[u8])>, Walk> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Err(NOT_A_MAP);
+    }
+    let mut out = Vec::new();
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if b.get(i) != Some(&b'"') {
+                return Err(unexpected(b, i));
+            }
+            let key_end = json_string_end(b, i)?;
+            let key = json_key(b.get(i..key_end).ok_or(SHORT)?)?;
+            i = skip_ws(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return Err(unexpected(b, i));
+            }
+            i = skip_ws(b, i + 1);
+            let end = json_value_end(b, i)?;
+            out.push((key, b.get(i..end).ok_or(SHORT)?));
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return Err(unexpected(b, i)),
+            }
+        }
+    }
+    if skip_ws(b, i) != b.len() {
+        return Err(Walk::Malformed("bytes after the frame's map"));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------
+// MessagePack
+
+/// The value whose marker is at `pos`: where its header and payload end, and how many
+/// values it contains (a map's entries count twice).
+fn mp_head(b: &[u8], pos: usize) -> Result<(usize, u64), Walk> {
+    let be = |at: usize, n: usize| -> Result<u64, Walk> {
+        let s = b.get(at..at.checked_add(n).ok_or(SHORT)?).ok_or(SHORT)?;
+        Ok(s.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    };
+    let m = *b.get(pos).ok_or(SHORT)?;
+    let p = pos + 1;
+    // (header bytes after the marker, payload bytes, values inside)
+    let (head, payload, inside): (usize, u64, u64) = match m {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0, 0),
+        0x80..=0x8f => (0, 0, u64::from(m & 0x0f) * 2),
+        0x90..=0x9f => (0, 0, u64::from(m & 0x0f)),
+        0xa0..=0xbf => (0, u64::from(m & 0x1f), 0),
+        0xc1 => return Err(Walk::Malformed("reserved MessagePack marker 0xc1")),
+        0xc4 | 0xd9 => (1, be(p, 1)?, 0),
+        0xc5 | 0xda => (2, be(p, 2)?, 0),
+        0xc6 | 0xdb => (4, be(p, 4)?, 0),
+        0xc7 => (1, be(p, 1)? + 1, 0),
+        0xc8 => (2, be(p, 2)? + 1, 0),
+        0xc9 => (4, be(p, 4)? + 1, 0),
+        0xca => (0, 4, 0),
+        0xcb => (0, 8, 0),
+        0xcc | 0xd0 => (0, 1, 0),
+        0xcd | 0xd1 => (0, 2, 0),
+        0xce | 0xd2 => (0, 4, 0),
+        0xcf | 0xd3 => (0, 8, 0),
+        0xd4 => (0, 2, 0),
+        0xd5 => (0, 3, 0),
+        0xd6 => (0, 5, 0),
+        0xd7 => (0, 9, 0),
+        0xd8 => (0, 17, 0),
+        0xdc => (2, 0, be(p, 2)?),
+        0xdd => (4, 0, be(p, 4)?),
+        0xde => (2, 0, be(p, 2)? * 2),
+        0xdf => (4, 0, be(p, 4)? * 2),
+    };
+    let end = usize::try_from(payload)
+        .ok()
+        .and_then(|n| (p + head).checked_add(n))
+        .filter(|&e| e <= b.len())
+        .ok_or(SHORT)?;
+    // Every value takes at least one byte: a count past the rest is damage.
+    if inside > (b.len() - end) as u64 {
+        return Err(SHORT);
+    }
+    Ok((end, inside))
+}
+
+/// One past the end of the value at `pos` (a counter, no stack).
+fn mp_value_end(b: &[u8], mut pos: usize) -> Result<usize, Walk> {
+    let mut remaining: u64 = 1;
+    while remaining > 0 {
+        let (end, inside) = mp_head(b, pos)?;
+        pos = end;
+        remaining = remaining - 1 + inside;
+        // Each value still to read takes a byte.
+        if remaining > (b.len() - pos) as u64 {
+            return Err(SHORT);
+        }
+    }
+    Ok(pos)
+}
+
 /// Walks MessagePack values with an explicit count of the values still to read at
 /// each open container (a stack of at most `max_depth` counters).
-fn msgpack(bytes: &[u8], max_depth: usize) -> Result<(), Walk> {
-    const SHORT: Walk = Walk::Malformed("the bytes end inside a value");
+fn msgpack_depth(b: &[u8], max_depth: usize) -> Result<(), Walk> {
     let mut pos = 0usize;
     // Values still to read in each open container; the bottom one is the top value.
     let mut pending: Vec<u64> = vec![1];
-    let take = |pos: &mut usize, n: usize| -> Result<usize, Walk> {
-        let start = *pos;
-        let end = start.checked_add(n).ok_or(SHORT)?;
-        if end > bytes.len() {
-            return Err(SHORT);
-        }
-        *pos = end;
-        Ok(start)
-    };
-    let be = |s: &[u8]| s.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
     while let Some(top) = pending.last_mut() {
         if *top == 0 {
             pending.pop();
             continue;
         }
         *top -= 1;
-        let at = take(&mut pos, 1)?;
-        let m = bytes[at];
-        // (bytes to skip, values of a new container)
-        let (skip, open): (u64, Option<u64>) = match m {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, None),
-            0x80..=0x8f => (0, Some(u64::from(m & 0x0f) * 2)),
-            0x90..=0x9f => (0, Some(u64::from(m & 0x0f))),
-            0xa0..=0xbf => (u64::from(m & 0x1f), None),
-            0xc1 => return Err(Walk::Malformed("reserved MessagePack marker 0xc1")),
-            0xc4 | 0xd9 => {
-                let s = take(&mut pos, 1)?;
-                (be(&bytes[s..s + 1]), None)
-            }
-            0xc5 | 0xda => {
-                let s = take(&mut pos, 2)?;
-                (be(&bytes[s..s + 2]), None)
-            }
-            0xc6 | 0xdb => {
-                let s = take(&mut pos, 4)?;
-                (be(&bytes[s..s + 4]), None)
-            }
-            0xc7 => {
-                let s = take(&mut pos, 1)?;
-                (be(&bytes[s..s + 1]) + 1, None)
-            }
-            0xc8 => {
-                let s = take(&mut pos, 2)?;
-                (be(&bytes[s..s + 2]) + 1, None)
-            }
-            0xc9 => {
-                let s = take(&mut pos, 4)?;
-                (be(&bytes[s..s + 4]) + 1, None)
-            }
-            0xca => (4, None),
-            0xcb => (8, None),
-            0xcc | 0xd0 => (1, None),
-            0xcd | 0xd1 => (2, None),
-            0xce | 0xd2 => (4, None),
-            0xcf | 0xd3 => (8, None),
-            0xd4 => (2, None),
-            0xd5 => (3, None),
-            0xd6 => (5, None),
-            0xd7 => (9, None),
-            0xd8 => (17, None),
-            0xdc => {
-                let s = take(&mut pos, 2)?;
-                (0, Some(be(&bytes[s..s + 2])))
-            }
-            0xdd => {
-                let s = take(&mut pos, 4)?;
-                (0, Some(be(&bytes[s..s + 4])))
-            }
-            0xde => {
-                let s = take(&mut pos, 2)?;
-                (0, Some(be(&bytes[s..s + 2]) * 2))
-            }
-            0xdf => {
-                let s = take(&mut pos, 4)?;
-                (0, Some(be(&bytes[s..s + 4]) * 2))
-            }
-        };
-        take(&mut pos, usize::try_from(skip).map_err(|_| SHORT)?)?;
-        if let Some(n) = open {
-            // Every value takes at least one byte: a count past the rest is damage.
-            if n > (bytes.len() - pos) as u64 {
-                return Err(SHORT);
-            }
+        let container = b
+            .get(pos)
+            .is_some_and(|&m| matches!(m, 0x80..=0x9f | 0xdc..=0xdf));
+        let (end, inside) = mp_head(b, pos)?;
+        pos = end;
+        if container {
             if pending.len() > max_depth {
                 return Err(Walk::TooDeep(max_depth));
             }
-            pending.push(n);
+            pending.push(inside);
         }
     }
     Ok(())
+}
+
+/// The bytes of the MessagePack string at `pos` (`None`: another type).
+fn mp_str(b: &[u8], pos: usize) -> Option<&[u8]> {
+    let len_at = |n: usize| -> Option<usize> {
+        let s = b.get(pos + 1..pos + 1 + n)?;
+        usize::try_from(s.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))).ok()
+    };
+    let m = *b.get(pos)?;
+    let (head, len) = match m {
+        0xa0..=0xbf => (0, usize::from(m & 0x1f)),
+        0xd9 => (1, len_at(1)?),
+        0xda => (2, len_at(2)?),
+        0xdb => (4, len_at(4)?),
+        _ => return None,
+    };
+    let start = pos + 1 + head;
+    b.get(start..start.checked_add(len)?)
+}
+
+fn msgpack_entries(b: &[u8]) -> Result<Vec<(String, &[u8])>, Walk> {
+    if !is_map(b, Format::MessagePack) {
+        return Err(NOT_A_MAP);
+    }
+    let (mut pos, inside) = mp_head(b, 0)?;
+    let mut out = Vec::new();
+    for _ in 0..inside / 2 {
+        let key_at = pos;
+        let value_at = mp_value_end(b, key_at)?;
+        let end = mp_value_end(b, value_at)?;
+        if let Some(key) = mp_str(b, key_at) {
+            let key = std::str::from_utf8(key)
+                .map_err(|_| Walk::Malformed("a map key that is not UTF-8"))?;
+            out.push((key.to_owned(), b.get(value_at..end).ok_or(SHORT)?));
+        }
+        pos = end;
+    }
+    if pos != b.len() {
+        return Err(Walk::Malformed("bytes after the frame's map"));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -184,5 +395,58 @@ mod tests {
         assert!(check(&[0xd9, 0xff, b'a'], Format::MessagePack, 64).is_err());
         assert!(check(&[], Format::MessagePack, 64).is_err());
         assert!(check(&[0xc1], Format::MessagePack, 64).is_err());
+        assert!(map_entries(&[0xdf, 0xff, 0xff, 0xff, 0xff], Format::MessagePack).is_err());
+        assert!(map_entries(&[0x81, 0xa1, b'a'], Format::MessagePack).is_err());
+        assert!(map_entries(&[0x81, 0xa1, b'a', 0x92, 0x91], Format::MessagePack).is_err());
+    }
+
+    #[test]
+    fn entries_are_the_exact_value_bytes_in_both_formats() {
+        let v = serde_json::json!({
+            "mtype": "crdt", "msg": {"id": "a:1", "ops": [[1, "]"], {"x": "}\""}]},
+            "n": -1.5e3, "t": true, "z": null, "s": "a\"b", "long": "x".repeat(300),
+            "big": (0..70).collect::<Vec<u32>>()
+        });
+        let json = serde_json::to_vec_pretty(&v).unwrap();
+        let mp = rmp_serde::to_vec_named(&v).unwrap();
+        for (bytes, format) in [(&json, Format::Json), (&mp, Format::MessagePack)] {
+            let entries = map_entries(bytes, format).unwrap();
+            assert_eq!(entries.len(), 8);
+            for (k, span) in entries {
+                let got: serde_json::Value = match format {
+                    Format::Json => serde_json::from_slice(span).unwrap(),
+                    Format::MessagePack => rmp_serde::from_slice(span).unwrap(),
+                };
+                assert_eq!(got, v[&k], "{k}");
+            }
+        }
+        assert_eq!(
+            map_entries(br#" { "m\u0074ype" : "x" } "#, Format::Json).unwrap(),
+            vec![("mtype".to_string(), &b"\"x\""[..])]
+        );
+        assert_eq!(map_entries(b"{}", Format::Json).unwrap(), vec![]);
+        for bad in [
+            &b"[1]"[..],
+            b"",
+            b"{",
+            b"{\"a\"",
+            b"{\"a\":",
+            b"{\"a\":1",
+            b"{\"a\":1,}",
+            b"{\"a\" 1}",
+            b"{\"a\":1} x",
+            b"{\"a\":[1}",
+            b"{\"a\":\"\\",
+            b"{\"a\":,}",
+        ] {
+            assert!(
+                map_entries(bad, Format::Json).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let mut trailing = mp.clone();
+        trailing.push(0xc0);
+        assert!(map_entries(&trailing, Format::MessagePack).is_err());
     }
 }

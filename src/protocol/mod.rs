@@ -5,11 +5,16 @@
 //! visualization server's framing ([`Framing::Vuer`]).
 //!
 //! Invariants:
-//! - decoding never panics, and bounds the nesting of a frame before serde builds
-//!   anything of it (`bounded.rs`); a `crdt` message is validated whole with the
-//!   caller's [`Limits`], as [`crate::wire`] validates messages;
-//! - every decoding error names the message id where one was readable, and starts
-//!   with a stable code ([`FrameErrorKind::code`]);
+//! - decoding never panics, and bounds a frame before serde builds anything of it:
+//!   its nesting first (`bounded.rs`), then each field is parsed from its own bytes
+//!   (the frame is never parsed whole);
+//! - a message (a `crdt`'s `msg`; `broadcast`, `broadcast-batch` and the `state`
+//!   journal) is decoded from its own bytes by [`wire::decode_message`] /
+//!   [`wire::decode_messages`] with the caller's [`Limits`]: the wire's bounded
+//!   pre-pass (sizes, counts, depth, `max_message_bytes`) runs before any of it is
+//!   built, and the message is validated whole, exactly as the wire validates it;
+//! - every decoding error starts with a stable code ([`FrameErrorKind::code`]) and
+//!   names the message id (and op index) where readable;
 //! - messages go out in the short spelling (`client`, `lt`, `ts`, `ot`), written
 //!   straight into the frame ([`wire::OutMessage`]), never through a JSON value;
 //! - `decode(encode(frame)) == frame` for every frame, in both encodings and framings.
@@ -23,7 +28,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, OpError};
 use crate::op::parse::describe;
 use crate::op::{Json, Limits, Message};
 use crate::wire::{self, Format, MAX_DEPTH, OutMessage};
@@ -302,19 +307,34 @@ impl FrameError {
 }
 
 impl From<DecodeError> for FrameError {
+    /// A message that failed [`crate::wire`]'s validation: `too_large` when it broke a
+    /// limit, `malformed` when its bytes do not parse, else `invalid_message`; the
+    /// reason is the [`DecodeError`]'s text (it names the message id and op index).
     fn from(e: DecodeError) -> FrameError {
-        let msg_id = match &e {
-            DecodeError::Message { id, .. } => id.clone(),
-            DecodeError::Op { msg_id, .. } => Some(msg_id.clone()),
-            _ => None,
-        };
-        let kind = if e.to_string().contains("exceeds the limit") {
-            FrameErrorKind::TooLarge
-        } else {
-            FrameErrorKind::InvalidMessage
+        let (msg_id, kind) = match &e {
+            DecodeError::Syntax { .. } => (None, FrameErrorKind::Malformed),
+            DecodeError::NotMessages { .. } => (None, FrameErrorKind::WrongType),
+            DecodeError::Message { id, reason, .. } => (
+                id.clone(),
+                // The wire's limit texts: "… exceed(s) the limit …", "… exceeds N
+                // bytes", "… has more than N entries" (see `wire::scan`).
+                if reason.contains("exceed") || reason.contains("has more than") {
+                    FrameErrorKind::TooLarge
+                } else {
+                    FrameErrorKind::InvalidMessage
+                },
+            ),
+            DecodeError::Op { msg_id, reason, .. } => (
+                Some(msg_id.clone()),
+                if matches!(reason, OpError::TooLarge { .. }) {
+                    FrameErrorKind::TooLarge
+                } else {
+                    FrameErrorKind::InvalidMessage
+                },
+            ),
         };
         FrameError {
-            msg_id,
+            msg_id: msg_id.filter(|id| id != "<no id>"),
             kind,
             reason: e.to_string(),
         }
@@ -323,6 +343,13 @@ impl From<DecodeError> for FrameError {
 
 // ---------------------------------------------------------------------------------
 // Decoding
+//
+// A frame is never parsed whole. `bounded::check` bounds its nesting; then
+// `bounded::map_entries` finds each key's value bytes, and each field is parsed from
+// its own bytes: a message (`msg`, each of `msgs` and `journal`) by the wire decoder,
+// with its bounded pre-pass and the caller's limits; a small field into a JSON value
+// (safe: the nesting is bounded); bytes (`filter`, `snapshot.bytes`) straight into a
+// buffer. Values of keys the frame does not use are checked for syntax and dropped.
 
 /// Bytes: MessagePack bin, a base64 string (JSON) or an array of byte numbers.
 #[derive(Debug, Default)]
@@ -359,44 +386,33 @@ impl<'de> Deserialize<'de> for Blob {
     }
 }
 
-/// Every field any frame may have, untyped (checked by hand, for clear errors).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawFrame {
-    mtype: Option<Json>,
-    etype: Option<Json>,
-    value: Option<Box<RawFrame>>,
-    data: Option<Box<RawFrame>>,
-    msg: Option<Json>,
-    msgs: Option<Json>,
-    #[serde(rename = "vectorClock")]
-    vector_clock: Option<Json>,
-    filter: Option<Blob>,
-    count: Option<Json>,
-    client: Option<Json>,
-    #[serde(rename = "requestId")]
-    request_id: Option<Json>,
-    #[serde(rename = "msgId")]
-    msg_id: Option<Json>,
-    #[serde(rename = "serverSeq")]
-    server_seq: Option<Json>,
-    error: Option<Json>,
-    snapshot: Option<RawSnapshot>,
-    journal: Option<Json>,
-    status: Option<Json>,
+/// Deserializes one value from exactly `bytes`. The recursion limits are lifted:
+/// only frames that passed [`bounded::check`] get here.
+fn typed<'a, T: Deserialize<'a>>(bytes: &'a [u8], format: Format) -> Result<T, String> {
+    match format {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            de.disable_recursion_limit();
+            let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
+            de.end().map_err(|e| e.to_string())?;
+            Ok(v)
+        }
+        Format::MessagePack => {
+            let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+            de.set_max_depth(MAX_DEPTH + 16);
+            T::deserialize(&mut de).map_err(|e| e.to_string())
+        }
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawSnapshot {
-    graph: Option<Json>,
-    format: Option<Json>,
-    bytes: Option<Blob>,
-    #[serde(rename = "vectorClock")]
-    vector_clock: Option<Json>,
-    lt: Option<Json>,
-    #[serde(rename = "journalIndex")]
-    journal_index: Option<Json>,
+fn walk_error(w: bounded::Walk) -> FrameError {
+    match w {
+        bounded::Walk::TooDeep(d) => FrameError::new(
+            FrameErrorKind::TooLarge,
+            format!("the frame nests deeper than {d} levels"),
+        ),
+        bounded::Walk::Malformed(why) => FrameError::new(FrameErrorKind::Malformed, why),
+    }
 }
 
 fn missing(field: &str) -> FrameError {
@@ -416,134 +432,260 @@ fn wrong(field: &str, expected: &str, got: &Json) -> FrameError {
     )
 }
 
-fn string(field: &str, v: Option<Json>) -> Result<String, FrameError> {
-    match v {
-        None | Some(Json::Null) => Err(missing(field)),
-        Some(Json::String(s)) => Ok(s),
-        Some(other) => Err(wrong(field, "a string", &other)),
-    }
+fn too_large(field: &str, what: String) -> FrameError {
+    FrameError::new(FrameErrorKind::TooLarge, format!("field `{field}`: {what}"))
 }
 
-fn uint(field: &str, v: Option<Json>) -> Result<u64, FrameError> {
-    match v {
-        None | Some(Json::Null) => Err(missing(field)),
-        Some(Json::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
-        Some(Json::Number(n))
-            if n.as_f64()
-                .is_some_and(|f| f >= 0.0 && f.fract() == 0.0 && f < 2f64.powi(64)) =>
-        {
-            Ok(n.as_f64().map_or(0, |f| f as u64))
-        }
-        Some(other) => Err(wrong(field, "a non-negative integer", &other)),
-    }
+/// One map of a frame: each key with its value's bytes.
+struct Fields<'a> {
+    format: Format,
+    /// `prefix.` for the fields of a nested map (`snapshot.`), in errors.
+    prefix: &'static str,
+    entries: Vec<(String, &'a [u8])>,
+    /// Which entries a decoder read (the others are checked by [`Fields::finish`]).
+    used: Vec<bool>,
 }
 
-fn clock(field: &str, v: Option<Json>, limits: &Limits) -> Result<Clock, FrameError> {
-    match v {
-        None | Some(Json::Null) => Ok(Clock::new()),
-        Some(Json::Object(map)) => {
-            if map.len() > limits.max_collection_len {
+impl<'a> Fields<'a> {
+    fn of(bytes: &'a [u8], format: Format, prefix: &'static str) -> Result<Self, FrameError> {
+        let entries = bounded::map_entries(bytes, format).map_err(walk_error)?;
+        // A set, not a pairwise scan: a frame may carry many (unknown) keys.
+        let mut seen = ahash::AHashSet::with_capacity(entries.len());
+        for (k, _) in &entries {
+            if !seen.insert(k.as_str()) {
                 return Err(FrameError::new(
-                    FrameErrorKind::TooLarge,
+                    FrameErrorKind::Malformed,
+                    format!("duplicate field `{prefix}{k}`"),
+                ));
+            }
+        }
+        let used = vec![false; entries.len()];
+        Ok(Fields {
+            format,
+            prefix,
+            entries,
+            used,
+        })
+    }
+
+    fn name(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// The bytes of `key`'s value; `None` when absent or null.
+    fn span(&mut self, key: &str) -> Option<&'a [u8]> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        self.used[i] = true;
+        let span = self.entries[i].1;
+        (!bounded::is_null(span, self.format)).then_some(span)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
+    }
+
+    fn parse<T: Deserialize<'a>>(&self, key: &str, span: &'a [u8]) -> Result<T, FrameError> {
+        typed(span, self.format).map_err(|e| {
+            FrameError::new(
+                FrameErrorKind::Malformed,
+                format!("field `{}`: {e}", self.name(key)),
+            )
+        })
+    }
+
+    /// `key`'s value as a JSON value (`None`: absent or null).
+    fn json(&mut self, key: &str) -> Result<Option<Json>, FrameError> {
+        match self.span(key) {
+            None => Ok(None),
+            Some(span) => self.parse(key, span).map(Some),
+        }
+    }
+
+    fn string(&mut self, key: &str, limits: &Limits) -> Result<String, FrameError> {
+        match self.json(key)? {
+            None => Err(missing(&self.name(key))),
+            Some(Json::String(s)) if s.len() > limits.max_string_bytes => Err(too_large(
+                &self.name(key),
+                format!(
+                    "{} bytes exceed the limit of {}",
+                    s.len(),
+                    limits.max_string_bytes
+                ),
+            )),
+            Some(Json::String(s)) => Ok(s),
+            Some(other) => Err(wrong(&self.name(key), "a string", &other)),
+        }
+    }
+
+    fn opt_string(&mut self, key: &str, limits: &Limits) -> Result<Option<String>, FrameError> {
+        if self.span(key).is_none() {
+            return Ok(None);
+        }
+        self.string(key, limits).map(Some)
+    }
+
+    /// A non-negative integer; `default` when absent (`None`: required).
+    fn uint(&mut self, key: &str, default: Option<u64>) -> Result<u64, FrameError> {
+        match (self.json(key)?, default) {
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(missing(&self.name(key))),
+            (Some(v), _) => uint(&self.name(key), &v),
+        }
+    }
+
+    /// A vector clock; empty when absent.
+    fn clock(&mut self, key: &str, limits: &Limits) -> Result<Clock, FrameError> {
+        let name = self.name(key);
+        match self.json(key)? {
+            None => Ok(Clock::new()),
+            Some(Json::Object(map)) => {
+                if map.len() > limits.max_collection_len {
+                    return Err(too_large(
+                        &name,
+                        format!(
+                            "{} entries exceed the limit of {}",
+                            map.len(),
+                            limits.max_collection_len
+                        ),
+                    ));
+                }
+                map.into_iter()
+                    .map(|(k, v)| {
+                        if k.len() > limits.max_string_bytes {
+                            return Err(too_large(
+                                &name,
+                                format!("a key exceeds {} bytes", limits.max_string_bytes),
+                            ));
+                        }
+                        uint(&format!("{name}.{k}"), &v).map(|n| (k, n))
+                    })
+                    .collect()
+            }
+            Some(other) => Err(wrong(&name, "a map of client to count", &other)),
+        }
+    }
+
+    /// Bytes (bin, or base64 in JSON); `None` when absent or null.
+    fn blob(&mut self, key: &str) -> Result<Option<Vec<u8>>, FrameError> {
+        match self.span(key) {
+            None => Ok(None),
+            Some(span) => self.parse::<Blob>(key, span).map(|b| Some(b.0)),
+        }
+    }
+
+    /// A nested map; `None` when absent or null.
+    fn map(&mut self, key: &str, prefix: &'static str) -> Result<Option<Fields<'a>>, FrameError> {
+        match self.span(key) {
+            None => Ok(None),
+            Some(span) if bounded::is_map(span, self.format) => {
+                Fields::of(span, self.format, prefix).map(Some)
+            }
+            Some(span) => {
+                let got: Json = self.parse(key, span)?;
+                Err(wrong(&self.name(key), "a map", &got))
+            }
+        }
+    }
+
+    /// One message, through the wire decoder (its pre-pass first).
+    fn message(&mut self, key: &str, limits: &Limits) -> Result<Message, FrameError> {
+        let Some(span) = self.span(key) else {
+            return Err(missing(&self.name(key)));
+        };
+        if !bounded::is_map(span, self.format) {
+            let got: Json = self.parse(key, span)?;
+            return Err(wrong(&self.name(key), "a message map", &got));
+        }
+        wire::decode_message(span, self.format, limits).map_err(|e| {
+            let mut e = FrameError::from(e);
+            // Name the message even when the wire error could not (a syntax error).
+            e.msg_id = e.msg_id.or_else(|| read_id(span, self.format));
+            e
+        })
+    }
+
+    /// An array of messages, through the wire decoder; empty when absent.
+    fn messages(&mut self, key: &str, limits: &Limits) -> Result<Vec<Message>, FrameError> {
+        let Some(span) = self.span(key) else {
+            return Ok(Vec::new());
+        };
+        if !bounded::is_array(span, self.format) {
+            let got: Json = self.parse(key, span)?;
+            return Err(wrong(&self.name(key), "an array of messages", &got));
+        }
+        wire::decode_messages(span, self.format, limits).map_err(FrameError::from)
+    }
+
+    /// Checks the syntax of the values no decoder read (they are dropped).
+    fn finish(self) -> Result<(), FrameError> {
+        for ((k, span), used) in self.entries.iter().zip(&self.used) {
+            if !used {
+                typed::<de::IgnoredAny>(span, self.format).map_err(|e| {
+                    FrameError::new(
+                        FrameErrorKind::Malformed,
+                        format!("field `{}{k}`: {e}", self.prefix),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message's `id`, read without decoding the message (for errors).
+fn read_id(span: &[u8], format: Format) -> Option<String> {
+    let entries = bounded::map_entries(span, format).ok()?;
+    let (_, id) = entries.into_iter().find(|(k, _)| k == "id")?;
+    typed::<String>(id, format).ok()
+}
+
+fn uint(field: &str, v: &Json) -> Result<u64, FrameError> {
+    if let Some(n) = v.as_u64() {
+        return Ok(n);
+    }
+    // A whole float (some clients write every number as a double).
+    match v.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 2f64.powi(64) => Ok(f as u64),
+        _ => Err(wrong(field, "a non-negative integer", v)),
+    }
+}
+
+/// Bounds the bytes, finds the frame's map (inside the Vuer wrapper, if any) and its
+/// `mtype`.
+fn open<'a>(
+    bytes: &'a [u8],
+    encoding: Encoding,
+    limits: &Limits,
+) -> Result<(Fields<'a>, Framing, String), FrameError> {
+    let format = encoding.format();
+    // Above a message's own levels: the Vuer wrapper, the frame, `journal`.
+    let depth = limits.max_depth.min(MAX_DEPTH) + 6;
+    bounded::check(bytes, format, depth).map_err(walk_error)?;
+    let mut fields = Fields::of(bytes, format, "")?;
+    let mut framing = Framing::Plain;
+    if !fields.has("mtype") && fields.has("etype") {
+        match fields.json("etype")? {
+            Some(Json::String(e)) if e == "RTC" => {}
+            other => {
+                return Err(FrameError::new(
+                    FrameErrorKind::UnknownMtype,
                     format!(
-                        "field `{field}`: {} entries exceed the limit of {}",
-                        map.len(),
-                        limits.max_collection_len
+                        "etype {} is not \"RTC\"",
+                        other.as_ref().map_or("null".into(), describe)
                     ),
                 ));
             }
-            map.into_iter()
-                .map(|(k, v)| uint(&format!("{field}.{k}"), Some(v)).map(|n| (k, n)))
-                .collect()
         }
-        Some(other) => Err(wrong(field, "a map of client to count", &other)),
-    }
-}
-
-fn message(v: Option<Json>, field: &str, limits: &Limits) -> Result<Message, FrameError> {
-    match v {
-        None | Some(Json::Null) => Err(missing(field)),
-        Some(v) => wire::message_from_json(&v, limits).map_err(FrameError::from),
-    }
-}
-
-fn messages(v: Option<Json>, field: &str, limits: &Limits) -> Result<Vec<Message>, FrameError> {
-    match v {
-        None | Some(Json::Null) => Ok(Vec::new()),
-        Some(Json::Array(items)) => items
-            .into_iter()
-            .map(|m| message(Some(m), field, limits))
-            .collect(),
-        Some(other) => Err(wrong(field, "an array of messages", &other)),
-    }
-}
-
-/// Parses the bytes (bounded first) and unwraps the framing.
-fn parse(
-    bytes: &[u8],
-    encoding: Encoding,
-    limits: &Limits,
-) -> Result<(RawFrame, Framing, String), FrameError> {
-    // The frame and the Vuer wrapper add two levels above a message's own.
-    let depth = limits.max_depth.min(MAX_DEPTH) + 6;
-    bounded::check(bytes, encoding.format(), depth).map_err(|w| match w {
-        bounded::Walk::TooDeep(d) => FrameError::new(
-            FrameErrorKind::TooLarge,
-            format!("the frame nests deeper than {d} levels"),
-        ),
-        bounded::Walk::Malformed(why) => FrameError::new(FrameErrorKind::Malformed, why),
-    })?;
-    let is_map = match encoding {
-        Encoding::Json => bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
-        Encoding::MessagePack => bytes
-            .first()
-            .is_some_and(|&b| matches!(b, 0x80..=0x8f | 0xde | 0xdf)),
-    };
-    if !is_map {
-        return Err(FrameError::new(
-            FrameErrorKind::Malformed,
-            "a frame is one map",
-        ));
-    }
-    let raw: Result<RawFrame, String> = match encoding {
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-        Encoding::MessagePack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
-    };
-    let mut raw = raw.map_err(|e| {
-        FrameError::new(
-            FrameErrorKind::Malformed,
-            format!(
-                "not a frame map ({} {e})",
-                if encoding == Encoding::Json {
-                    "JSON:"
-                } else {
-                    "MessagePack:"
-                }
-            ),
-        )
-    })?;
-    let mut framing = Framing::Plain;
-    if raw.mtype.is_none() && raw.etype.is_some() {
-        match raw.etype.as_ref() {
-            Some(Json::String(e)) if e == "RTC" => {}
-            Some(other) => {
-                return Err(FrameError::new(
-                    FrameErrorKind::UnknownMtype,
-                    format!("etype {other} is not \"RTC\""),
-                ));
-            }
-            None => {}
-        }
-        let inner = raw
-            .value
-            .take()
-            .or(raw.data.take())
-            .ok_or_else(|| missing("value"))?;
-        raw = *inner;
+        let key = if fields.has("value") { "value" } else { "data" };
+        let inner = fields
+            .map(key, "")?
+            .ok_or_else(|| missing("value` (or `data"))?;
+        fields.finish()?;
+        fields = inner;
         framing = Framing::Vuer;
     }
-    let mtype = match raw.mtype.take() {
-        None | Some(Json::Null) => {
+    let mtype = match fields.json("mtype")? {
+        None => {
             return Err(FrameError::new(
                 FrameErrorKind::UnknownMtype,
                 "missing `mtype`",
@@ -552,7 +694,7 @@ fn parse(
         Some(Json::String(s)) => s,
         Some(other) => return Err(wrong("mtype", "a string", &other)),
     };
-    Ok((raw, framing, mtype))
+    Ok((fields, framing, mtype))
 }
 
 /// Decodes one frame from a client; also tells which framing it used.
@@ -575,42 +717,24 @@ pub fn decode_client_frame(
     encoding: Encoding,
     limits: &Limits,
 ) -> Result<(ClientFrame, Framing), FrameError> {
-    let (raw, framing, mtype) = parse(bytes, encoding, limits)?;
+    let (mut f, framing, mtype) = open(bytes, encoding, limits)?;
     let frame = match mtype.as_str() {
-        "crdt" => {
-            // Name the message in every error, even one of the envelope.
-            let id = raw
-                .msg
-                .as_ref()
-                .and_then(|m| m.get("id"))
-                .and_then(Json::as_str)
-                .map(str::to_owned);
-            ClientFrame::Crdt(message(raw.msg, "msg", limits).map_err(|mut e| {
-                e.msg_id = e.msg_id.or(id);
-                e
-            })?)
-        }
+        "crdt" => ClientFrame::Crdt(f.message("msg", limits)?),
         "sync" => {
-            let vector_clock = clock("vectorClock", raw.vector_clock, limits)?;
-            let filter = match raw.filter {
+            let vector_clock = f.clock("vectorClock", limits)?;
+            let filter = match f.blob("filter")? {
                 None => None,
-                Some(Blob(bits)) => {
-                    if bits.len() > limits.max_string_bytes {
-                        return Err(FrameError::new(
-                            FrameErrorKind::TooLarge,
-                            format!(
-                                "field `filter`: {} bytes exceed the limit of {}",
-                                bits.len(),
-                                limits.max_string_bytes
-                            ),
-                        ));
-                    }
-                    let count = match raw.count {
-                        None | Some(Json::Null) => 0,
-                        c => uint("count", c)?,
-                    };
-                    Some(BloomFilter::from_parts(bits, count))
+                Some(bits) if bits.len() > limits.max_string_bytes => {
+                    return Err(too_large(
+                        "filter",
+                        format!(
+                            "{} bytes exceed the limit of {}",
+                            bits.len(),
+                            limits.max_string_bytes
+                        ),
+                    ));
                 }
+                Some(bits) => Some(BloomFilter::from_parts(bits, f.uint("count", Some(0))?)),
             };
             ClientFrame::Sync {
                 vector_clock,
@@ -618,11 +742,11 @@ pub fn decode_client_frame(
             }
         }
         "heartbeat" => ClientFrame::Heartbeat {
-            client: string("client", raw.client)?,
-            vector_clock: clock("vectorClock", raw.vector_clock, limits)?,
+            client: f.string("client", limits)?,
+            vector_clock: f.clock("vectorClock", limits)?,
         },
         "sync-check" => ClientFrame::SyncCheck {
-            request_id: string("requestId", raw.request_id)?,
+            request_id: f.string("requestId", limits)?,
         },
         other => {
             return Err(FrameError::new(
@@ -633,10 +757,13 @@ pub fn decode_client_frame(
             ));
         }
     };
+    f.finish()?;
     Ok((frame, framing))
 }
 
-/// Decodes one frame from the server (what a client reads).
+/// Decodes one frame from the server (what a client reads). Messages (`broadcast`,
+/// `broadcast-batch`, the `state` journal) are validated as [`decode_client_frame`]
+/// validates a `crdt` message.
 ///
 /// # Errors
 /// [`FrameError`], as [`decode_client_frame`].
@@ -645,62 +772,63 @@ pub fn decode_server_frame(
     encoding: Encoding,
     limits: &Limits,
 ) -> Result<(ServerMessage, Framing), FrameError> {
-    let (raw, framing, mtype) = parse(bytes, encoding, limits)?;
+    let (mut f, framing, mtype) = open(bytes, encoding, limits)?;
     let frame = match mtype.as_str() {
         "state" => {
-            let s = raw.snapshot.ok_or_else(|| missing("snapshot"))?;
-            let body = match (s.bytes, s.graph) {
-                (Some(Blob(b)), _) => OwnedBody::Bytes(b),
-                (None, Some(g)) => OwnedBody::Graph(g),
-                (None, None) => return Err(missing("snapshot.graph")),
+            let mut s = f
+                .map("snapshot", "snapshot.")?
+                .ok_or_else(|| missing("snapshot"))?;
+            let body = match s.blob("bytes")? {
+                Some(b) => OwnedBody::Bytes(b),
+                None => {
+                    OwnedBody::Graph(s.json("graph")?.ok_or_else(|| missing("snapshot.graph"))?)
+                }
             };
-            let _ = s.format;
+            let snapshot = OwnedSnapshot {
+                body,
+                vector_clock: s.clock("vectorClock", limits)?,
+                lt: s.uint("lt", Some(0))?,
+                journal_index: s.uint("journalIndex", Some(0))?,
+            };
+            // `format` names the body ("vuer-rtc-snapshot"); `bytes` says it already.
+            let _ = s.span("format");
+            s.finish()?;
             ServerMessage::State {
-                snapshot: OwnedSnapshot {
-                    body,
-                    vector_clock: clock("snapshot.vectorClock", s.vector_clock, limits)?,
-                    lt: uint("snapshot.lt", s.lt.or(Some(Json::from(0))))?,
-                    journal_index: uint(
-                        "snapshot.journalIndex",
-                        s.journal_index.or(Some(Json::from(0))),
-                    )?,
-                },
-                journal: messages(raw.journal, "journal", limits)?,
+                snapshot,
+                journal: f.messages("journal", limits)?,
             }
         }
         "ack" => ServerMessage::Ack {
-            msg_id: string("msgId", raw.msg_id)?,
-            server_seq: uint("serverSeq", raw.server_seq.or(Some(Json::from(0))))?,
+            msg_id: f.string("msgId", limits)?,
+            server_seq: f.uint("serverSeq", Some(0))?,
         },
         "error" => ServerMessage::Error {
-            msg_id: match raw.msg_id {
-                None | Some(Json::Null) => None,
-                v => Some(string("msgId", v)?),
-            },
-            error: string("error", raw.error)?,
+            msg_id: f.opt_string("msgId", limits)?,
+            error: f.string("error", limits)?,
         },
-        "broadcast" => ServerMessage::Broadcast(message(raw.msg, "msg", limits)?),
-        "broadcast-batch" => ServerMessage::BroadcastBatch(messages(raw.msgs, "msgs", limits)?),
+        "broadcast" => ServerMessage::Broadcast(f.message("msg", limits)?),
+        "broadcast-batch" => ServerMessage::BroadcastBatch(f.messages("msgs", limits)?),
         "sync-status" => ServerMessage::SyncStatus {
-            request_id: string("requestId", raw.request_id)?,
-            status: match raw.status {
-                None | Some(Json::Null) => None,
-                Some(Json::Object(mut m)) => {
-                    let hash = string("status.hash", m.remove("hash"))?;
-                    Some(OwnedSyncStatus {
-                        vector_clock: clock("status.vectorClock", m.remove("vectorClock"), limits)?,
-                        lt: uint("status.lt", m.remove("lt"))?,
-                        hash: u64::from_str_radix(&hash, 16).map_err(|_| {
-                            wrong("status.hash", "16 hex digits", &Json::String(hash.clone()))
+            request_id: f.string("requestId", limits)?,
+            status: match f.map("status", "status.")? {
+                None => None,
+                Some(mut s) => {
+                    let hash = s.string("hash", limits)?;
+                    let status = OwnedSyncStatus {
+                        vector_clock: s.clock("vectorClock", limits)?,
+                        lt: s.uint("lt", None)?,
+                        hash: parse_hash(&hash).ok_or_else(|| {
+                            wrong("status.hash", "16 hex digits", &Json::String(hash))
                         })?,
-                    })
+                    };
+                    s.finish()?;
+                    Some(status)
                 }
-                Some(other) => return Err(wrong("status", "a map", &other)),
             },
         },
         "heartbeat" => ServerMessage::Heartbeat {
-            client: string("client", raw.client)?,
-            vector_clock: clock("vectorClock", raw.vector_clock, limits)?,
+            client: f.string("client", limits)?,
+            vector_clock: f.clock("vectorClock", limits)?,
         },
         other => {
             return Err(FrameError::new(
@@ -709,7 +837,16 @@ pub fn decode_server_frame(
             ));
         }
     };
+    f.finish()?;
     Ok((frame, framing))
+}
+
+/// 1 to 16 hex digits (either case), nothing else.
+fn parse_hash(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
 }
 
 // ---------------------------------------------------------------------------------

@@ -304,6 +304,348 @@ fn base64_round_trips() {
     assert_eq!(base64_decode("abc"), None);
 }
 
+/// A `crdt` frame around message JSON `m`, in `enc` (MessagePack via a JSON value).
+fn crdt_frame(m: &str, enc: Encoding, framing: Framing) -> Vec<u8> {
+    let json = match framing {
+        Framing::Plain => format!(r#"{{"mtype": "crdt", "msg": {m}}}"#),
+        Framing::Vuer => format!(r#"{{"etype": "RTC", "value": {{"mtype": "crdt", "msg": {m}}}}}"#),
+    };
+    match enc {
+        Encoding::Json => json.into_bytes(),
+        Encoding::MessagePack => {
+            let mut de = serde_json::Deserializer::from_str(&json);
+            de.disable_recursion_limit();
+            let v = Json::deserialize(&mut de).unwrap();
+            // Writing has no depth limit (only reading does).
+            rmp_serde::to_vec_named(&v).unwrap()
+        }
+    }
+}
+
+#[test]
+fn a_crdt_message_keeps_every_wire_limit() {
+    let m = msg("a", 1);
+    let small = Limits {
+        max_message_bytes: 60,
+        ..lim()
+    };
+    for (enc, framing) in CODECS {
+        let bytes = encode_client_frame(&ClientFrame::Crdt(m.clone()), enc, framing);
+        let e = decode_client_frame(&bytes, enc, &small).unwrap_err();
+        assert_eq!(e.kind, FrameErrorKind::TooLarge, "{e}");
+        assert_eq!(e.msg_id.as_deref(), Some("a:1"));
+        assert!(
+            e.to_string().starts_with("too_large: message \"a:1\""),
+            "{e}"
+        );
+    }
+    let few = Limits {
+        max_ops_per_message: 1,
+        max_string_bytes: 8,
+        ..lim()
+    };
+    let e = decode_client_frame(
+        &encode_client_frame(&ClientFrame::Crdt(m), Encoding::MessagePack, Framing::Plain),
+        Encoding::MessagePack,
+        &few,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, FrameErrorKind::TooLarge, "{e}");
+    // A long string in an op: named by op index.
+    let long = format!(
+        r#"{{"id": "a:2", "client": "a", "lt": 2, "ops": [{{"ot": "string.set", "key": "n", "path": "p", "value": "{}"}}]}}"#,
+        "x".repeat(20)
+    );
+    for enc in [Encoding::Json, Encoding::MessagePack] {
+        let e =
+            decode_client_frame(&crdt_frame(&long, enc, Framing::Plain), enc, &few).unwrap_err();
+        assert_eq!(e.kind, FrameErrorKind::TooLarge, "{e}");
+        assert!(e.to_string().contains("\"a:2\" op #0"), "{e}");
+    }
+}
+
+#[test]
+fn nesting_means_what_it_means_on_the_wire() {
+    // Deeper than serde_json's default recursion limit (128), within `max_depth`.
+    let deep = Limits {
+        max_depth: 300,
+        ..lim()
+    };
+    let value = |d: usize| format!("{}1{}", "[".repeat(d), "]".repeat(d));
+    let m = |d: usize| {
+        format!(
+            r#"{{"id": "a:1", "client": "a", "lt": 1, "ops": [{{"ot": "array.set", "key": "n", "path": "x", "value": [{}]}}]}}"#,
+            value(d)
+        )
+    };
+    for (enc, framing) in CODECS {
+        let (f, used) = decode_client_frame(&crdt_frame(&m(250), enc, framing), enc, &deep)
+            .unwrap_or_else(|e| panic!("{enc:?} {framing:?}: {e}"));
+        assert!(matches!(f, ClientFrame::Crdt(ref m) if m.id == "a:1"));
+        assert_eq!(used, framing);
+        // Past the limit: the wire's error, naming the op.
+        let e = decode_client_frame(&crdt_frame(&m(300), enc, framing), enc, &deep).unwrap_err();
+        assert_eq!(e.kind, FrameErrorKind::TooLarge, "{e}");
+        assert!(e.to_string().contains("\"a:1\" op #0"), "{e}");
+        assert_eq!(e.msg_id.as_deref(), Some("a:1"));
+    }
+}
+
+#[test]
+fn a_msgpack_nan_is_named_by_the_wire_prepass() {
+    let mut m = msg("a", 1);
+    m.ops[1] = Op::number_set("n", "hp", 1.25);
+    let mut bytes =
+        encode_client_frame(&ClientFrame::Crdt(m), Encoding::MessagePack, Framing::Plain);
+    // The float64 1.25 of op #1 becomes NaN.
+    let one = [&[0xcb][..], &1.25f64.to_be_bytes()].concat();
+    let at = bytes.windows(9).position(|w| w == one).unwrap();
+    bytes[at + 1..at + 9].copy_from_slice(&f64::NAN.to_be_bytes());
+    let e = decode_client_frame(&bytes, Encoding::MessagePack, &lim()).unwrap_err();
+    assert_eq!(e.kind, FrameErrorKind::InvalidMessage, "{e}");
+    assert!(
+        e.to_string().contains("op #1") && e.to_string().contains("finite"),
+        "{e}"
+    );
+}
+
+#[test]
+fn fields_of_the_wrong_shape_and_odd_frames() {
+    let cases: &[(&[u8], FrameErrorKind)] = &[
+        (
+            br#"{"mtype": "crdt", "msg": [1]}"#,
+            FrameErrorKind::WrongType,
+        ),
+        (
+            br#"{"mtype": "crdt", "msg": "a:1"}"#,
+            FrameErrorKind::WrongType,
+        ),
+        (
+            br#"{"mtype": "crdt", "msg": null}"#,
+            FrameErrorKind::MissingField,
+        ),
+        (
+            br#"{"mtype": "sync", "filter": 5}"#,
+            FrameErrorKind::Malformed,
+        ),
+        (
+            br#"{"mtype": "sync", "filter": "not base64!"}"#,
+            FrameErrorKind::Malformed,
+        ),
+        (
+            br#"{"mtype": "heartbeat", "vectorClock": {}}"#,
+            FrameErrorKind::MissingField,
+        ),
+        (
+            br#"{"mtype": "sync-check", "requestId": "r"} x"#,
+            FrameErrorKind::Malformed,
+        ),
+        (
+            br#"{"mtype": "sync-check", "requestId": "r", "requestId": "s"}"#,
+            FrameErrorKind::Malformed,
+        ),
+        (
+            br#"{"mtype": "sync-check", "requestId": "r", "junk": [1 2]}"#,
+            FrameErrorKind::Malformed,
+        ),
+        (
+            br#"{"etype": "RTC", "value": 3}"#,
+            FrameErrorKind::WrongType,
+        ),
+        (
+            br#"{"etype": "RTC", "value": {"x": 1}}"#,
+            FrameErrorKind::UnknownMtype,
+        ),
+        (
+            br#"{"mtype": "crdt", "msg": {"id": "a:9", "client": "a", "lt": 1, "ops": [1 2]}}"#,
+            FrameErrorKind::Malformed,
+        ),
+        (
+            br#"{"mtype": "crdt", "msg": {"id": "a:9", "client": "a", "lt": 1, "ops": [7]}}"#,
+            FrameErrorKind::InvalidMessage,
+        ),
+        (
+            br#"{"mtype": "crdt", "msg": {"id": "a:9", "client": "a", "lt": "1", "ops": []}}"#,
+            FrameErrorKind::InvalidMessage,
+        ),
+    ];
+    for (bytes, kind) in cases {
+        let e = decode_client_frame(bytes, Encoding::Json, &lim()).unwrap_err();
+        assert_eq!(e.kind, *kind, "{}: {e}", String::from_utf8_lossy(bytes));
+        assert!(e.to_string().starts_with(kind.code()), "{e}");
+        if String::from_utf8_lossy(bytes).contains("a:9") {
+            assert_eq!(e.msg_id.as_deref(), Some("a:9"), "{e}");
+        }
+    }
+    // Unknown fields are ignored; `data` works from a client, `value` from a server.
+    let (f, framing) = decode_client_frame(
+        br#"{"etype": "RTC", "data": {"mtype": "sync-check", "requestId": "r", "extra": {"a": [1]}}, "ts": 5}"#,
+        Encoding::Json,
+        &lim(),
+    )
+    .unwrap();
+    assert_eq!(
+        (f, framing),
+        (
+            ClientFrame::SyncCheck {
+                request_id: "r".into()
+            },
+            Framing::Vuer
+        )
+    );
+    let (s, framing) = decode_server_frame(
+        br#"{"etype": "RTC", "value": {"mtype": "ack", "msgId": "a:1", "serverSeq": 2.0}}"#,
+        Encoding::Json,
+        &lim(),
+    )
+    .unwrap();
+    assert_eq!(framing, Framing::Vuer);
+    assert_eq!(
+        s,
+        ServerMessage::Ack {
+            msg_id: "a:1".into(),
+            server_seq: 2
+        }
+    );
+    // A filter over `max_string_bytes`.
+    let f = ClientFrame::Sync {
+        vector_clock: Clock::new(),
+        filter: Some(BloomFilter::with_capacity(1000, 0.01)),
+    };
+    let tight = Limits {
+        max_string_bytes: 100,
+        ..lim()
+    };
+    for (enc, framing) in CODECS {
+        let e =
+            decode_client_frame(&encode_client_frame(&f, enc, framing), enc, &tight).unwrap_err();
+        assert_eq!(e.kind, FrameErrorKind::TooLarge, "{e}");
+    }
+}
+
+#[test]
+fn server_frames_validate_their_messages() {
+    let bad = r#"{"id": "b:3", "client": "b", "lt": 3, "ops": [{"ot": "number.set", "key": "n", "path": "x", "value": 1}, {"ot": "nope"}]}"#;
+    let good = r#"{"id": "b:2", "client": "b", "lt": 2, "ops": []}"#;
+    let frames = [
+        format!(r#"{{"mtype": "broadcast", "msg": {bad}}}"#),
+        format!(r#"{{"mtype": "broadcast-batch", "msgs": [{good}, {bad}]}}"#),
+        format!(
+            r#"{{"mtype": "state", "snapshot": {{"graph": {{}}, "vectorClock": {{}}, "lt": 0, "journalIndex": 0}}, "journal": [{good}, {bad}]}}"#
+        ),
+    ];
+    for f in &frames {
+        let e = decode_server_frame(f.as_bytes(), Encoding::Json, &lim()).unwrap_err();
+        assert_eq!(e.kind, FrameErrorKind::InvalidMessage, "{e}");
+        assert_eq!(e.msg_id.as_deref(), Some("b:3"));
+        assert!(e.to_string().contains("op #1"), "{e}");
+    }
+    let e = decode_server_frame(
+        br#"{"mtype": "broadcast-batch", "msgs": {"id": "b:2"}}"#,
+        Encoding::Json,
+        &lim(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, FrameErrorKind::WrongType, "{e}");
+    let e = decode_server_frame(
+        br#"{"mtype": "sync-status", "requestId": "r", "status": {"vectorClock": {}, "lt": 1, "hash": "+1"}}"#,
+        Encoding::Json,
+        &lim(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, FrameErrorKind::WrongType, "{e}");
+}
+
+#[test]
+fn encoded_frames_are_exactly_these_bytes() {
+    let m = Message {
+        id: "a:1".into(),
+        client: "a".into(),
+        clock: [("a".to_string(), 1)].into(),
+        lt: 1,
+        ts: 0.5,
+        ops: vec![Op::number_set("n", "x", 2.0)],
+    };
+    let clock: Clock = [("a".to_string(), 1)].into();
+    let graph = serde_json::json!({"nodes": {}});
+    let cases: [(ServerFrame<'_>, &str); 5] = [
+        (
+            ServerFrame::Broadcast { msg: &m },
+            r#"{"mtype":"broadcast","msg":{"id":"a:1","client":"a","clock":{"a":1},"lt":1,"ts":0.5,"ops":[{"ot":"number.set","key":"n","path":"x","value":2}]}}"#,
+        ),
+        (
+            ServerFrame::Error {
+                msg_id: None,
+                error: "malformed: x",
+            },
+            r#"{"mtype":"error","msgId":null,"error":"malformed: x"}"#,
+        ),
+        (
+            ServerFrame::SyncStatus {
+                request_id: "r",
+                status: Some(SyncStatus {
+                    vector_clock: &clock,
+                    lt: 4,
+                    hash: 0xab,
+                }),
+            },
+            r#"{"mtype":"sync-status","requestId":"r","status":{"vectorClock":{"a":1},"lt":4,"hash":"00000000000000ab"}}"#,
+        ),
+        (
+            ServerFrame::State {
+                snapshot: StateSnapshot {
+                    body: SnapshotBody::Bytes(b"snap"),
+                    vector_clock: &clock,
+                    lt: 1,
+                    journal_index: 1,
+                },
+                journal: &[],
+            },
+            r#"{"mtype":"state","snapshot":{"format":"vuer-rtc-snapshot","bytes":"c25hcA==","vectorClock":{"a":1},"lt":1,"journalIndex":1},"journal":[]}"#,
+        ),
+        (
+            ServerFrame::State {
+                snapshot: StateSnapshot {
+                    body: SnapshotBody::Graph(&graph),
+                    vector_clock: &clock,
+                    lt: 0,
+                    journal_index: 0,
+                },
+                journal: &[&m],
+            },
+            r#"{"mtype":"state","snapshot":{"graph":{"nodes":{}},"vectorClock":{"a":1},"lt":0,"journalIndex":0},"journal":[{"id":"a:1","client":"a","clock":{"a":1},"lt":1,"ts":0.5,"ops":[{"ot":"number.set","key":"n","path":"x","value":2}]}]}"#,
+        ),
+    ];
+    for (f, want) in cases {
+        let got = encode_server_frame(&f, Encoding::Json, Framing::Plain);
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        // MessagePack: the same map, floats as float64, bytes as bin.
+        let mp = encode_server_frame(&f, Encoding::MessagePack, Framing::Plain);
+        if let ServerFrame::State {
+            snapshot:
+                StateSnapshot {
+                    body: SnapshotBody::Bytes(b),
+                    ..
+                },
+            ..
+        } = f
+        {
+            let bin = [&[0xc4, b.len() as u8][..], b].concat();
+            assert!(mp.windows(bin.len()).any(|w| w == bin.as_slice()));
+        } else {
+            let v: Json = rmp_serde::from_slice(&mp).unwrap();
+            assert_eq!(v, serde_json::from_str::<Json>(want).unwrap());
+        }
+    }
+    let f = encode_server_frame(
+        &ServerFrame::Broadcast { msg: &m },
+        Encoding::MessagePack,
+        Framing::Plain,
+    );
+    let ts = [&[0xcb][..], &0.5f64.to_be_bytes()].concat();
+    assert!(f.windows(9).any(|w| w == ts.as_slice()), "ts is a float64");
+}
+
 proptest! {
     #![proptest_config(crate::test_support::proptest_config(512))]
 
@@ -322,5 +664,42 @@ proptest! {
         let i = at % bad.len();
         bad[i] = byte;
         let _ = decode_client_frame(&bad, Encoding::MessagePack, &lim());
+    }
+
+    #[test]
+    fn mutated_json_frames_never_panic(at in 0usize..400, byte in any::<u8>(), cut in 0usize..400) {
+        let good = encode_client_frame(&ClientFrame::Crdt(msg("a", 1)), Encoding::Json, Framing::Vuer);
+        let mut bad = good.clone();
+        let i = at % bad.len();
+        bad[i] = byte;
+        let _ = decode_client_frame(&bad, Encoding::Json, &lim());
+        bad.truncate(cut % bad.len());
+        prop_assert!(decode_client_frame(&bad, Encoding::Json, &lim()).is_err());
+    }
+
+    #[test]
+    fn mutated_and_truncated_server_frames_never_panic(
+        at in 0usize..2000, byte in any::<u8>(), cut in 0usize..2000, json in any::<bool>()
+    ) {
+        let (a, b) = (msg("a", 1), msg("b", 2));
+        let clock: Clock = [("a".to_string(), 1)].into();
+        let graph = serde_json::json!({"nodes": {"n": {"tag": "Mesh", "p": [1, [2, {"q": 3}]]}}});
+        let frame = ServerFrame::State {
+            snapshot: StateSnapshot {
+                body: SnapshotBody::Graph(&graph),
+                vector_clock: &clock,
+                lt: 1,
+                journal_index: 2,
+            },
+            journal: &[&a, &b],
+        };
+        let enc = if json { Encoding::Json } else { Encoding::MessagePack };
+        let good = encode_server_frame(&frame, enc, Framing::Vuer);
+        let mut bad = good.clone();
+        let i = at % bad.len();
+        bad[i] = byte;
+        let _ = decode_server_frame(&bad, enc, &lim());
+        let _ = decode_client_frame(&bad, enc, &lim());
+        prop_assert!(decode_server_frame(&good[..cut % good.len()], enc, &lim()).is_err());
     }
 }
