@@ -69,6 +69,8 @@ pub mod column;
 pub mod error;
 pub mod graph;
 pub mod ids;
+#[cfg(feature = "loadtest")]
+pub mod loadtest;
 pub mod op;
 pub mod persist;
 pub mod protocol;

@@ -453,3 +453,63 @@ fn replay_warnings_name_ops_that_did_nothing() {
         ]
     );
 }
+
+/// `loadtest --spawn` starts its own durable server, loads it, prints one JSON report
+/// with the fields the docs promise, and exits 0 because the run converged; against
+/// no server it exits 1 with one error line.
+#[test]
+fn loadtest_spawns_a_server_and_reports_in_json() {
+    let out = bin()
+        .args([
+            "loadtest",
+            "--spawn",
+            "--clients",
+            "6",
+            "--writers",
+            "2",
+            "--rate",
+            "30",
+            "--ops",
+            "3",
+            "--nodes",
+            "5",
+            "--duration",
+            "0.6",
+            "--verify",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["converged"], true, "{r:#}");
+    assert_eq!(r["lost"], 0);
+    assert_eq!(r["errors"], 0);
+    for key in [
+        "ack_p99_ms",
+        "delivery_p99_ms",
+        "delivered_per_s",
+        "acked_per_s",
+    ] {
+        assert!(r[key].as_f64().is_some_and(|x| x >= 0.0), "{key}: {r:#}");
+    }
+    assert!(r["acked"].as_u64().unwrap() > 0);
+    if std::path::Path::new("/proc/self/status").exists() {
+        assert!(r["server"]["rss_connected"].as_u64().unwrap() > 0, "{r:#}");
+    }
+
+    // Port 9 (discard) on loopback: nothing listens; the setup fails cleanly.
+    let out = bin()
+        .args(["loadtest", "--url", "ws://127.0.0.1:9", "--duration", "0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: setting up the scene failed"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -1030,3 +1030,63 @@ async fn sync_by_bloom_filter_for_uncounted_messages() {
     assert_eq!(got, ["u:2"]);
     server.shutdown().await;
 }
+
+/// The load generator against a server in this process: light and tracked
+/// connections, batch and single broadcast frames, full replicas compared with the
+/// server; everything acked arrives everywhere and the report says so.
+#[cfg(feature = "loadtest")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_converges_and_accounts_for_every_message() {
+    use vuer_rtc::loadtest::{self, LoadConfig, Phase};
+    let server = server::start(config()).await.unwrap();
+    for batch in [true, false] {
+        let cfg = LoadConfig {
+            url: format!("ws://{}", server.addr()),
+            clients: 12,
+            writers: 3,
+            rate: 40.0,
+            ops: 4,
+            nodes: 8,
+            duration: Duration::from_millis(800),
+            conns_per_task: 5,
+            heartbeat: Duration::from_millis(200),
+            drain: Duration::from_secs(10),
+            verify: 1,
+            track: 4,
+            batch,
+            ..LoadConfig::default()
+        };
+        let mut phases = Vec::new();
+        let r = loadtest::run(&cfg, |p| {
+            if phases.last() != Some(&p.phase) {
+                phases.push(p.phase);
+            }
+        })
+        .await
+        .unwrap();
+        assert!(r.converged, "{r:#?}");
+        assert_eq!(phases.last(), Some(&Phase::Done));
+        assert_eq!(
+            (r.connected, r.disconnected, r.lost, r.errors),
+            (12, 0, 0, 0)
+        );
+        assert!(r.sent >= 3 * 20, "{} sent", r.sent);
+        assert_eq!(r.acked, r.sent);
+        let per_msg = if batch { 12 } else { 11 };
+        assert_eq!(r.delivered, r.acked * per_msg);
+        assert_eq!(r.ack.count, r.acked);
+        // Tracked connections time what they get from other writers.
+        assert!(r.delivery.count > 0 && r.delivery.count < r.delivered);
+        assert_eq!((r.verified, r.verified_equal), (1, 1));
+        assert!(r.server_hash.is_some());
+    }
+    // A bad configuration is an error, not a run.
+    let bad = LoadConfig {
+        url: format!("ws://{}", server.addr()),
+        writers: 5,
+        clients: 2,
+        ..LoadConfig::default()
+    };
+    assert!(loadtest::run(&bad, |_| {}).await.is_err());
+    server.shutdown().await;
+}

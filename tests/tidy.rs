@@ -247,6 +247,9 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("client", &["error", "op", "protocol", "store", "wire"]),
+    // The load generator: light connections through `protocol`, full replicas through
+    // `client`; `workload` for the seeded PRNG.
+    ("loadtest", &["client", "op", "protocol", "workload"]),
 ];
 
 /// Boundaries below module level: code of the first part names the second module only

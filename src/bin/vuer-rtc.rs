@@ -17,6 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[path = "cli/loadtest.rs"]
+mod loadtest;
 #[path = "cli/serve.rs"]
 mod serve;
 use vuer_rtc::op::Limits;
@@ -193,6 +195,8 @@ enum Command {
     Durable(DurableCmd),
     /// Run the sync server: WebSocket clients edit scenes at `/scenes/{scene}`.
     Serve(serve::ServeArgs),
+    /// Load a server with many connections, then check that every client converged.
+    Loadtest(loadtest::LoadArgs),
     /// Re-encode a messages file (validating it), e.g. JSON to MessagePack.
     Convert {
         /// The messages file; `-` reads stdin.
@@ -807,6 +811,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Snapshot(cmd) => snapshot(cmd)?,
         Command::Durable(cmd) => durable(cmd)?,
         Command::Serve(args) => serve::run(args)?,
+        Command::Loadtest(args) => {
+            if !loadtest::run(args)? {
+                return Err(Failure::Error(
+                    "the run did not converge (see the report)".into(),
+                ));
+            }
+        }
         Command::Convert {
             file,
             from,

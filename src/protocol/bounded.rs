@@ -365,9 +365,224 @@ fn msgpack_entries(b: &[u8]) -> Result<Vec<(String, &[u8])>, Walk> {
     Ok(out)
 }
 
+// ---------------------------------------------------------------------------------
+// Lazy MessagePack walks (for reading a few leading fields of a trusted frame without
+// walking the rest; see `protocol::scan_broadcast`)
+
+/// The entries of the MessagePack map at the start of `b`, one at a time. Each value
+/// is given as the slice from its first byte to the end of `b`; its end is found only
+/// when the next entry is asked for, so a caller that stops early never walks the rest.
+pub(crate) struct MpMap<'a> {
+    b: &'a [u8],
+    /// Where the next key starts, or the start of the last value given out.
+    pos: usize,
+    /// `pos` is the start of a value given out (its end is not yet known).
+    in_value: bool,
+    left: u64,
+}
+
+/// A lazy walk over the map at the start of `b` (`Err` when it is not a map).
+pub(crate) fn mp_map(b: &[u8]) -> Result<MpMap<'_>, Walk> {
+    if !is_map(b, Format::MessagePack) {
+        return Err(NOT_A_MAP);
+    }
+    let (pos, inside) = mp_head(b, 0)?;
+    Ok(MpMap {
+        b,
+        pos,
+        in_value: false,
+        left: inside / 2,
+    })
+}
+
+impl<'a> Iterator for MpMap<'a> {
+    /// The key (`None` when it is not a UTF-8 string) and the value's slice.
+    type Item = Result<(Option<&'a str>, &'a [u8]), Walk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let step = || -> Result<Option<(Option<&'a str>, usize)>, Walk> {
+            let mut pos = self.pos;
+            if self.in_value {
+                pos = mp_value_end(self.b, pos)?;
+            }
+            if self.left == 0 {
+                return Ok(None);
+            }
+            let key = mp_str(self.b, pos).and_then(|k| std::str::from_utf8(k).ok());
+            let value_at = mp_value_end(self.b, pos)?;
+            Ok(Some((key, value_at)))
+        };
+        match step() {
+            Ok(Some((key, value_at))) => {
+                self.pos = value_at;
+                self.in_value = true;
+                self.left -= 1;
+                Some(Ok((key, self.b.get(value_at..)?)))
+            }
+            Ok(None) => {
+                self.in_value = false;
+                None
+            }
+            Err(e) => {
+                self.left = 0;
+                self.in_value = false;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The items of the MessagePack array at the start of `b`, one at a time, each as the
+/// slice from its first byte to the end of `b` (found as [`MpMap`] finds values).
+pub(crate) struct MpArray<'a> {
+    b: &'a [u8],
+    pos: usize,
+    started: bool,
+    left: u64,
+}
+
+/// A lazy walk over the array at the start of `b` (`Err` when it is not an array).
+pub(crate) fn mp_array(b: &[u8]) -> Result<MpArray<'_>, Walk> {
+    if !is_array(b, Format::MessagePack) {
+        return Err(Walk::Malformed("expected an array"));
+    }
+    let (pos, left) = mp_head(b, 0)?;
+    Ok(MpArray {
+        b,
+        pos,
+        started: false,
+        left,
+    })
+}
+
+impl MpArray<'_> {
+    /// The items not yet given out (the array's length before the first `next`).
+    pub(crate) fn len(&self) -> usize {
+        usize::try_from(self.left).unwrap_or(usize::MAX)
+    }
+}
+
+impl<'a> Iterator for MpArray<'a> {
+    type Item = Result<&'a [u8], Walk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        if self.started {
+            match mp_value_end(self.b, self.pos) {
+                Ok(end) => self.pos = end,
+                Err(e) => {
+                    self.left = 0;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.started = true;
+        self.left -= 1;
+        match self.b.get(self.pos..) {
+            Some(s) if !s.is_empty() => Some(Ok(s)),
+            _ => {
+                self.left = 0;
+                Some(Err(SHORT))
+            }
+        }
+    }
+}
+
+/// The MessagePack string at the start of `s` (`None`: another type, or not UTF-8).
+pub(crate) fn mp_str_at(s: &[u8]) -> Option<&str> {
+    mp_str(s, 0).and_then(|k| std::str::from_utf8(k).ok())
+}
+
+/// The MessagePack number (integer or float) at the start of `s`, as `f64`.
+pub(crate) fn mp_number_at(s: &[u8]) -> Option<f64> {
+    let m = *s.first()?;
+    let be = |n: usize| -> Option<u64> {
+        let bytes = s.get(1..1 + n)?;
+        Some(bytes.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    };
+    // The `as` casts below reinterpret the big-endian bits at the marker's width.
+    Some(match m {
+        0x00..=0x7f => f64::from(m),
+        0xe0..=0xff => f64::from(m as i8),
+        0xcc => be(1)? as f64,
+        0xcd => be(2)? as f64,
+        0xce => be(4)? as f64,
+        0xcf => be(8)? as f64,
+        0xd0 => f64::from(be(1)? as u8 as i8),
+        0xd1 => f64::from(be(2)? as u16 as i16),
+        0xd2 => f64::from(be(4)? as u32 as i32),
+        0xd3 => be(8)? as i64 as f64,
+        0xca => f64::from(f32::from_bits(be(4)? as u32)),
+        0xcb => f64::from_bits(be(8)?),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lazy_walks_read_leading_fields_and_never_panic() {
+        let v = serde_json::json!({
+            "mtype": "broadcast-batch",
+            "msgs": [{"id": "a:1", "lt": 300, "ts": 1.5, "ops": [[1, 2], {"x": "y"}]},
+                     {"id": "b:2", "lt": -7, "ts": 70000}],
+            "z": null
+        });
+        let bytes = rmp_serde::to_vec_named(&v).unwrap();
+        let entries: Vec<_> = mp_map(&bytes).unwrap().map(Result::unwrap).collect();
+        assert_eq!(entries.len(), 3);
+        // (serde_json's map is sorted: msgs, mtype, z)
+        assert_eq!(entries[1].0, Some("mtype"));
+        assert_eq!(mp_str_at(entries[1].1), Some("broadcast-batch"));
+        assert_eq!(entries[0].0, Some("msgs"));
+        let msgs: Vec<_> = mp_array(entries[0].1)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(msgs.len(), 2);
+        let heads: Vec<Vec<(Option<&str>, Option<f64>)>> = msgs
+            .iter()
+            .map(|m| {
+                mp_map(m)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .map(|(k, s)| (k, mp_number_at(s)))
+                    .collect()
+            })
+            .collect();
+        // (sorted: id, lt, ops, ts)
+        assert_eq!(heads[0][1], (Some("lt"), Some(300.0)));
+        assert_eq!(heads[0][3], (Some("ts"), Some(1.5)));
+        assert_eq!(heads[1][1], (Some("lt"), Some(-7.0)));
+        assert_eq!(heads[1][2], (Some("ts"), Some(70000.0)));
+        assert_eq!(
+            mp_str_at(&rmp_serde::to_vec(&"x".repeat(40)).unwrap()).map(str::len),
+            Some(40)
+        );
+        // Every truncation and every flipped byte: an error or a value, never a panic.
+        for cut in 0..bytes.len() {
+            let b = &bytes[..cut];
+            if let Ok(m) = mp_map(b) {
+                for e in m.flatten() {
+                    let _ = mp_number_at(e.1);
+                    if let Ok(a) = mp_array(e.1) {
+                        a.flatten().for_each(|i| drop(mp_map(i).map(|m| m.count())));
+                    }
+                }
+            }
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            if let Ok(m) = mp_map(&b) {
+                let _ = m.count();
+            }
+        }
+    }
 
     #[test]
     fn depth_is_bounded_in_both_formats() {

@@ -761,6 +761,126 @@ pub fn decode_client_frame(
     Ok((frame, framing))
 }
 
+/// The head of a message in a broadcast frame, read without its ops
+/// ([`scan_broadcast`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MessageHead<'a> {
+    /// `id`.
+    pub id: &'a str,
+    /// `client`.
+    pub client: &'a str,
+    /// `lt`.
+    pub lt: u64,
+    /// `ts` (seconds).
+    pub ts: f64,
+}
+
+/// Reads the heads (id, client, Lamport time, timestamp) of the messages of a
+/// MessagePack `broadcast` or `broadcast-batch` frame in the plain framing, calling
+/// `each` for each in order, without building or validating the ops: for load
+/// generators, relays and monitors that only count and time what a server they trust
+/// sends. A `broadcast`'s ops are not even walked when the head fields come first (the
+/// short spelling this crate writes).
+///
+/// Returns `None` for any other frame (and for JSON or the Vuer framing): decode those
+/// with [`decode_server_frame`]; `Some(Ok(n))` with the number of messages read; and
+/// `Some(Err(_))` for a broken frame (messages before the break were given to `each`).
+/// Never panics.
+pub fn scan_broadcast<'a>(
+    bytes: &'a [u8],
+    encoding: Encoding,
+    mut each: impl FnMut(MessageHead<'a>),
+) -> Option<Result<usize, FrameError>> {
+    let (batch, body) = match broadcast_body(bytes, encoding)? {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e)),
+    };
+    let broken = |why: &str| FrameError::new(FrameErrorKind::Malformed, why.to_owned());
+    let head = |m: &'a [u8]| -> Result<MessageHead<'a>, FrameError> {
+        let (mut id, mut client, mut lt, mut ts) = (None, None, None, None);
+        for e in bounded::mp_map(m).map_err(walk_error)? {
+            let (k, v) = e.map_err(walk_error)?;
+            match k {
+                Some("id") => id = bounded::mp_str_at(v),
+                Some("client") => client = bounded::mp_str_at(v),
+                Some("lt") => lt = bounded::mp_number_at(v),
+                Some("ts") => ts = bounded::mp_number_at(v),
+                _ => {}
+            }
+            if let (Some(id), Some(client), Some(lt), Some(ts)) = (id, client, lt, ts) {
+                return Ok(MessageHead {
+                    id,
+                    client,
+                    // Lamport times are integers below 2^53 on the wire.
+                    lt: lt as u64,
+                    ts,
+                });
+            }
+        }
+        Err(broken("a message without id, client, lt and ts"))
+    };
+    if !batch {
+        return Some(head(body).map(|h| {
+            each(h);
+            1
+        }));
+    }
+    let items = match bounded::mp_array(body) {
+        Ok(items) => items,
+        Err(w) => return Some(Err(walk_error(w))),
+    };
+    let mut n = 0;
+    for item in items {
+        match item.map_err(walk_error).and_then(head) {
+            Ok(h) => {
+                each(h);
+                n += 1;
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(Ok(n))
+}
+
+/// How many messages a MessagePack `broadcast` (1) or `broadcast-batch` frame in the
+/// plain framing holds, read from the array's header alone (nothing else of the frame
+/// is walked or checked). `None` for any other frame, as [`scan_broadcast`].
+pub fn count_broadcast(bytes: &[u8], encoding: Encoding) -> Option<Result<usize, FrameError>> {
+    Some(match broadcast_body(bytes, encoding)? {
+        Ok((false, _)) => Ok(1),
+        Ok((true, body)) => bounded::mp_array(body)
+            .map(|items| items.len())
+            .map_err(walk_error),
+        Err(e) => Err(e),
+    })
+}
+
+/// Whether a frame is a `broadcast-batch` (else a `broadcast`), and its `msgs` / `msg`
+/// value; `None` for any other frame, JSON, or the Vuer framing.
+fn broadcast_body(bytes: &[u8], encoding: Encoding) -> Option<Result<(bool, &[u8]), FrameError>> {
+    if encoding != Encoding::MessagePack {
+        return None;
+    }
+    let mut entries = bounded::mp_map(bytes).ok()?;
+    let (Some("mtype"), mtype) = entries.next()?.ok()? else {
+        return None;
+    };
+    let batch = match bounded::mp_str_at(mtype)? {
+        "broadcast" => false,
+        "broadcast-batch" => true,
+        _ => return None,
+    };
+    let want = if batch { "msgs" } else { "msg" };
+    Some(loop {
+        match entries.next() {
+            None => break Err(missing(want)),
+            Some(Err(w)) => break Err(walk_error(w)),
+            Some(Ok((Some(k), v))) if k == want => break Ok((batch, v)),
+            Some(Ok(_)) => {}
+        }
+    })
+}
+
 /// Decodes one frame from the server (what a client reads). Messages (`broadcast`,
 /// `broadcast-batch`, the `state` journal) are validated as [`decode_client_frame`]
 /// validates a `crdt` message.

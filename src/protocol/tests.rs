@@ -703,3 +703,112 @@ proptest! {
         prop_assert!(decode_server_frame(&good[..cut % good.len()], enc, &lim()).is_err());
     }
 }
+
+#[test]
+fn scan_broadcast_reads_the_heads_the_full_decoder_reads() {
+    let (a, b, c) = (msg("a", 1), msg("b", 7), msg("c", 300));
+    let heads = |bytes: &[u8], enc| {
+        let mut got = Vec::new();
+        let n = scan_broadcast(bytes, enc, |h| {
+            got.push((h.id.to_owned(), h.client.to_owned(), h.lt, h.ts))
+        });
+        (n.map(|r| r.map_err(|e| e.to_string())), got)
+    };
+    let want = |ms: &[&Message]| -> Vec<(String, String, u64, f64)> {
+        ms.iter()
+            .map(|m| (m.id.clone(), m.client.clone(), m.lt, m.ts))
+            .collect()
+    };
+    let one = encode_server_frame(
+        &ServerFrame::Broadcast { msg: &c },
+        Encoding::MessagePack,
+        Framing::Plain,
+    );
+    assert_eq!(
+        heads(&one, Encoding::MessagePack),
+        (Some(Ok(1)), want(&[&c]))
+    );
+    let batch = encode_server_frame(
+        &ServerFrame::BroadcastBatch {
+            msgs: &[&a, &b, &c],
+        },
+        Encoding::MessagePack,
+        Framing::Plain,
+    );
+    assert_eq!(
+        heads(&batch, Encoding::MessagePack),
+        (Some(Ok(3)), want(&[&a, &b, &c]))
+    );
+    // Other frames, JSON and the Vuer framing are left to the full decoder.
+    let ack = encode_server_frame(
+        &ServerFrame::Ack {
+            msg_id: "a:1",
+            server_seq: 3,
+        },
+        Encoding::MessagePack,
+        Framing::Plain,
+    );
+    assert_eq!(heads(&ack, Encoding::MessagePack).0, None);
+    for (enc, framing) in [
+        (Encoding::Json, Framing::Plain),
+        (Encoding::MessagePack, Framing::Vuer),
+    ] {
+        let f = encode_server_frame(&ServerFrame::Broadcast { msg: &a }, enc, framing);
+        assert_eq!(heads(&f, enc).0, None);
+    }
+    // Broken frames: an error or nothing, never a panic; never more heads than messages.
+    for cut in 0..batch.len() {
+        let (n, got) = heads(&batch[..cut], Encoding::MessagePack);
+        assert!(got.len() <= 3);
+        if let Some(Ok(n)) = n {
+            assert_eq!(n, got.len());
+        }
+    }
+    // A broadcast of a message without its head fields is an error.
+    let mut headless = vec![0x82, 0xa5];
+    headless.extend(b"mtype");
+    headless.push(0xa9);
+    headless.extend(b"broadcast");
+    headless.push(0xa3);
+    headless.extend(b"msg");
+    headless.extend([
+        0x82, 0xa2, b'i', b'd', 0xa1, b'x', 0xa3, b'o', b'p', b's', 0x90,
+    ]);
+    assert!(matches!(
+        heads(&headless, Encoding::MessagePack).0,
+        Some(Err(_))
+    ));
+}
+
+#[test]
+fn count_broadcast_reads_the_array_header() {
+    let (a, b) = (msg("a", 1), msg("b", 2));
+    let enc = Encoding::MessagePack;
+    let one = encode_server_frame(&ServerFrame::Broadcast { msg: &a }, enc, Framing::Plain);
+    let two = encode_server_frame(
+        &ServerFrame::BroadcastBatch { msgs: &[&a, &b] },
+        enc,
+        Framing::Plain,
+    );
+    let none = encode_server_frame(
+        &ServerFrame::BroadcastBatch { msgs: &[] },
+        enc,
+        Framing::Plain,
+    );
+    assert_eq!(count_broadcast(&one, enc).map(Result::ok), Some(Some(1)));
+    assert_eq!(count_broadcast(&two, enc).map(Result::ok), Some(Some(2)));
+    assert_eq!(count_broadcast(&none, enc).map(Result::ok), Some(Some(0)));
+    let ack = encode_server_frame(
+        &ServerFrame::Ack {
+            msg_id: "a:1",
+            server_seq: 1,
+        },
+        enc,
+        Framing::Plain,
+    );
+    assert!(count_broadcast(&ack, enc).is_none());
+    assert!(count_broadcast(&two, Encoding::Json).is_none());
+    for cut in 0..two.len() {
+        let _ = count_broadcast(&two[..cut], enc);
+    }
+}

@@ -156,33 +156,52 @@ pub(crate) async fn serve(
     app.metrics.connections.dec();
 }
 
+/// Frames written before one flush at most, in bytes: what is queued goes out in one
+/// write (one syscall) instead of one per frame.
+const FLUSH_BYTES: usize = 256 << 10;
+
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     queued: Arc<AtomicUsize>,
     closed: watch::Sender<bool>,
 ) {
-    while let Some(out) = rx.recv().await {
-        let n = out.len();
-        let msg = match out {
-            Out::Binary(b) => WsMessage::Binary(b),
-            Out::Text(b) => match Utf8Bytes::try_from(b) {
-                Ok(t) => WsMessage::Text(t),
-                Err(_) => continue,
-            },
-            Out::Close(code, reason) => {
-                let _ = sink
-                    .send(WsMessage::Close(Some(CloseFrame {
-                        code,
-                        reason: Utf8Bytes::from_static(reason),
-                    })))
-                    .await;
-                break;
+    'frames: while let Some(first) = rx.recv().await {
+        // Feed what is queued (up to FLUSH_BYTES), then flush once.
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(out) = next.take() {
+            let n = out.len();
+            let msg = match out {
+                Out::Binary(b) => WsMessage::Binary(b),
+                Out::Text(b) => match Utf8Bytes::try_from(b) {
+                    Ok(t) => WsMessage::Text(t),
+                    Err(_) => {
+                        queued.fetch_sub(n, Ordering::Relaxed);
+                        continue;
+                    }
+                },
+                Out::Close(code, reason) => {
+                    let _ = sink
+                        .send(WsMessage::Close(Some(CloseFrame {
+                            code,
+                            reason: Utf8Bytes::from_static(reason),
+                        })))
+                        .await;
+                    break 'frames;
+                }
+            };
+            let fed_ok = sink.feed(msg).await;
+            queued.fetch_sub(n, Ordering::Relaxed);
+            if fed_ok.is_err() {
+                break 'frames;
             }
-        };
-        let sent = sink.send(msg).await;
-        queued.fetch_sub(n, Ordering::Relaxed);
-        if sent.is_err() {
+            fed += n;
+            if fed < FLUSH_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }

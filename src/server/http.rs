@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -209,6 +210,13 @@ pub(crate) async fn run(
         }
         shut.shutdown_scenes().await;
     };
+    // No Nagle: an ack or a broadcast is small and must leave at once (Nagle with
+    // the peer's delayed ACK holds it for up to 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(graceful)
         .await
@@ -340,8 +348,12 @@ async fn scene_route(
         );
     }
     let max = limits.max_frame_bytes;
+    // Small buffers: most connections are idle or receive only; a large frame grows
+    // the read buffer as it needs (tungstenite's default is 128 KiB per connection).
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(64 << 10)
         .on_upgrade(move |socket| conn::serve(socket, app, scene, opts, handle))
 }
 
