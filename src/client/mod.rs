@@ -37,6 +37,12 @@ pub struct ClientOptions {
     pub limits: Limits,
     /// How long [`SyncClient::connect`] waits for the first join.
     pub join_timeout: Duration,
+    /// Compact the store ([`GraphStore::compact`]) after every this many received
+    /// messages (0: never; the caller compacts). Compaction keeps memory and the cost
+    /// of late messages bounded; it follows the replica's stability rule, so a message
+    /// of a client silent longer than the horizon that arrives afterwards is refused
+    /// here even if the server, which may not have compacted that far, took it.
+    pub compact_every: u64,
 }
 
 impl Default for ClientOptions {
@@ -46,6 +52,7 @@ impl Default for ClientOptions {
             backoff_max: Duration::from_secs(5),
             limits: Limits::default(),
             join_timeout: Duration::from_secs(10),
+            compact_every: 0,
         }
     }
 }
@@ -83,6 +90,8 @@ struct Shared {
     // Bumped on every frame handled, so that waiters can re-check their condition.
     changed: watch::Sender<u64>,
     errors: Mutex<Vec<(Option<String>, String)>>,
+    /// Messages received since the last compaction (under the store's lock).
+    since_compact: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -131,6 +140,7 @@ impl SyncClient {
             store: Mutex::new(None),
             changed,
             errors: Mutex::new(Vec::new()),
+            since_compact: std::sync::atomic::AtomicU64::new(0),
         });
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let (last_error_tx, last_error) = watch::channel(String::new());
@@ -399,7 +409,7 @@ async fn session(
                     _ => continue,
                 };
                 let (m, _) = protocol::decode_server_frame(&bytes, Encoding::MessagePack, &options.limits).map_err(|e| e.to_string())?;
-                handle(m, shared, checks);
+                handle(m, shared, checks, options.compact_every);
                 shared.bump();
             }
             m = out_rx.recv() => {
@@ -424,9 +434,16 @@ fn handle(
     m: ServerMessage,
     shared: &Shared,
     checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
+    compact_every: u64,
 ) {
+    use std::sync::atomic::Ordering;
     let mut guard = shared.lock();
     let Some(store) = guard.as_mut() else { return };
+    let received = match &m {
+        ServerMessage::Broadcast(_) => 1,
+        ServerMessage::BroadcastBatch(ms) => ms.len() as u64,
+        _ => 0,
+    };
     match m {
         ServerMessage::Broadcast(m) => {
             if let Err(e) = store.receive(m) {
@@ -455,5 +472,12 @@ fn handle(
         // A full state on `sync` (this store lacks compacted messages), or a heartbeat:
         // nothing to apply here (a store restarted from a snapshot is the remedy).
         ServerMessage::State { .. } | ServerMessage::Heartbeat { .. } => {}
+    }
+    if compact_every > 0 && received > 0 {
+        let n = shared.since_compact.fetch_add(received, Ordering::Relaxed) + received;
+        if n >= compact_every {
+            shared.since_compact.store(0, Ordering::Relaxed);
+            store.compact();
+        }
     }
 }

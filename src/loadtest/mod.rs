@@ -7,9 +7,10 @@
 //!   against a scene that already holds data;
 //! - connections join with `join=none` and are light: most only count the messages
 //!   of each broadcast frame ([`crate::protocol::count_broadcast`], the array header);
-//!   `track` of them, spread evenly, read each message's head
+//!   the writers and `track` more, spread evenly, read each message's head
 //!   ([`crate::protocol::scan_broadcast`]), never its ops, and keep per writer how many
-//!   of its messages arrived in order (their clock, sent in heartbeats);
+//!   of its messages arrived and that its counters only grew (writers also keep their
+//!   Lamport clocks from what they read);
 //! - a writer's message carries its send time in `ts`; delivery latency is the
 //!   receiver's wall clock minus `ts` (one process, one clock); ack latency is the time
 //!   from the send to the `ack` on the writer's connection;
@@ -19,8 +20,9 @@
 //!
 //! Invariants of the report:
 //! - `lost` counts messages the server acknowledged that some connection still open at
-//!   the end had not received (per writer, the acked count minus the smallest in-order
-//!   count among the other connections), after the drain;
+//!   the end had not received (per writer, the acked count minus the least received
+//!   among the other tracked connections; for a counting connection, its total), after
+//!   the drain;
 //! - `converged` holds only when nothing is lost, nothing arrived out of order or
 //!   twice, no connection dropped, no message was rejected, and every full replica's
 //!   state hash equals the server's with the server's clock covering every ack.
@@ -69,7 +71,8 @@ pub struct LoadConfig {
     /// Full replicas whose state hash is compared with the server's.
     pub verify: usize,
     /// Connections (spread evenly) that read the head of every message they receive,
-    /// for delivery latency and per-writer order; the others only count messages.
+    /// for delivery latency and per-writer order, besides the writers (which always
+    /// do); the others only count messages.
     pub track: usize,
     /// Ask for `broadcast-batch` frames.
     pub batch: bool,
@@ -291,6 +294,9 @@ pub(crate) struct Plan {
     /// The writers' client names, by writer index.
     pub writer_names: Vec<String>,
     pub writer_of: ahash::AHashMap<String, usize>,
+    /// Per writer: its messages before the run (the setup message is writer 0's
+    /// first, so that no silent client holds compaction back).
+    pub base: Vec<u64>,
     pub nodes: Vec<String>,
     pub cfg: LoadConfig,
 }
@@ -302,7 +308,7 @@ pub(crate) struct Tally {
     pub writer: Option<usize>,
     /// Whether `got` was kept.
     pub tracked: bool,
-    /// Per writer, how many of its messages arrived in order (tracked connections).
+    /// Per writer, how many of its messages of the run arrived (tracked connections).
     pub got: Vec<u64>,
     /// Messages received, all (with `batch=1` its own included).
     pub received: u64,
@@ -368,7 +374,9 @@ fn with_query(url: &str, query: &str, token: Option<&str>) -> String {
     format!("{url}{sep}{}", parts.join("&"))
 }
 
-/// Creates the run's nodes in one message and waits for its ack.
+/// Creates the run's nodes in one message and waits for its ack: writer 0's first
+/// message (its connection goes on from the second), or a setup client's without
+/// writers.
 async fn setup(plan: &Plan) -> Result<(), LoadError> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as Ws;
@@ -376,7 +384,11 @@ async fn setup(plan: &Plan) -> Result<(), LoadError> {
     let (mut ws, _) = tokio_tungstenite::connect_async(&url)
         .await
         .map_err(|e| LoadError::Setup(format!("connecting to {url}: {e}")))?;
-    let client = format!("{}-setup", plan.run);
+    let client = plan
+        .writer_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| format!("{}-setup", plan.run));
     let props = |_: &str| -> BTreeMap<String, Json> {
         [
             ("position".to_owned(), serde_json::json!([0.0, 0.0, 0.0])),
@@ -462,6 +474,7 @@ pub async fn run(
             .enumerate()
             .map(|(i, n)| (n.clone(), i))
             .collect(),
+        base: (0..cfg.writers).map(|w| u64::from(w == 0)).collect(),
         writer_names,
         nodes: (0..cfg.nodes).map(|i| format!("{run}-n{i}")).collect(),
         run,
@@ -505,7 +518,10 @@ pub async fn run(
         match SyncClient::connect(
             &url,
             &format!("{}-v{v}", plan.run),
-            ClientOptions::default(),
+            ClientOptions {
+                compact_every: 1000,
+                ..ClientOptions::default()
+            },
         )
         .await
         {
@@ -634,8 +650,8 @@ pub async fn run(
     let clock_covers = server_clock.as_ref().is_some_and(|c| {
         plan.writer_names
             .iter()
-            .zip(&acked_by)
-            .all(|(name, &n)| n == 0 || c.get(name).copied().unwrap_or(0) >= n)
+            .zip(acked_by.iter().zip(&plan.base))
+            .all(|(name, (&n, &base))| c.get(name).copied().unwrap_or(0) >= n + base)
     });
     let c = &counters;
     let sent = c.sent.load(Ordering::Relaxed);

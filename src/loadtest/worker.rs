@@ -36,13 +36,18 @@ struct Conn {
     /// Messages received (with `batch=1`, its own included).
     received: u64,
     open: bool,
-    /// Per writer: how many of its messages arrived, in order.
+    /// Per writer: how many of its messages of the run arrived.
     got: Vec<u64>,
+    /// Per writer: the counter of its last message that arrived.
+    last: Vec<u64>,
     /// The largest Lamport time seen.
     lt: u64,
     next_heartbeat: Instant,
     // A writer's side:
+    /// Messages sent in the run.
     sent: u64,
+    /// The counter of the last message sent (the run starts after [`Plan::base`]).
+    seq: u64,
     acked: u64,
     rejected: u64,
     /// Send time of message `seq`, at `seq - 1`.
@@ -131,13 +136,16 @@ pub(crate) async fn run(
                 None => format!("{}-r{i}", plan.run),
             },
             writer,
-            tracked: i % stride == 0,
+            // Writers read heads to keep their Lamport clocks.
+            tracked: writer.is_some() || (cfg.track > 0 && i % stride == 0),
             received: 0,
             open: true,
             got: vec![0; plan.writer_names.len()],
-            lt: 0,
+            last: plan.base.clone(),
+            lt: writer.map_or(0, |wi| plan.base[wi]),
             next_heartbeat: start + jitter,
             sent: 0,
+            seq: writer.map_or(0, |wi| plan.base[wi]),
             acked: 0,
             rejected: 0,
             sent_at: Vec::new(),
@@ -310,12 +318,12 @@ impl Worker {
             .plan
             .writer_names
             .iter()
-            .zip(&c.got)
-            .filter(|&(_, &n)| n > 0)
-            .map(|(name, &n)| (name.clone(), n))
+            .zip(c.got.iter().zip(&self.plan.base))
+            .map(|(name, (&n, &base))| (name.clone(), n + base))
+            .filter(|&(_, n)| n > 0)
             .collect();
-        if c.sent > 0 {
-            clock.insert(c.name.clone(), c.sent);
+        if c.seq > 0 {
+            clock.insert(c.name.clone(), c.seq);
         }
         let frame = ClientFrame::Heartbeat {
             client: c.name.clone(),
@@ -345,11 +353,12 @@ impl Worker {
             .collect();
         let c = &mut self.conns[k];
         c.sent += 1;
+        c.seq += 1;
         c.lt += 1;
         Message {
-            id: format!("{}:{}", c.name, c.sent),
+            id: format!("{}:{}", c.name, c.seq),
             client: c.name.clone(),
-            clock: [(c.name.clone(), c.sent)].into(),
+            clock: [(c.name.clone(), c.seq)].into(),
             lt: c.lt,
             ts: now_ts(),
             ops,
@@ -423,10 +432,14 @@ impl Worker {
             let seq =
                 h.id.rsplit_once(':')
                     .and_then(|(_, s)| s.parse::<u64>().ok());
-            if seq == Some(conn.got[wi] + 1) {
-                conn.got[wi] += 1;
-            } else {
-                disorder += 1;
+            // Counters only grow per writer; a gap is a rejected message (counted
+            // as an error) or a lost one (found by the count at the end).
+            match seq {
+                Some(seq) if seq > conn.last[wi] => {
+                    conn.last[wi] = seq;
+                    conn.got[wi] += 1;
+                }
+                _ => disorder += 1,
             }
             let us = ((now - h.ts) * 1e6).max(0.0) as u64;
             delivery.saturating_record(us);
@@ -447,9 +460,9 @@ impl Worker {
         }
         match protocol::decode_server_frame(&bytes, Encoding::MessagePack, &self.limits) {
             Ok((ServerMessage::Ack { msg_id, .. }, _)) => {
-                if let Some(seq) = self.own_seq(k, &msg_id) {
+                if let Some(n) = self.own_seq(k, &msg_id) {
                     let c = &mut self.conns[k];
-                    let us = c.sent_at[seq - 1].elapsed().as_micros() as u64;
+                    let us = c.sent_at[n - 1].elapsed().as_micros() as u64;
                     self.ack.saturating_record(us);
                     c.acked += 1;
                     self.counters.acked.fetch_add(1, Ordering::Relaxed);
@@ -470,12 +483,13 @@ impl Worker {
         }
     }
 
-    /// The sequence number of `id` when it is one of connection `k`'s messages.
+    /// Which of connection `k`'s messages of the run `id` is (1 for the first), if any.
     fn own_seq(&self, k: usize, id: &str) -> Option<usize> {
         let c = &self.conns[k];
         let (client, seq) = id.rsplit_once(':')?;
-        let seq: usize = seq.parse().ok()?;
-        (client == c.name && seq >= 1 && seq <= c.sent_at.len()).then_some(seq)
+        let base = c.writer.map_or(0, |wi| self.plan.base[wi]);
+        let n = usize::try_from(seq.parse::<u64>().ok()?.checked_sub(base)?).ok()?;
+        (client == c.name && n >= 1 && n <= c.sent_at.len()).then_some(n)
     }
 
     /// In window-bound mode, one more message for each answer.

@@ -353,7 +353,7 @@ async fn scene_route(
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 << 10)
-        .write_buffer_size(64 << 10)
+        .write_buffer_size(16 << 10)
         .on_upgrade(move |socket| conn::serve(socket, app, scene, opts, handle))
 }
 

@@ -122,6 +122,10 @@ pub(crate) struct SceneHandle {
 }
 
 /// A frame encoded lazily, once per codec.
+/// The most messages in one `broadcast-batch` frame (a merged batch of more goes out
+/// as several frames, in order).
+const BATCH_FRAME_MSGS: usize = 64;
+
 struct Shared<'a> {
     frame: ServerFrame<'a>,
     bytes: [Option<Bytes>; 4],
@@ -530,7 +534,12 @@ impl Scene {
             .map(|m| Shared::new(ServerFrame::Broadcast { msg: m }))
             .collect();
         let batch_refs: Vec<&Message> = fresh.iter().collect();
-        let mut batch_frame = Shared::new(ServerFrame::BroadcastBatch { msgs: &batch_refs });
+        // At most BATCH_FRAME_MSGS messages per `broadcast-batch` frame: every
+        // connection's socket buffer holds a whole frame while it goes out.
+        let mut batch_frames: Vec<Shared<'_>> = batch_refs
+            .chunks(BATCH_FRAME_MSGS)
+            .map(|msgs| Shared::new(ServerFrame::BroadcastBatch { msgs }))
+            .collect();
         let mut encoded: Vec<[Option<Bytes>; 4]> = Vec::with_capacity(fresh.len());
         let codecs: Vec<Codec> = {
             let mut seen = [false; 4];
@@ -549,17 +558,20 @@ impl Scene {
             }
             encoded.push(std::mem::take(&mut f.bytes));
         }
-        let mut batch_bytes: [Option<Bytes>; 4] = [None, None, None, None];
+        let mut batch_bytes: [Vec<Bytes>; 4] = Default::default();
         if !fresh.is_empty() {
             for p in self.peers.values().filter(|p| p.batch) {
                 let slot = p.codec.slot();
-                if batch_bytes[slot].is_none() {
-                    batch_bytes[slot] = Some(batch_frame.get(p.codec).into_bytes());
+                if batch_bytes[slot].is_empty() {
+                    batch_bytes[slot] = batch_frames
+                        .iter_mut()
+                        .map(|f| f.get(p.codec).into_bytes())
+                        .collect();
                 }
             }
         }
         drop(frames);
-        drop(batch_frame);
+        drop(batch_frames);
         drop(batch_refs);
         let n_fresh = fresh.len();
 
@@ -652,12 +664,14 @@ impl Scene {
                 if !p.batch {
                     continue;
                 }
-                if let Some(bytes) = &batch_bytes[p.codec.slot()]
-                    && p.out
+                for bytes in &batch_bytes[p.codec.slot()] {
+                    if p.out
                         .push(Out::frame(p.codec.encoding, bytes.clone()))
                         .is_err()
-                {
-                    slow.push(conn);
+                    {
+                        slow.push(conn);
+                        break;
+                    }
                 }
             }
             slow.sort_unstable();

@@ -60,7 +60,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 2)]
     verify: usize,
     /// Connections that read every message's head (delivery latency, order per
-    /// writer); the others only count what they receive.
+    /// writer) besides the writers, which always do; the others only count.
     #[arg(long, default_value_t = LoadConfig::default().track)]
     track: usize,
     /// One `broadcast` frame per message instead of `broadcast-batch` frames.
