@@ -38,3 +38,6 @@ mod fuzz_regressions;
 // durability across a restart.
 #[cfg(feature = "server")]
 mod server;
+// Server policies: idle unload and recovery, ack modes, scene and per-scene connection limits.
+#[cfg(feature = "server")]
+mod server_policies;

@@ -461,3 +461,48 @@ fn string_set_on_a_text_path_wins_over_a_later_set_of_its_message() {
     r.apply_batch(&msgs);
     assert_eq!(r.to_json(), model);
 }
+
+/// A registered session holds compaction back until its heartbeat says what it holds;
+/// a heartbeat with nothing, or with messages of its own not yet here, changes nothing.
+#[test]
+fn a_heartbeat_lets_compaction_pass_a_session_that_holds_everything() {
+    use std::collections::BTreeMap;
+    use vuer_rtc::op::Op;
+    let counted = |client: &str, seq: u64, lt: u64, ops: Vec<Op>| {
+        let mut m = msg(client, lt, 0.0, ops);
+        m.clock = [(client.to_string(), seq)].into();
+        m
+    };
+    let mut r = Replica::new();
+    r.register_client("reader");
+    r.register_client("offline");
+    r.apply_message(&counted("b", 1, 1, vec![Op::node_insert("", "n", "Mesh")]));
+    for seq in 2..=20 {
+        r.apply_message(&counted(
+            "b",
+            seq,
+            seq,
+            vec![Op::number_add("n", "hp", 1.0)],
+        ));
+    }
+    let clock = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+        pairs.iter().map(|&(c, n)| (c.to_string(), n)).collect()
+    };
+    // The sessions may still send from Lamport time 0: nothing is stable.
+    assert_eq!(r.compact().messages, 0);
+    r.note_heartbeat("reader", &clock(&[]));
+    assert_eq!(r.compact().messages, 0);
+    // `offline` has two messages of its own the replica has not seen: no change.
+    r.note_heartbeat("offline", &clock(&[("b", 20), ("offline", 2)]));
+    r.note_heartbeat("reader", &clock(&[("b", 20)]));
+    assert_eq!(r.compact().messages, 0, "offline still holds it back");
+    // Once `offline` reports nothing outstanding, all of `b`'s 20 messages are stable.
+    r.note_heartbeat("offline", &clock(&[("b", 20)]));
+    let report = r.compact();
+    assert_eq!((report.messages, report.through), (20, Some(20)));
+    // A session's next message comes after what it held, and is taken.
+    let next = counted("reader", 1, 21, vec![Op::number_add("n", "hp", 1.0)]);
+    assert!(r.apply_message(&next).rejected.is_empty());
+    let hp = r.graph().node("n").and_then(|n| n.get("hp")?.as_number());
+    assert_eq!(hp, Some(20.0));
+}

@@ -1038,7 +1038,12 @@ async fn sync_by_bloom_filter_for_uncounted_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_converges_and_accounts_for_every_message() {
     use vuer_rtc::loadtest::{self, LoadConfig, Phase};
-    let server = server::start(config()).await.unwrap();
+    let server = server::start(ServerConfig {
+        compact_every: 10,
+        ..config()
+    })
+    .await
+    .unwrap();
     for batch in [true, false] {
         let cfg = LoadConfig {
             url: format!("ws://{}", server.addr()),
@@ -1080,6 +1085,16 @@ async fn the_load_generator_converges_and_accounts_for_every_message() {
         assert_eq!((r.verified, r.verified_equal), (1, 1));
         assert!(r.server_hash.is_some());
     }
+    // The sessions' heartbeats (readers that never write among them) let the scene
+    // compact as it goes.
+    let (_, metrics) = http_get(&server, "/metrics").await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    let compacted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vuer_rtc_compacted_messages_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(compacted > 0.0, "{metrics}");
     // A bad configuration is an error, not a run.
     let bad = LoadConfig {
         url: format!("ws://{}", server.addr()),
@@ -1089,4 +1104,124 @@ async fn the_load_generator_converges_and_accounts_for_every_message() {
     };
     assert!(loadtest::run(&bad, |_| {}).await.is_err());
     server.shutdown().await;
+}
+
+/// A `SyncClient` that was offline while the server compacted past its clock (it was
+/// evicted by the horizon) gets a full `state` in answer to its `sync`: it rejoins from
+/// the server's snapshot and keeps its offline edit, which the server took only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_client_behind_the_compacted_base_rejoins_and_keeps_its_edits() {
+    use vuer_rtc::client::{ClientOptions, SyncClient};
+    let dir = std::env::temp_dir().join(format!("vuer-rtc-client-rejoin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = config();
+    cfg.storage = Storage::Dir(dir.clone());
+    cfg.compact_every = 1;
+    cfg.horizon = 3;
+    let server = server::start(cfg.clone()).await.unwrap();
+    let addr = server.addr();
+    let url = format!("ws://{addr}/scenes/r");
+    let mut alice = SyncClient::connect(&url, "alice", ClientOptions::default())
+        .await
+        .unwrap();
+    alice.with_store(|s| {
+        s.edit(Op::node_insert("", "n", "Mesh")).unwrap();
+        s.edit(Op::number_set("n", "hp", 10.0)).unwrap();
+        s.commit("create");
+    });
+    alice.flush(WAIT).await.unwrap();
+    // The server goes away; alice edits offline (at her stale Lamport time).
+    server.shutdown().await;
+    alice.with_store(|s| {
+        s.edit(Op::number_add("n", "hp", 5.0)).unwrap();
+        s.edit(Op::string_set("n", "by", "alice offline")).unwrap();
+        s.commit("offline");
+    });
+    let offline_lt = alice.with_store(|s| s.lt());
+    assert_eq!(alice.with_store(|s| s.unacked_messages().len()), 1);
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let _sub = alice.with_store(|s| {
+        s.subscribe(move |e| {
+            let _ = events_tx.send(e.clone());
+        })
+    });
+    // Alice's address refuses her meanwhile (and is not given to the other server).
+    let hold = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let refuse = tokio::spawn(async move {
+        while let Ok((conn, _)) = hold.accept().await {
+            drop(conn);
+        }
+    });
+    // On another address, bob writes more than the horizon: alice is evicted and the
+    // server compacts past everything she holds.
+    let elsewhere = server::start(cfg.clone()).await.unwrap();
+    let bob_url = format!("ws://{}/scenes/r", elsewhere.addr());
+    let bob = SyncClient::connect(&bob_url, "bob", ClientOptions::default())
+        .await
+        .unwrap();
+    for i in 0..10 {
+        bob.with_store(|s| {
+            s.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+            s.edit(Op::number_set("n", "i", f64::from(i))).unwrap();
+            s.commit("bob");
+        });
+        bob.flush(WAIT).await.unwrap();
+    }
+    bob.close().await;
+    // The compacted base is past alice's offline edit, and holds bob's messages.
+    let mut probe = Client::connect(&elsewhere, "/scenes/r?join=state").await;
+    match probe.recv().await {
+        ServerMessage::State { snapshot, .. } => {
+            assert!(snapshot.lt > offline_lt, "{} <= {offline_lt}", snapshot.lt);
+            assert!(snapshot.vector_clock.get("bob").copied().unwrap_or(0) > 0);
+        }
+        other => panic!("expected state, got {other:?}"),
+    }
+    drop(probe);
+    elsewhere.shutdown().await;
+    refuse.abort();
+    let _ = refuse.await;
+    // Back on alice's address: she reconnects by herself, is behind, and rejoins.
+    cfg.listen = addr;
+    let server = server::start(cfg).await.unwrap();
+    alice.flush(WAIT).await.unwrap();
+    let mut bob = SyncClient::connect(&url, "bob", ClientOptions::default())
+        .await
+        .unwrap();
+    bob.with_store(|s| {
+        s.edit(Op::number_add("n", "hp", 100.0)).unwrap();
+        s.commit("bob again");
+    });
+    bob.flush(WAIT).await.unwrap();
+    let a = alice.check(WAIT).await.unwrap();
+    let b = bob.check(WAIT).await.unwrap();
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(alice.with_store(|s| s.replica().state_hash()), a.hash);
+    assert_eq!(bob.with_store(|s| s.replica().state_hash()), a.hash);
+    // Alice's offline edit is in both, once: 10 + 5 + 10 × 1 + 100.
+    for c in [&alice, &bob] {
+        let (hp, by) = c.with_store(|s| {
+            let n = s.graph().node("n").unwrap();
+            (
+                n.get("hp").and_then(|v| v.as_number()),
+                n.get("by").and_then(|v| v.as_str().map(|t| t.into_owned())),
+            )
+        });
+        assert_eq!(hp, Some(125.0));
+        assert_eq!(by.as_deref(), Some("alice offline"));
+    }
+    assert!(alice.errors().is_empty(), "{:?}", alice.errors());
+    // She rejoined from the snapshot, her offline edit committed again as a new message.
+    let rejoined: Vec<_> = events
+        .try_iter()
+        .filter(|e| matches!(e, vuer_rtc::store::StoreEvent::Rejoined { .. }))
+        .collect();
+    assert_eq!(
+        rejoined,
+        [vuer_rtc::store::StoreEvent::Rejoined { reissued: 1 }]
+    );
+    alice.close().await;
+    bob.close().await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,16 +1,35 @@
 //! The network client (feature `client`): a [`GraphStore`] connected to a
 //! `vuer-rtc serve` URL. Commits go out as `crdt` frames, broadcasts come in through
 //! [`GraphStore::receive`], acks through [`GraphStore::ack`]; a dropped connection is
-//! retried with exponential backoff and jitter, and each reconnect sends `sync` with the
-//! store's clock, then resends every unacknowledged message.
+//! retried with exponential backoff and jitter.
+//!
+//! Joining, and joining again:
+//! - the first join takes the engine's snapshot (`join=snapshot`,
+//!   [`GraphStore::init_from_snapshot`]);
+//! - a reconnect joins quietly (`join=none`) and catches up: `sync` with the store's
+//!   clock and a `sync-check`, applying what the server sends until the check's
+//!   answer; then it resends every unacknowledged message. Commits made meanwhile wait
+//!   for the answer;
+//! - when the server answers that `sync` with a full `state` (it compacted past what
+//!   this store holds: the client was offline longer than the server's horizon), or
+//!   refuses one of this client's unacknowledged messages as `compacted`, the client
+//!   closes the connection and rejoins at once from the server's snapshot
+//!   (`join=snapshot`, [`GraphStore::rejoin_from_snapshot`]), keeping its pending
+//!   edits and its unacknowledged messages, then resends those. A message the server
+//!   still takes keeps its id (a copy of it the server already holds is recognised);
+//!   one older than the server's compacted base, which the server refuses for good,
+//!   has its ops committed again as a new message.
 //!
 //! Invariants:
 //! - the store is touched only under its lock, by the caller ([`SyncClient::with_store`])
-//!   or by the connection task between frames: no frame is half-applied;
+//!   or by the connection task between frames: no frame is half-applied, and a rejoin
+//!   replaces the store's state in one step;
 //! - a message the store committed is sent on the connection it was committed on, or
-//!   resent after the next `sync`; it leaves the unacknowledged set only on an `ack`;
-//! - the first join takes the engine's snapshot (`join=snapshot`), so late messages,
-//!   undo and compaction go on exactly as on the server.
+//!   resent after the next catch-up or rejoin; it leaves the unacknowledged set only on
+//!   an `ack` (of itself or, when the server refuses it for good as older than its
+//!   compacted base, of the new message that carries its ops again);
+//! - every join from a snapshot takes the engine's snapshot, so late messages, undo and
+//!   compaction go on exactly as on the server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,7 +54,9 @@ pub struct ClientOptions {
     pub backoff_max: Duration,
     /// Limits on the frames the server sends.
     pub limits: Limits,
-    /// How long [`SyncClient::connect`] waits for the first join.
+    /// How long [`SyncClient::connect`] waits for the first join; also how long a
+    /// connection waits for the server's snapshot, and for the next frame of a
+    /// reconnect's catch-up, before it gives up and reconnects.
     pub join_timeout: Duration,
     /// Compact the store ([`GraphStore::compact`]) after every this many received
     /// messages (0: never; the caller compacts). Compaction keeps memory and the cost
@@ -271,6 +292,18 @@ fn jitter() -> f64 {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// How a connection joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Join {
+    /// No store yet: start one from the server's snapshot (`join=snapshot`).
+    First,
+    /// Reconnect with `join=none`: `sync`, then resend the unacknowledged.
+    Sync,
+    /// Behind the server's compacted base: rebuild the store from the server's
+    /// snapshot (`join=snapshot`), keeping this client's work, then resend.
+    Rejoin,
+}
+
 async fn run(
     url: String,
     client: String,
@@ -282,14 +315,30 @@ async fn run(
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
     let mut backoff = options.backoff_min;
     let mut checks: HashMap<String, oneshot::Sender<OwnedSyncStatus>> = HashMap::new();
+    let mut rejoin = false;
     loop {
-        let first = shared.lock().is_none();
-        let target = with_join(&url, if first { "snapshot" } else { "none" });
+        let join = if shared.lock().is_none() {
+            Join::First
+        } else if rejoin {
+            Join::Rejoin
+        } else {
+            Join::Sync
+        };
+        let target = with_join(
+            &url,
+            if join == Join::Sync {
+                "none"
+            } else {
+                "snapshot"
+            },
+        );
         match tokio_tungstenite::connect_async(&target).await {
             Ok((ws, _)) => {
                 backoff = options.backoff_min;
                 let end = session(
                     ws,
+                    join,
+                    &mut rejoin,
                     &client,
                     &options,
                     &shared,
@@ -299,11 +348,20 @@ async fn run(
                     &mut checks,
                 )
                 .await;
-                if let Err(e) = &end {
-                    let _ = last_error.send(e.clone());
-                }
-                if matches!(end, Ok(Stop::Closed)) {
-                    return;
+                match end {
+                    Err(e) => {
+                        let _ = last_error.send(e);
+                    }
+                    Ok(Stop::Closed) => return,
+                    Ok(Stop::Lost) => {}
+                    // Found behind on a sync: rejoin at once (a rejoin found behind
+                    // again waits first, so that nothing spins).
+                    Ok(Stop::Rejoin) => {
+                        rejoin = true;
+                        if join != Join::Rejoin {
+                            continue;
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -327,28 +385,22 @@ async fn run(
 enum Stop {
     Closed,
     Lost,
+    /// The server has compacted past this store: rejoin from its snapshot.
+    Rejoin,
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the session's state, passed once"
-)]
-async fn session(
-    mut ws: Socket,
-    client: &str,
-    options: &ClientOptions,
-    shared: &Shared,
-    out_tx: &mpsc::UnboundedSender<Message>,
-    out_rx: &mut mpsc::UnboundedReceiver<Message>,
-    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
-    checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
-) -> Result<Stop, String> {
-    let send = |f: &ClientFrame| {
-        Ws::Binary(protocol::encode_client_frame(f, Encoding::MessagePack, Framing::Plain).into())
-    };
-    if shared.lock().is_none() {
-        // The first join: the engine's snapshot of the whole replica.
-        let store = loop {
+/// The request id of the `sync-check` that closes a reconnect's catch-up (the
+/// caller's checks are `check-N`).
+const CAUGHT_UP: &str = "sync-caught-up";
+
+fn encode(f: &ClientFrame) -> Ws {
+    Ws::Binary(protocol::encode_client_frame(f, Encoding::MessagePack, Framing::Plain).into())
+}
+
+/// Reads the `state` a `join=snapshot` connection starts with: the snapshot bytes.
+async fn read_snapshot(ws: &mut Socket, options: &ClientOptions) -> Result<Vec<u8>, String> {
+    let read = async {
+        loop {
             let frame = ws
                 .next()
                 .await
@@ -359,44 +411,178 @@ async fn session(
                 .map_err(|e| e.to_string())?;
             if let ServerMessage::State { snapshot, .. } = m {
                 let OwnedBody::Bytes(bytes) = snapshot.body else {
-                    return Err("the server sent a state without snapshot bytes".into());
+                    return Err("the server sent a state without snapshot bytes".to_owned());
                 };
-                let tx = out_tx.clone();
-                break GraphStore::init_from_snapshot(client, &bytes)
-                    .map_err(|e| e.to_string())?
-                    .with_sender(move |m| {
-                        let _ = tx.send(m.clone());
-                    });
+                return Ok(bytes);
             }
-        };
-        *shared.lock() = Some(store);
-        shared.bump();
-    } else {
-        // A reconnect: what was queued for the lost connection is resent below.
-        while out_rx.try_recv().is_ok() {}
-        let (clock, unacked) = {
-            let guard = shared.lock();
-            let Some(s) = guard.as_ref() else {
-                return Err("no store".into());
-            };
-            (
-                s.state().clock.clone(),
-                s.unacked_messages()
-                    .into_iter()
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            )
-        };
-        ws.send(send(&ClientFrame::Sync {
-            vector_clock: clock,
-            filter: None,
-        }))
+        }
+    };
+    tokio::time::timeout(options.join_timeout, read)
         .await
-        .map_err(|e| e.to_string())?;
-        for m in unacked {
-            ws.send(send(&ClientFrame::Crdt(m)))
-                .await
-                .map_err(|e| e.to_string())?;
+        .map_err(|_| "timed out waiting for the state".to_owned())?
+}
+
+/// Sends every unacknowledged message of the store. What was queued for an earlier
+/// connection is dropped first, under the store's lock, so nothing goes out twice.
+async fn resend(
+    ws: &mut Socket,
+    shared: &Shared,
+    out_rx: &mut mpsc::UnboundedReceiver<Message>,
+) -> Result<(), String> {
+    let unacked = {
+        let guard = shared.lock();
+        while out_rx.try_recv().is_ok() {}
+        let Some(s) = guard.as_ref() else {
+            return Err("no store".into());
+        };
+        s.unacked_messages()
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for m in unacked {
+        ws.send(encode(&ClientFrame::Crdt(m)))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A reconnect's catch-up: `sync` with the store's clock and a `sync-check`; applies
+/// what the server sends until the check's answer (`Ok(None)`: caught up). Returns
+/// [`Stop::Rejoin`] when the server answered with a full `state` instead (this store
+/// is behind its compacted base). Nothing of this client is sent meanwhile: its
+/// messages wait, so that none reaches the server with a stale Lamport time only to
+/// be refused as compacted.
+async fn catch_up(
+    ws: &mut Socket,
+    options: &ClientOptions,
+    shared: &Shared,
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+    checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
+) -> Result<Option<Stop>, String> {
+    let clock = {
+        let guard = shared.lock();
+        let Some(s) = guard.as_ref() else {
+            return Err("no store".into());
+        };
+        s.state().clock.clone()
+    };
+    ws.send(encode(&ClientFrame::Sync {
+        vector_clock: clock,
+        filter: None,
+    }))
+    .await
+    .map_err(|e| e.to_string())?;
+    ws.send(encode(&ClientFrame::SyncCheck {
+        request_id: CAUGHT_UP.to_owned(),
+    }))
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut deadline = tokio::time::Instant::now() + options.join_timeout;
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                let Some(frame) = frame else { return Ok(Some(Stop::Lost)) };
+                deadline = tokio::time::Instant::now() + options.join_timeout;
+                let bytes = match frame.map_err(|e| e.to_string())? {
+                    Ws::Binary(b) => b,
+                    Ws::Close(_) => return Ok(Some(Stop::Lost)),
+                    _ => continue,
+                };
+                let (m, _) = protocol::decode_server_frame(&bytes, Encoding::MessagePack, &options.limits).map_err(|e| e.to_string())?;
+                match m {
+                    ServerMessage::State { .. } => {
+                        let _ = ws.close(None).await;
+                        return Ok(Some(Stop::Rejoin));
+                    }
+                    ServerMessage::SyncStatus { request_id, .. } if request_id == CAUGHT_UP => {
+                        return Ok(None);
+                    }
+                    m => {
+                        if handle(m, shared, checks, options.compact_every) {
+                            let _ = ws.close(None).await;
+                            return Ok(Some(Stop::Rejoin));
+                        }
+                        shared.bump();
+                    }
+                }
+            }
+            c = ctl.recv() => match c {
+                None | Some(Ctl::Close) => {
+                    let _ = ws.close(None).await;
+                    return Ok(Some(Stop::Closed));
+                }
+                Some(Ctl::Check(id, tx)) => {
+                    checks.insert(id.clone(), tx);
+                    ws.send(encode(&ClientFrame::SyncCheck { request_id: id })).await.map_err(|e| e.to_string())?;
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                return Err("timed out waiting for the sync".into());
+            }
+        }
+    }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the session's state, passed once"
+)]
+async fn session(
+    mut ws: Socket,
+    join: Join,
+    rejoin: &mut bool,
+    client: &str,
+    options: &ClientOptions,
+    shared: &Shared,
+    out_tx: &mpsc::UnboundedSender<Message>,
+    out_rx: &mut mpsc::UnboundedReceiver<Message>,
+    ctl: &mut mpsc::UnboundedReceiver<Ctl>,
+    checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
+) -> Result<Stop, String> {
+    match join {
+        Join::First => {
+            // The first join: the engine's snapshot of the whole replica.
+            let bytes = read_snapshot(&mut ws, options).await?;
+            let tx = out_tx.clone();
+            let store = GraphStore::init_from_snapshot(client, &bytes)
+                .map_err(|e| e.to_string())?
+                .with_sender(move |m| {
+                    let _ = tx.send(m.clone());
+                });
+            *shared.lock() = Some(store);
+            shared.bump();
+        }
+        Join::Sync => {
+            if let Some(stop) = catch_up(&mut ws, options, shared, ctl, checks).await? {
+                return Ok(stop);
+            }
+            resend(&mut ws, shared, out_rx).await?;
+        }
+        Join::Rejoin => {
+            let bytes = read_snapshot(&mut ws, options).await?;
+            {
+                let mut guard = shared.lock();
+                let Some(store) = guard.as_mut() else {
+                    return Err("no store".into());
+                };
+                let report = store
+                    .rejoin_from_snapshot(&bytes)
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(
+                    held = report.held,
+                    kept = report.kept,
+                    reissued = report.reissued.len(),
+                    "rejoined from the server's snapshot"
+                );
+                shared
+                    .since_compact
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+            }
+            *rejoin = false;
+            shared.bump();
+            resend(&mut ws, shared, out_rx).await?;
         }
     }
     loop {
@@ -409,12 +595,16 @@ async fn session(
                     _ => continue,
                 };
                 let (m, _) = protocol::decode_server_frame(&bytes, Encoding::MessagePack, &options.limits).map_err(|e| e.to_string())?;
-                handle(m, shared, checks, options.compact_every);
+                let behind = handle(m, shared, checks, options.compact_every);
                 shared.bump();
+                if behind {
+                    let _ = ws.close(None).await;
+                    return Ok(Stop::Rejoin);
+                }
             }
             m = out_rx.recv() => {
                 let Some(m) = m else { return Ok(Stop::Closed) };
-                ws.send(send(&ClientFrame::Crdt(m))).await.map_err(|e| e.to_string())?;
+                ws.send(encode(&ClientFrame::Crdt(m))).await.map_err(|e| e.to_string())?;
             }
             c = ctl.recv() => match c {
                 None | Some(Ctl::Close) => {
@@ -423,27 +613,34 @@ async fn session(
                 }
                 Some(Ctl::Check(id, tx)) => {
                     checks.insert(id.clone(), tx);
-                    ws.send(send(&ClientFrame::SyncCheck { request_id: id })).await.map_err(|e| e.to_string())?;
+                    ws.send(encode(&ClientFrame::SyncCheck { request_id: id })).await.map_err(|e| e.to_string())?;
                 }
             },
         }
     }
 }
 
+/// Applies one server frame to the store. True when the store must rejoin from the
+/// server's snapshot: a full `state` (the answer to a `sync` from behind the compacted
+/// base), or a `compacted` refusal of one of this client's unacknowledged messages
+/// (the server will never take it under that id).
 fn handle(
     m: ServerMessage,
     shared: &Shared,
     checks: &mut HashMap<String, oneshot::Sender<OwnedSyncStatus>>,
     compact_every: u64,
-) {
+) -> bool {
     use std::sync::atomic::Ordering;
     let mut guard = shared.lock();
-    let Some(store) = guard.as_mut() else { return };
+    let Some(store) = guard.as_mut() else {
+        return false;
+    };
     let received = match &m {
         ServerMessage::Broadcast(_) => 1,
         ServerMessage::BroadcastBatch(ms) => ms.len() as u64,
         _ => 0,
     };
+    let mut behind = false;
     match m {
         ServerMessage::Broadcast(m) => {
             if let Err(e) = store.receive(m) {
@@ -458,6 +655,10 @@ fn handle(
         }
         ServerMessage::Error { msg_id, error } => {
             tracing::warn!(msg_id = ?msg_id, %error, "the server refused a frame");
+            behind = error.starts_with("compacted:")
+                && msg_id
+                    .as_deref()
+                    .is_some_and(|id| store.unacked_messages().iter().any(|m| m.id == id));
             shared
                 .errors
                 .lock()
@@ -469,9 +670,9 @@ fn handle(
                 let _ = tx.send(status);
             }
         }
-        // A full state on `sync` (this store lacks compacted messages), or a heartbeat:
-        // nothing to apply here (a store restarted from a snapshot is the remedy).
-        ServerMessage::State { .. } | ServerMessage::Heartbeat { .. } => {}
+        // A full state: this store lacks messages the server compacted.
+        ServerMessage::State { .. } => behind = true,
+        ServerMessage::Heartbeat { .. } => {}
     }
     if compact_every > 0 && received > 0 {
         let n = shared.since_compact.fetch_add(received, Ordering::Relaxed) + received;
@@ -480,4 +681,5 @@ fn handle(
             store.compact();
         }
     }
+    behind
 }

@@ -7,7 +7,8 @@
 //!   against a scene that already holds data;
 //! - connections join with `join=none` and are light: most only count the messages
 //!   of each broadcast frame ([`crate::protocol::count_broadcast`], the array header);
-//!   the writers and `track` more, spread evenly, read each message's head
+//!   the writers, the first connection of each task and `track` more, spread evenly,
+//!   read each message's head
 //!   ([`crate::protocol::scan_broadcast`]), never its ops, and keep per writer how many
 //!   of its messages arrived and that its counters only grew (writers also keep their
 //!   Lamport clocks from what they read);
@@ -71,8 +72,9 @@ pub struct LoadConfig {
     /// Full replicas whose state hash is compared with the server's.
     pub verify: usize,
     /// Connections (spread evenly) that read the head of every message they receive,
-    /// for delivery latency and per-writer order, besides the writers (which always
-    /// do); the others only count messages.
+    /// for delivery latency and per-writer order, besides the writers and the first
+    /// connection of each task (which always do); the others only count messages and
+    /// heartbeat what their task's tracked connections hold.
     pub track: usize,
     /// Ask for `broadcast-batch` frames.
     pub batch: bool,

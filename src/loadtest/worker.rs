@@ -136,8 +136,9 @@ pub(crate) async fn run(
                 None => format!("{}-r{i}", plan.run),
             },
             writer,
-            // Writers read heads to keep their Lamport clocks.
-            tracked: writer.is_some() || (cfg.track > 0 && i % stride == 0),
+            // Writers read heads to keep their Lamport clocks; the first connection of
+            // each task does, so that the task's counting connections have a clock.
+            tracked: writer.is_some() || w.conns.is_empty() || (cfg.track > 0 && i % stride == 0),
             received: 0,
             open: true,
             got: vec![0; plan.writer_names.len()],
@@ -312,22 +313,45 @@ impl Worker {
         }
     }
 
-    async fn heartbeat(&mut self, k: usize) {
+    /// The connection's clock: per writer, how many of its messages it holds. A
+    /// counting connection knows no writer, so it reports what the tracked connections
+    /// of its task hold (they read the same stream from the same server; this only
+    /// lets the server compact, as a real client's heartbeat would), or nothing.
+    fn clock_of(&self, k: usize) -> Clock {
         let c = &self.conns[k];
-        let mut clock: Clock = self
-            .plan
-            .writer_names
-            .iter()
-            .zip(c.got.iter().zip(&self.plan.base))
-            .map(|(name, (&n, &base))| (name.clone(), n + base))
-            .filter(|&(_, n)| n > 0)
-            .collect();
+        let held = |t: &Conn, w: usize| {
+            if t.writer == Some(w) {
+                t.seq
+            } else {
+                t.got[w] + self.plan.base[w]
+            }
+        };
+        let mut clock = Clock::new();
+        for (w, name) in self.plan.writer_names.iter().enumerate() {
+            let n = if c.tracked {
+                held(c, w)
+            } else {
+                self.conns
+                    .iter()
+                    .filter(|t| t.tracked && t.open)
+                    .map(|t| held(t, w))
+                    .min()
+                    .unwrap_or(0)
+            };
+            if n > 0 {
+                clock.insert(name.clone(), n);
+            }
+        }
         if c.seq > 0 {
             clock.insert(c.name.clone(), c.seq);
         }
+        clock
+    }
+
+    async fn heartbeat(&mut self, k: usize) {
         let frame = ClientFrame::Heartbeat {
-            client: c.name.clone(),
-            vector_clock: clock,
+            client: self.conns[k].name.clone(),
+            vector_clock: self.clock_of(k),
         };
         self.send_frame(k, &frame).await;
     }

@@ -74,6 +74,10 @@ pub(super) struct MetaState {
     pub(super) undo: bool,
 }
 
+/// How many of a client's latest prefix messages keep their Lamport time for dating
+/// heartbeats.
+pub const RECENT: usize = 64;
+
 /// What the journal knows of one client's message sequence.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ClientLog {
@@ -86,6 +90,12 @@ pub(super) struct ClientLog {
     pub(super) last_lt: u64,
     // True once a message of the client came without its own `clock` counter.
     pub(super) untracked: bool,
+    // The last few (seq, lt) pairs of the prefix, oldest first, to date what a
+    // heartbeat's clock names ([`Journal::lt_of_seq`]). Not persisted.
+    pub(super) recent: std::collections::VecDeque<(u64, u64)>,
+    // A Lamport time the client is known to have seen while every message it had sent
+    // was here (a heartbeat): its later messages come after it. Not persisted.
+    pub(super) seen_lt: u64,
 }
 
 /// Every uncompacted message, by arrival, with an id index and the undo state.
@@ -134,6 +144,10 @@ impl Journal {
         while let Some(lt) = log.ahead.remove(&log.prefix.saturating_add(1)) {
             log.prefix += 1;
             log.prefix_lt = lt;
+            if log.recent.len() == RECENT {
+                log.recent.pop_front();
+            }
+            log.recent.push_back((log.prefix, lt));
         }
     }
 
@@ -144,6 +158,29 @@ impl Journal {
             last_lt: lt,
             ..ClientLog::default()
         });
+    }
+
+    /// Records that `client`, with every message it sent received, has seen Lamport
+    /// time `lt` ([`Journal::stable_lt`] then waits for it only beyond `lt`).
+    pub fn note_seen(&mut self, client: ClientId, lt: u64) {
+        if let Some(log) = self.clients.get_mut(&client) {
+            log.seen_lt = log.seen_lt.max(lt);
+        }
+    }
+
+    /// A lower bound of the Lamport time of `client`'s message number `seq`, when the
+    /// prefix reaches it and it is one of the last [`RECENT`] of the prefix (or later):
+    /// the Lamport time of the latest such message at or before `seq`.
+    pub fn lt_of_seq(&self, client: ClientId, seq: u64) -> Option<u64> {
+        let log = self.clients.get(&client)?;
+        if seq == 0 || log.prefix == 0 {
+            return None;
+        }
+        if seq >= log.prefix {
+            return Some(log.prefix_lt);
+        }
+        let i = log.recent.partition_point(|&(s, _)| s <= seq);
+        i.checked_sub(1).map(|i| log.recent[i].1)
     }
 
     /// True when `client`'s message number `seq` was received before (it may have been
@@ -159,8 +196,10 @@ impl Journal {
 
     /// The greatest Lamport time `s` such that no message with `lt ≤ s` can still arrive
     /// from a client heard from within `horizon` Lamport ticks of `frontier`: the least
-    /// `prefix_lt` over those clients. `None` while one of them sends no `clock` counter.
-    /// Clients silent longer than the horizon are evicted: they no longer hold it back.
+    /// `prefix_lt` over those clients (or the later Lamport time a client is known to
+    /// have seen with nothing of its own outstanding, [`Journal::note_seen`]). `None`
+    /// while one of them sends no `clock` counter. Clients silent longer than the
+    /// horizon are evicted: they no longer hold it back.
     pub fn stable_lt(&self, frontier: u64, horizon: u64) -> Option<u64> {
         let mut s = frontier;
         for log in self.clients.values() {
@@ -170,7 +209,13 @@ impl Journal {
             if log.untracked {
                 return None;
             }
-            s = s.min(log.prefix_lt);
+            // With a gap in its counters, messages between may still come.
+            let hold = if log.ahead.is_empty() {
+                log.prefix_lt.max(log.seen_lt)
+            } else {
+                log.prefix_lt
+            };
+            s = s.min(hold);
         }
         Some(s)
     }

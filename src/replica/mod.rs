@@ -181,6 +181,33 @@ impl Replica {
         self.journal.know_client(id, lt);
     }
 
+    /// What a heartbeat of a registered `client` says (a server calls this): it holds
+    /// the messages `clock` counts. When that includes every message the client sent
+    /// (its own counter is no more than what arrived), everything it sends from now on
+    /// comes after the newest message it holds that the replica can date (for each
+    /// named client, its message at the clock's count, or the latest before it among
+    /// the last few the replica received in order), so compaction stops
+    /// waiting for it below that. A session that reports nothing keeps holding
+    /// compaction back, as it may still send a message from Lamport time 0.
+    pub fn note_heartbeat(&mut self, client: &str, clock: &BTreeMap<String, u64>) {
+        let Some(id) = self.graph.clients.get(client) else {
+            return;
+        };
+        let own = clock.get(client).copied().unwrap_or(0);
+        if own > self.journal.prefix_of(id) {
+            return;
+        }
+        let seen = clock
+            .iter()
+            .filter_map(|(name, &n)| {
+                let w = self.graph.clients.get(name)?;
+                self.journal.lt_of_seq(w, n)
+            })
+            .max()
+            .unwrap_or(0);
+        self.journal.note_seen(id, seen);
+    }
+
     /// The Lamport time the replica compacted through, if it compacted.
     pub fn compacted_through(&self) -> Option<u64> {
         self.compacted_through

@@ -432,6 +432,9 @@ impl Replica {
                 ahead: c.ahead.into_iter().collect(),
                 last_lt: c.last_lt,
                 untracked: c.untracked,
+                // What heartbeats said is not kept: a restarted replica waits again.
+                seen_lt: 0,
+                recent: Default::default(),
             };
             if journal.clients.insert(client(c.client)?, log).is_some() {
                 return Err(format!("client {} logged twice", c.client));

@@ -301,9 +301,13 @@ async fn read_loop(
                 filter,
                 codec,
             },
-            ClientFrame::Heartbeat { client, .. } => Cmd::Heartbeat {
+            ClientFrame::Heartbeat {
+                client,
+                vector_clock,
+            } => Cmd::Heartbeat {
                 conn,
                 client,
+                clock: vector_clock,
                 codec,
             },
             ClientFrame::SyncCheck { request_id } => Cmd::SyncCheck {

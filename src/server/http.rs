@@ -77,8 +77,15 @@ impl AppState {
         if self.stopping.load(Ordering::Relaxed) {
             return Err(OpenError::Stopping);
         }
-        if let Some(h) = self.lock().get(name).filter(|h| !h.tx.is_closed()) {
-            return Ok(h.clone());
+        {
+            let scenes = self.lock();
+            if let Some(h) = scenes.get(name).filter(|h| !h.tx.is_closed()) {
+                return Ok(h.clone());
+            }
+            // Refuse before opening anything (no directory for a refused scene).
+            if scenes.len() >= self.config.limits.max_scenes {
+                return Err(OpenError::TooMany(self.config.limits.max_scenes));
+            }
         }
         // Open outside the lock (recovery reads files), then register; if another
         // connection registered the scene meanwhile, use that one.
@@ -110,7 +117,12 @@ impl AppState {
         let app = Arc::clone(self);
         let key = name.to_owned();
         let conns = Arc::clone(&handle.conns);
-        let idle = self.config.limits.idle_unload;
+        // A scene in memory has nowhere to be recovered from: it is never unloaded
+        // (it lives as long as the process, as `Storage::Memory` promises).
+        let idle = match self.config.storage {
+            Storage::Memory => std::time::Duration::MAX,
+            Storage::Dir(_) => self.config.limits.idle_unload,
+        };
         tokio::spawn(async move {
             let unload = {
                 let app = Arc::clone(&app);

@@ -24,6 +24,7 @@ pub(crate) struct Metrics {
     pub frames_out: Counter,
     pub bytes_out: Counter,
     pub acks: Counter,
+    pub compacted: Counter,
     pub rejects: Family<Reason, Counter>,
     pub errors: Family<Reason, Counter>,
     pub closes: Family<Reason, Counter>,
@@ -44,6 +45,7 @@ impl Metrics {
             frames_out: Counter::default(),
             bytes_out: Counter::default(),
             acks: Counter::default(),
+            compacted: Counter::default(),
             rejects: Family::default(),
             errors: Family::default(),
             closes: Family::default(),
@@ -76,6 +78,11 @@ impl Metrics {
             m.bytes_out.clone(),
         );
         registry.register("acks", "Messages acknowledged", m.acks.clone());
+        registry.register(
+            "compacted_messages",
+            "Messages folded into a scene's base by compaction",
+            m.compacted.clone(),
+        );
         registry.register("rejects", "Messages rejected, by reason", m.rejects.clone());
         registry.register("errors", "Error frames sent, by reason", m.errors.clone());
         registry.register(

@@ -95,6 +95,7 @@ pub(crate) enum Cmd {
     Heartbeat {
         conn: ConnId,
         client: String,
+        clock: Clock,
         codec: Codec,
     },
     SyncCheck {
@@ -376,9 +377,12 @@ impl Scene {
             Cmd::Heartbeat {
                 conn,
                 client,
+                clock,
                 codec,
             } => {
                 if self.bind(conn, &client, codec).is_ok() {
+                    // What the session holds: compaction stops waiting for it below.
+                    self.replica.note_heartbeat(&client, &clock);
                     let seen: Clock = [(client.clone(), self.replica.clock_of(&client))].into();
                     let frame = ServerFrame::Heartbeat {
                         client: "server",
@@ -683,7 +687,8 @@ impl Scene {
 
         if self.since_compact >= self.compact_every {
             self.since_compact = 0;
-            self.replica.compact();
+            let r = self.replica.compact();
+            self.metrics.compacted.inc_by(r.messages as u64);
         }
         if self.log.as_ref().is_some_and(|l| l.snapshot_due()) {
             self.snapshot().await;

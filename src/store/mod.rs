@@ -21,8 +21,13 @@
 //!   messages have strictly increasing `lt` and ids `client:lt` never repeat;
 //! - `clock[client]` counts this client's messages (1, 2, …): the replica's compaction
 //!   relies on these counters;
-//! - a message of this client stays out of the compacted base until it is
-//!   acknowledged ([`GraphStore::ack`]).
+//! - this store never compacts a message of this client before it is acknowledged
+//!   ([`GraphStore::ack`]);
+//! - a message of this client leaves the unacknowledged set only on its ack, also
+//!   across [`GraphStore::rejoin_from_snapshot`]: held by the snapshot (in its journal,
+//!   or compacted: then resent from a copy) or still acceptable, it is kept; past the
+//!   snapshot's compacted base (its server refuses it for good), its ops are committed
+//!   again as a new unacknowledged message, which replaces it.
 //!
 //! Differences from the reference client, on purpose:
 //! - the reference rebuilds its graph from the snapshot on every received message and
@@ -157,6 +162,12 @@ pub enum StoreEvent {
         /// How many.
         messages: usize,
     },
+    /// The store restarted from a server's snapshot
+    /// ([`GraphStore::rejoin_from_snapshot`]): everything may have changed.
+    Rejoined {
+        /// How many unacknowledged messages were committed again under new ids.
+        reissued: usize,
+    },
 }
 
 type Listener = Box<dyn FnMut(&StoreEvent) + Send>;
@@ -239,6 +250,23 @@ pub enum Receipt {
     Duplicate,
 }
 
+/// What [`GraphStore::rejoin_from_snapshot`] did with this client's unacknowledged
+/// messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RejoinReport {
+    /// Held by the snapshot (in its journal, or folded into its compacted base): they
+    /// stay unacknowledged until the server acknowledges the resent copy.
+    pub held: usize,
+    /// Not held and still acceptable: kept as they were (same ids, stamps and clock
+    /// counters), unacknowledged, to be resent.
+    pub kept: usize,
+    /// Older than the snapshot's compacted base (the server refuses them for good,
+    /// `compacted`), or after such a one: their ops committed again as new messages,
+    /// unacknowledged, as `(old id, new id)` in order.
+    pub reissued: Vec<(String, String)>,
+}
+
 /// One of this client's committed messages.
 #[derive(Clone, Debug)]
 struct Own {
@@ -247,6 +275,9 @@ struct Own {
     acked: bool,
     // False for meta.undo / meta.redo messages.
     data: bool,
+    // The message itself, when the journal no longer holds it before its ack (a
+    // snapshot this store rejoined from had compacted it): resent until acknowledged.
+    copy: Option<Message>,
 }
 
 /// A read-only view of a store's state (the seeds' `get_state()`).
@@ -290,7 +321,7 @@ impl<'a> ClientState<'a> {
         self.own
             .iter()
             .filter(|o| !o.acked)
-            .filter_map(|o| journal.message(&o.id))
+            .filter_map(|o| o.copy.as_ref().or_else(|| journal.message(&o.id)))
             .collect()
     }
 
@@ -521,6 +552,151 @@ impl GraphStore {
         let replica = Replica::from_snapshot(bytes)?;
         let (lt, clock) = (replica.lt(), replica.clock());
         Ok(GraphStore::on_replica(client.into(), replica, lt, clock))
+    }
+
+    /// Restarts this store from a server's snapshot bytes ([`Replica::snapshot`]),
+    /// keeping this client's work: a client that was offline while the server compacted
+    /// past what it holds (the server answers its `sync` with a full `state`) rejoins
+    /// this way. The replica becomes the snapshot's; the edit buffer, the sender, the
+    /// listeners and the clock source stay. Each unacknowledged message, oldest first:
+    ///
+    /// - held by the snapshot (same id, or a copy of a compacted one): it stays
+    ///   unacknowledged (resent; the server acknowledges a copy of a held message);
+    /// - not held and still acceptable (newer than the compacted base): kept as it was,
+    ///   so that a copy still on its way to the server is recognised by its id;
+    /// - older than the compacted base (the server refuses it for good), and every one
+    ///   after such a one (so that this client's clock counters stay in Lamport order
+    ///   and without a gap): its ops committed again as a new message, after
+    ///   everything held, with `meta.undo`/`meta.redo` targets renamed along.
+    ///
+    /// Nothing is handed to the sender: send [`GraphStore::unacked_messages`] next.
+    ///
+    /// # Errors
+    /// [`SnapshotError`](crate::snapshot::SnapshotError) for bytes that are not a valid
+    /// snapshot; the store is unchanged then.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::{op::Op, replica::Replica, store::GraphStore};
+    /// let mut alice = GraphStore::new("alice");
+    /// alice.edit(Op::node_insert("", "obj", "Mesh"))?;
+    /// let create = alice.commit("create").unwrap();
+    /// alice.ack(&create.id);
+    /// // Offline: an edit the server never gets, while it compacts far past it.
+    /// alice.edit(Op::number_set("obj", "hp", 7.0))?;
+    /// let offline = alice.commit("hp").unwrap();
+    /// let mut server = Replica::new();
+    /// server.set_horizon(2);
+    /// server.apply_message(&create);
+    /// let mut bob = GraphStore::init_from_snapshot("bob", &server.snapshot()).unwrap();
+    /// for i in 0..5 {
+    ///     bob.edit(Op::number_set("obj", "i", f64::from(i)))?;
+    ///     server.apply_message(&bob.commit("").unwrap());
+    /// }
+    /// server.compact();
+    /// assert!(server.compacted_through() >= Some(offline.lt));
+    ///
+    /// let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
+    /// assert_eq!(report.reissued.len(), 1);
+    /// let again = alice.unacked_messages()[0].clone();
+    /// assert_eq!((again.ops.clone(), again.lt), (offline.ops, server.lt() + 1));
+    /// server.apply_message(&again);
+    /// assert_eq!(alice.graph().to_json(), server.to_json());
+    /// # Ok::<(), vuer_rtc::error::OpError>(())
+    /// ```
+    pub fn rejoin_from_snapshot(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<RejoinReport, crate::snapshot::SnapshotError> {
+        let mut replica = Replica::from_snapshot(bytes)?;
+        let me = replica.graph_mut().clients.intern(&self.client);
+        // The pending edits come off the old graph and go back on at the end.
+        self.lift();
+        let mut report = RejoinReport::default();
+        let mut own = Vec::with_capacity(self.own.len());
+        let mut kept = Vec::new();
+        let mut again: Vec<(Message, bool)> = Vec::new();
+        for o in std::mem::take(&mut self.own) {
+            if o.acked {
+                // Still undoable while the new journal holds it.
+                if replica.journal().contains(&o.id) {
+                    own.push(o);
+                }
+                continue;
+            }
+            let Some(m) = o
+                .copy
+                .clone()
+                .or_else(|| self.replica.journal().message(&o.id).cloned())
+            else {
+                continue;
+            };
+            if !again.is_empty() {
+                again.push((m, o.data));
+                continue;
+            }
+            match replica.admit(&m, me) {
+                Admit::Duplicate => {
+                    report.held += 1;
+                    // Compacted there: resent from a copy until the server acks it.
+                    let copy = (!replica.journal().contains(&m.id)).then_some(m);
+                    own.push(Own { copy, ..o });
+                }
+                Admit::Fresh if replica.apply_batch(std::slice::from_ref(&m)).accepted == 1 => {
+                    report.kept += 1;
+                    kept.push(o.id.clone());
+                    own.push(Own { copy: None, ..o });
+                }
+                Admit::Fresh | Admit::Reject(_) => again.push((m, o.data)),
+            }
+        }
+        // Lamport times only grow, so that this client's ids never repeat.
+        let lt = self.lt;
+        self.replica = replica;
+        self.own = own;
+        self.lt = lt.max(self.replica.lt());
+        self.clock = self.replica.clock();
+        self.clock.entry(self.client.clone()).or_insert(0);
+        self.merge_clocks(&kept);
+        // A new counter must not be one the server already holds a message for.
+        if let Some(seq) = self.clock.get_mut(&self.client) {
+            while self.replica.journal().seen_seq(me, seq.saturating_add(1)) {
+                *seq = seq.saturating_add(1);
+            }
+        }
+        let send = self.on_send.take();
+        let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+        for (m, data) in again {
+            if self.exhausted() {
+                break;
+            }
+            let mut ops = m.ops;
+            for op in &mut ops {
+                if let crate::op::OpKind::MetaUndo { target }
+                | crate::op::OpKind::MetaRedo { target } = &mut op.kind
+                    && let Some(new) = renamed.get(target.as_str())
+                {
+                    target.clone_from(new);
+                }
+            }
+            let msg = self.emit(ops, data, None);
+            renamed.insert(m.id.clone(), msg.id.clone());
+            report.reissued.push((m.id, msg.id));
+        }
+        self.on_send = send;
+        let journal = self.replica.journal();
+        let mut undone = std::mem::take(&mut self.undone);
+        for t in &mut undone {
+            if let Some(new) = renamed.get(t.as_str()) {
+                t.clone_from(new);
+            }
+        }
+        undone.retain(|t| journal.contains(t));
+        self.undone = undone;
+        self.relay();
+        let reissued = report.reissued.len();
+        self.notify(|| StoreEvent::Rejoined { reissued });
+        Ok(report)
     }
 
     /// Hands every message this store makes to `on_send` (see [`create_graph`]).
@@ -856,6 +1032,7 @@ impl GraphStore {
             lt: msg.lt,
             acked: false,
             data,
+            copy: None,
         });
         if let Some(send) = &mut self.on_send {
             send(&msg);
@@ -1058,6 +1235,7 @@ impl GraphStore {
             return false;
         };
         o.acked = true;
+        o.copy = None;
         self.notify(|| StoreEvent::Acked {
             id: msg_id.to_owned(),
         });
@@ -1182,7 +1360,8 @@ impl GraphStore {
         self.lift();
         let report = self.replica.compact_through(limit);
         let journal = self.replica.journal();
-        self.own.retain(|o| journal.contains(&o.id));
+        self.own
+            .retain(|o| journal.contains(&o.id) || (!o.acked && o.copy.is_some()));
         self.undone.retain(|t| journal.contains(t));
         self.relay();
         let messages = report.messages;
@@ -1190,5 +1369,133 @@ impl GraphStore {
             self.notify(|| StoreEvent::Compacted { messages });
         }
         report
+    }
+}
+
+#[cfg(test)]
+mod rejoin_tests {
+    use super::*;
+
+    fn hp(s: &GraphStore) -> Option<f64> {
+        s.graph()
+            .node("n")
+            .and_then(|n| n.get("hp"))
+            .and_then(|v| v.as_number())
+    }
+
+    /// A server that holds alice's `n` (acked) and a store for alice on it.
+    fn setup(horizon: u64) -> (Replica, GraphStore) {
+        let mut alice = GraphStore::new("alice");
+        alice.edit(Op::node_insert("", "n", "Mesh")).unwrap();
+        alice.edit(Op::number_set("n", "hp", 10.0)).unwrap();
+        let create = alice.commit("").unwrap();
+        alice.ack(&create.id);
+        let mut server = Replica::new();
+        server.set_horizon(horizon);
+        server.apply_message(&create);
+        (server, alice)
+    }
+
+    /// Bob (a store joined from the server) writes `k` messages to the server.
+    fn bob_writes(server: &mut Replica, k: u32) {
+        let mut bob = GraphStore::init_from_snapshot("bob", &server.snapshot()).unwrap();
+        for i in 0..k {
+            bob.edit(Op::number_set("n", "i", f64::from(i))).unwrap();
+            server.apply_message(&bob.commit("").unwrap());
+        }
+    }
+
+    #[test]
+    fn messages_the_server_holds_stay_unacknowledged_under_their_ids() {
+        // Held in the snapshot's journal.
+        let (mut server, mut alice) = setup(1_000);
+        alice.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+        let sent = alice.commit("").unwrap();
+        server.apply_message(&sent);
+        bob_writes(&mut server, 2);
+        let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
+        assert_eq!((report.held, report.kept, report.reissued.len()), (1, 0, 0));
+        assert_eq!(alice.unacked_messages(), vec![&sent]);
+        assert_eq!(alice.graph().to_json(), server.to_json());
+
+        // Folded into the snapshot's compacted base: resent from a copy.
+        let (mut server, mut alice) = setup(2);
+        alice.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+        let sent = alice.commit("").unwrap();
+        alice.edit(Op::number_add("n", "hp", 2.0)).unwrap();
+        let compacted = alice.commit("").unwrap();
+        // The server took both (the acks were lost); alice falls silent, is evicted,
+        // and the server compacts past both.
+        server.apply_batch(&[sent.clone(), compacted.clone()]);
+        bob_writes(&mut server, 5);
+        server.compact();
+        assert!(server.compacted_through() >= Some(compacted.lt));
+        let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
+        assert_eq!((report.held, report.kept, report.reissued.len()), (2, 0, 0));
+        // Both are resent as they were, and acknowledged as copies.
+        assert_eq!(alice.unacked_messages(), vec![&sent, &compacted]);
+        assert_eq!(
+            server
+                .apply_batch(&[sent.clone(), compacted.clone()])
+                .duplicates,
+            2
+        );
+        assert!(alice.ack(&sent.id) && alice.ack(&compacted.id));
+        assert!(alice.unacked_messages().is_empty());
+        alice.compact();
+        assert_eq!(alice.graph().to_json(), server.to_json());
+        assert_eq!(hp(&alice), Some(13.0));
+    }
+
+    #[test]
+    fn acceptable_messages_keep_their_ids_and_refused_ones_are_committed_again() {
+        // Not compacted past: kept as it was.
+        let (mut server, mut alice) = setup(1_000);
+        alice.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+        let offline = alice.commit("").unwrap();
+        bob_writes(&mut server, 3);
+        let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
+        assert_eq!((report.held, report.kept, report.reissued.len()), (0, 1, 0));
+        assert_eq!(alice.unacked_messages(), vec![&offline]);
+        server.apply_message(&offline);
+        assert_eq!(alice.graph().to_json(), server.to_json());
+
+        // Compacted past: an edit and its undo are committed again, the undo renamed.
+        let (mut server, mut alice) = setup(2);
+        alice.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+        let edit = alice.commit("").unwrap();
+        let undo = alice.undo().unwrap();
+        alice.edit(Op::number_add("n", "hp", 5.0)).unwrap();
+        let last = alice.commit("").unwrap();
+        // Pending (uncommitted) edits stay applied through the rejoin.
+        alice.edit(Op::number_set("n", "pending", 1.0)).unwrap();
+        bob_writes(&mut server, 6);
+        server.compact();
+        assert!(server.compacted_through() >= Some(last.lt));
+        let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
+        let old: Vec<&str> = report.reissued.iter().map(|(o, _)| o.as_str()).collect();
+        assert_eq!(old, [&edit.id, &undo.id, &last.id]);
+        let again: Vec<Message> = alice.unacked_messages().into_iter().cloned().collect();
+        assert_eq!(again.len(), 3);
+        assert_eq!(again[0].ops, edit.ops);
+        assert_eq!(again[1].ops, vec![Op::meta_undo(again[0].id.as_str())]);
+        assert!(again[0].lt > server.lt());
+        let counters: Vec<u64> = again.iter().map(|m| m.clock["alice"]).collect();
+        assert_eq!(counters, [2, 3, 4]);
+        assert_eq!(
+            alice
+                .graph()
+                .node("n")
+                .and_then(|n| n.get("pending"))
+                .and_then(|v| v.as_number()),
+            Some(1.0)
+        );
+        assert_eq!(server.apply_batch(&again).accepted, 3);
+        alice.cancel();
+        assert_eq!(alice.graph().to_json(), server.to_json());
+        assert_eq!(hp(&alice), Some(15.0));
+        // Undo still works on the new ids.
+        alice.redo().unwrap();
+        assert_eq!(hp(&alice), Some(16.0));
     }
 }
