@@ -1225,3 +1225,46 @@ async fn a_sync_client_behind_the_compacted_base_rejoins_and_keeps_its_edits() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The blocking façade: two clients in plain threads (no async code of the caller's)
+/// edit one scene through a server and converge.
+#[test]
+fn blocking_clients_converge_without_async_code() {
+    use vuer_rtc::client::{ClientOptions, blocking};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(server::start(config())).unwrap();
+    let url = format!("ws://{}/scenes/blocking", server.addr());
+    let mut alice = blocking::SyncClient::connect(&url, "alice", ClientOptions::default()).unwrap();
+    alice.with_store(|s| {
+        s.edit(Op::node_insert("", "n", "Mesh")).unwrap();
+        s.edit(Op::number_set("n", "hp", 10.0)).unwrap();
+        s.commit("create");
+    });
+    alice.flush(WAIT).unwrap();
+    let url2 = url.clone();
+    let bob = std::thread::spawn(move || {
+        let mut bob =
+            blocking::SyncClient::connect(&url2, "bob", ClientOptions::default()).unwrap();
+        bob.with_store(|s| {
+            s.edit(Op::number_add("n", "hp", 5.0)).unwrap();
+            s.commit("add");
+        });
+        bob.flush(WAIT).unwrap();
+        let status = bob.check(WAIT).unwrap();
+        (status.hash, bob.with_store(|s| s.replica().state_hash()))
+    })
+    .join()
+    .unwrap();
+    let a = alice.check(WAIT).unwrap();
+    assert_eq!(bob, (a.hash, a.hash));
+    assert_eq!(alice.with_store(|s| s.replica().state_hash()), a.hash);
+    assert_eq!(
+        alice.with_store(|s| s.graph().node("n").and_then(|n| n.get("hp")?.as_number())),
+        Some(15.0)
+    );
+    assert!(alice.errors().is_empty());
+    alice.close();
+    // A bad URL is an error, not a hang.
+    assert!(blocking::SyncClient::connect("http://x", "c", ClientOptions::default()).is_err());
+    rt.block_on(server.shutdown());
+}

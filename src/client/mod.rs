@@ -31,6 +31,8 @@
 //! - every join from a snapshot takes the engine's snapshot, so late messages, undo and
 //!   compaction go on exactly as on the server.
 
+pub mod blocking;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -99,6 +101,9 @@ pub enum ClientError {
     /// A wait ran out.
     #[error("timed out waiting for the server")]
     Timeout,
+    /// The blocking façade could not start its runtime.
+    #[error("cannot start the client's runtime: {0}")]
+    Runtime(String),
 }
 
 enum Ctl {
