@@ -665,8 +665,9 @@ fn reference_python() -> String {
 }
 
 /// Three GraphStores of the Python reference (a client no one here wrote) edit one
-/// scene through the server — property and node ops, one offline period with sync and
-/// resend — while a Rust GraphStore listens; all end with the server's scene.
+/// scene through the server — property and node ops, concurrent text inserts at one
+/// place and an offline delete, one offline period with sync and resend — while a
+/// Rust GraphStore listens; all end with the server's scene.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(reference_python),
@@ -773,6 +774,11 @@ async fn python_reference_clients_converge_through_the_server() {
     let cube = &server_nodes["cube"]["properties"];
     assert_eq!(cube["health"], 64.0);
     assert_eq!(cube["color"], "#00ff00");
+    // Text: "hello" and "wörld" inserted at 0 concurrently, two characters deleted
+    // offline at 1, "¡" inserted at 0: eleven characters, whatever the rope's order.
+    let label = server_nodes["doc"]["properties"]["label"].as_str().unwrap();
+    assert_eq!(label.chars().count(), 1 + 10 - 2, "{label}");
+    assert!(label.starts_with('¡'), "{label}");
     server.shutdown().await;
 }
 

@@ -1,6 +1,8 @@
 """Three GraphStores of the Python reference (vuer-rtc 0.0.2) edit one scene through
 a `vuer-rtc serve` URL, over WebSockets (`websockets`) with the reference's own
-MessagePack framing (`vuer_rtc.serdes`): concurrent property and node ops, and one
+MessagePack framing (`vuer_rtc.serdes`): concurrent property and node ops, text
+(`text.init`, position-based `text.insert` / `text.delete`, which the reference sends
+with their CRDT fields), and one
 client that goes offline, edits, comes back with `sync` and resends what was never
 acknowledged. Prints one JSON object: each client's nodes ({key: {tag, properties,
 deleted}}) and the server's state hash as each client last saw it.
@@ -98,6 +100,11 @@ async def main():
 
     alice.edit({"ot": "node.insert", "key": "", "path": "children",
                 "value": {"key": "cube", "tag": "Mesh", "health": 100, "position": [0, 0, 0]}})
+    # A text property, in its own commit: the reference's edit buffer folds two ops
+    # on the same key and path (two inserts into `""`.children) into the last one.
+    alice.edit({"ot": "node.insert", "key": "", "path": "children",
+                "value": {"key": "doc", "tag": "Text"}},
+               {"ot": "text.init", "key": "doc", "path": "label", "value": ""})
     await alice.settle()
     await everyone(peers, lambda p: p.check())
 
@@ -108,6 +115,11 @@ async def main():
               "value": {"key": "sphere", "tag": "Sphere", "radius": 0.5}})
     carol.edit({"ot": "vector3.set", "key": "cube", "path": "position", "value": [1, 2, 3]},
                {"ot": "string.set", "key": "cube", "path": "color", "value": "#ff0000"})
+    # Concurrent text: two inserts at the same place (the rope orders them).
+    alice.edit({"ot": "text.insert", "key": "doc", "path": "label", "position": 0,
+                "value": [None, "hello"]})
+    bob.edit({"ot": "text.insert", "key": "doc", "path": "label", "position": 0,
+              "value": [None, "wörld"]})
     await everyone(peers, lambda p: p.settle())
     await everyone(peers, lambda p: p.check())
 
@@ -115,6 +127,9 @@ async def main():
     await carol.close()
     carol.edit({"ot": "number.add", "key": "cube", "path": "health", "value": -1})
     carol.edit({"ot": "number.set", "key": "sphere", "path": "radius", "value": 2})
+    carol.edit({"ot": "text.delete", "key": "doc", "path": "label", "position": 1, "length": 2})
+    alice.edit({"ot": "text.insert", "key": "doc", "path": "label", "position": 0,
+                "value": [None, "¡"]})
     alice.edit({"ot": "vector3.add", "key": "cube", "path": "position", "value": [0.5, 0.5, 0.5]})
     bob.edit({"ot": "string.set", "key": "cube", "path": "color", "value": "#00ff00"},
              {"ot": "boolean.set", "key": "sphere", "path": "visible", "value": False})
