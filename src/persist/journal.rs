@@ -364,20 +364,55 @@ impl Journal {
     /// message over [`MAX_FRAME`] bytes (nothing written).
     pub fn append(&mut self, msg: &Message) -> Result<u64, PersistError> {
         let payload = wire::encode_message(msg, Format::MessagePack);
-        if payload.len() > MAX_FRAME {
+        self.append_encoded(&[(msg.id.as_str(), payload.as_slice())])
+    }
+
+    /// Appends a batch of messages already encoded by [`wire::encode_message`]
+    /// (MessagePack), each with its id (for errors): one write per batch (per segment
+    /// when the batch crosses into a new one) and, under the fsync policy, at most one
+    /// sync. Returns the index of the first. The payloads are trusted to be messages:
+    /// a reader validates them as it reads them back.
+    ///
+    /// # Errors
+    /// A payload over [`MAX_FRAME`] bytes (nothing written); I/O errors (the batch may
+    /// then be partly written: recovery keeps the whole frames and drops a torn one).
+    pub fn append_encoded(&mut self, batch: &[(&str, &[u8])]) -> Result<u64, PersistError> {
+        if let Some((id, p)) = batch.iter().find(|(_, p)| p.len() > MAX_FRAME) {
             return Err(PersistError::TooLarge {
-                id: msg.id.clone(),
-                bytes: payload.len(),
+                id: (*id).to_owned(),
+                bytes: p.len(),
                 limit: MAX_FRAME,
             });
         }
-        let mut frame = std::mem::take(&mut self.frame);
-        frame_into(&mut frame, &payload);
-        let result = self.write_frame(&frame);
-        self.frame = frame;
+        let first = self.next_index;
+        if batch.is_empty() {
+            return Ok(first);
+        }
+        let mut buf = std::mem::take(&mut self.frame);
+        buf.clear();
+        let mut one = Vec::new();
+        let result = (|| {
+            for (_, payload) in batch {
+                let size = self.current.as_ref().map_or(0, |c| c.2) + buf.len() as u64;
+                if self.current.is_some() && size >= self.options.segment_bytes {
+                    // Roll: what is buffered goes to the full segment, the next message
+                    // starts a new one named by its index.
+                    self.write_raw(&buf)?;
+                    buf.clear();
+                    self.sync()?;
+                    self.current = None;
+                }
+                if self.current.is_none() {
+                    self.current = Some(self.new_segment()?);
+                }
+                frame_into(&mut one, payload);
+                buf.extend_from_slice(&one);
+                self.next_index += 1;
+            }
+            self.write_raw(&buf)
+        })();
+        self.frame = buf;
         result?;
-        let index = self.next_index;
-        self.next_index += 1;
         match self.options.fsync {
             FsyncPolicy::EveryMessage => self.sync()?,
             FsyncPolicy::Every(window) => match self.unsynced_since {
@@ -387,27 +422,20 @@ impl Journal {
             },
             FsyncPolicy::Never => {}
         }
-        Ok(index)
+        Ok(first)
     }
 
-    fn write_frame(&mut self, frame: &[u8]) -> Result<(), PersistError> {
-        let full = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.2 >= self.options.segment_bytes);
-        if full {
-            self.sync()?;
-            self.current = None;
-        }
-        if self.current.is_none() {
-            self.current = Some(self.new_segment()?);
-        }
+    /// Writes `bytes` (whole frames) to the current segment (none: nothing to do).
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), PersistError> {
         let Some((path, file, size)) = self.current.as_mut() else {
             return Ok(());
         };
-        file.write_all(frame)
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        file.write_all(bytes)
             .map_err(|e| PersistError::io(path.as_path(), e))?;
-        *size += frame.len() as u64;
+        *size += bytes.len() as u64;
         Ok(())
     }
 

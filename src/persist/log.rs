@@ -37,6 +37,22 @@ pub trait SceneLog: Send + std::fmt::Debug {
     /// I/O errors: the messages from the failing one on were not appended.
     fn append(&mut self, msgs: &[Message]) -> Result<u64, PersistError>;
 
+    /// [`SceneLog::append`] of messages the caller has already encoded with
+    /// [`crate::wire::encode_message`] (MessagePack), `encoded[i]` for `msgs[i]`: a log
+    /// that stores that encoding takes the bytes as they are (one encoding per message
+    /// for a server that also broadcasts them). The default ignores them.
+    ///
+    /// # Errors
+    /// As [`SceneLog::append`].
+    fn append_encoded(
+        &mut self,
+        msgs: &[Message],
+        encoded: &[Vec<u8>],
+    ) -> Result<u64, PersistError> {
+        let _ = encoded;
+        self.append(msgs)
+    }
+
     /// Puts every appended message on stable storage (the group commit).
     ///
     /// # Errors
@@ -258,11 +274,29 @@ impl LocalLog {
 
 impl SceneLog for LocalLog {
     fn append(&mut self, msgs: &[Message]) -> Result<u64, PersistError> {
-        let first = self.journal.next_index();
-        for m in msgs {
-            self.journal.append(m)?;
-            self.since_snapshot += 1;
+        let encoded: Vec<Vec<u8>> = msgs
+            .iter()
+            .map(|m| crate::wire::encode_message(m, crate::wire::Format::MessagePack))
+            .collect();
+        self.append_encoded(msgs, &encoded)
+    }
+
+    /// One write for the batch (see [`Journal::append_encoded`]).
+    fn append_encoded(
+        &mut self,
+        msgs: &[Message],
+        encoded: &[Vec<u8>],
+    ) -> Result<u64, PersistError> {
+        if encoded.len() != msgs.len() {
+            return self.append(msgs);
         }
+        let batch: Vec<(&str, &[u8])> = msgs
+            .iter()
+            .zip(encoded)
+            .map(|(m, e)| (m.id.as_str(), e.as_slice()))
+            .collect();
+        let first = self.journal.append_encoded(&batch)?;
+        self.since_snapshot += msgs.len() as u64;
         Ok(first)
     }
 

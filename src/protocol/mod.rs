@@ -1167,6 +1167,59 @@ pub fn encode_server_frame(
     write(&out, encoding, framing, true)
 }
 
+/// The MessagePack `broadcast` frame of one message already encoded by
+/// [`wire::encode_message`] (MessagePack): the bytes [`encode_server_frame`] writes for
+/// it, without encoding the message again (a server that journals those same bytes
+/// encodes each message once).
+pub fn encode_broadcast_encoded(msg: &[u8], framing: Framing) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 32);
+    frame_head(&mut out, framing, "broadcast", "msg");
+    out.extend_from_slice(msg);
+    out
+}
+
+/// The MessagePack `broadcast-batch` frame of messages already encoded by
+/// [`wire::encode_message`] (MessagePack), as [`encode_broadcast_encoded`].
+pub fn encode_broadcast_batch_encoded(msgs: &[&[u8]], framing: Framing) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msgs.iter().map(|m| m.len()).sum::<usize>() + 40);
+    frame_head(&mut out, framing, "broadcast-batch", "msgs");
+    match msgs.len() {
+        n @ 0..=15 => out.push(0x90 | n as u8),
+        n @ 16..=0xffff => {
+            out.push(0xdc);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0xdd);
+            out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+        }
+    }
+    for m in msgs {
+        out.extend_from_slice(m);
+    }
+    out
+}
+
+/// `{etype: "RTC", data: ` (Vuer framing) then `{mtype: <mtype>, <key>: ` in
+/// MessagePack, as `rmp_serde` writes the frame structs (two-entry maps, short keys).
+fn frame_head(out: &mut Vec<u8>, framing: Framing, mtype: &str, key: &str) {
+    fn fixstr(out: &mut Vec<u8>, s: &str) {
+        // Only the constant names above: all shorter than 32 bytes.
+        out.push(0xa0 | (s.len() as u8 & 0x1f));
+        out.extend_from_slice(s.as_bytes());
+    }
+    if framing == Framing::Vuer {
+        out.push(0x82);
+        fixstr(out, "etype");
+        fixstr(out, "RTC");
+        fixstr(out, "data");
+    }
+    out.push(0x82);
+    fixstr(out, "mtype");
+    fixstr(out, mtype);
+    fixstr(out, key);
+}
+
 /// Encodes a client frame.
 ///
 /// # Examples

@@ -812,3 +812,31 @@ fn count_broadcast_reads_the_array_header() {
         let _ = count_broadcast(&two[..cut], enc);
     }
 }
+
+#[test]
+fn broadcasts_of_encoded_messages_are_the_encoder_s_bytes() {
+    let many: Vec<Message> = (1..=20).map(|i| msg("a", i)).collect();
+    let enc: Vec<Vec<u8>> = many
+        .iter()
+        .map(|m| wire::encode_message(m, Format::MessagePack))
+        .collect();
+    for framing in [Framing::Plain, Framing::Vuer] {
+        let one = encode_server_frame(
+            &ServerFrame::Broadcast { msg: &many[0] },
+            Encoding::MessagePack,
+            framing,
+        );
+        assert_eq!(encode_broadcast_encoded(&enc[0], framing), one);
+        // 0, 3 and 20 messages: the array header's short and long forms.
+        for n in [0, 3, 20] {
+            let refs: Vec<&Message> = many[..n].iter().collect();
+            let want = encode_server_frame(
+                &ServerFrame::BroadcastBatch { msgs: &refs },
+                Encoding::MessagePack,
+                framing,
+            );
+            let bytes: Vec<&[u8]> = enc[..n].iter().map(Vec::as_slice).collect();
+            assert_eq!(encode_broadcast_batch_encoded(&bytes, framing), want, "{n}");
+        }
+    }
+}

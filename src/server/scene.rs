@@ -32,6 +32,7 @@ use crate::protocol::{
     self, BloomFilter, Clock, Encoding, Framing, ServerFrame, SnapshotBody, StateSnapshot,
     SyncStatus,
 };
+use crate::wire::{self, Format};
 
 /// The encoding and framing a connection speaks (it answers in the framing of the
 /// frame it last sent).
@@ -523,7 +524,13 @@ impl Scene {
             self.failed = true;
             return;
         };
-        let first = match log.append(&fresh) {
+        // Each message encoded once: the journal's record and (MessagePack) the
+        // message inside every broadcast frame are the same bytes.
+        let wire_msgs: Vec<Vec<u8>> = fresh
+            .iter()
+            .map(|m| wire::encode_message(m, Format::MessagePack))
+            .collect();
+        let first = match log.append_encoded(&fresh, &wire_msgs) {
             Ok(first) => first,
             Err(e) => {
                 tracing::error!(scene = %self.name, error = %e, "journal append failed");
@@ -556,9 +563,16 @@ impl Scene {
             }
             v
         };
-        for f in &mut frames {
+        let mp: Vec<&[u8]> = wire_msgs.iter().map(Vec::as_slice).collect();
+        for (f, m) in frames.iter_mut().zip(&mp) {
             for &c in &codecs {
-                let _ = f.get(c);
+                if c.encoding == Encoding::MessagePack {
+                    f.bytes[c.slot()] = Some(Bytes::from(protocol::encode_broadcast_encoded(
+                        m, c.framing,
+                    )));
+                } else {
+                    let _ = f.get(c);
+                }
             }
             encoded.push(std::mem::take(&mut f.bytes));
         }
@@ -567,16 +581,29 @@ impl Scene {
             for p in self.peers.values().filter(|p| p.batch) {
                 let slot = p.codec.slot();
                 if batch_bytes[slot].is_empty() {
-                    batch_bytes[slot] = batch_frames
-                        .iter_mut()
-                        .map(|f| f.get(p.codec).into_bytes())
-                        .collect();
+                    batch_bytes[slot] = if p.codec.encoding == Encoding::MessagePack {
+                        mp.chunks(BATCH_FRAME_MSGS)
+                            .map(|c| {
+                                Bytes::from(protocol::encode_broadcast_batch_encoded(
+                                    c,
+                                    p.codec.framing,
+                                ))
+                            })
+                            .collect()
+                    } else {
+                        batch_frames
+                            .iter_mut()
+                            .map(|f| f.get(p.codec).into_bytes())
+                            .collect()
+                    };
                 }
             }
         }
         drop(frames);
         drop(batch_frames);
         drop(batch_refs);
+        drop(mp);
+        drop(wire_msgs);
         let n_fresh = fresh.len();
 
         let durable = self.ack == AckMode::Durable && n_fresh > 0;

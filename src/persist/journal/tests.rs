@@ -303,3 +303,59 @@ fn what_is_not_a_journal_is_an_error() {
         [(0, "c:0".to_owned())]
     );
 }
+
+#[test]
+fn a_batch_is_the_same_journal_as_its_messages_one_by_one() {
+    let options = JournalOptions {
+        fsync: FsyncPolicy::Never,
+        segment_bytes: 300,
+    };
+    let (one, batched) = (TempDir::new("one"), TempDir::new("batched"));
+    drop(write(&one.0, 0..40, options));
+    let (mut j, _) = Journal::open(&batched.0, options).unwrap();
+    let payloads: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            (
+                format!("c:{i}"),
+                wire::encode_message(&msg(i), Format::MessagePack),
+            )
+        })
+        .collect();
+    // Batches of 1, 7, 0 and 32 messages, crossing segment boundaries inside a batch.
+    let mut at = 0;
+    for n in [1, 7, 0, 32] {
+        let batch: Vec<(&str, &[u8])> = payloads[at..at + n]
+            .iter()
+            .map(|(id, p)| (id.as_str(), p.as_slice()))
+            .collect();
+        assert_eq!(j.append_encoded(&batch).unwrap(), at as u64);
+        at += n;
+    }
+    assert_eq!(j.next_index(), 40);
+    drop(j);
+    let (a, b) = (
+        read_journal(&one.0, &Limits::default()).unwrap(),
+        read_journal(&batched.0, &Limits::default()).unwrap(),
+    );
+    assert_eq!(ids(&a), ids(&b));
+    assert!(b.damage.is_empty());
+    // The same segments: each named by the index of its first message, same bytes.
+    let (sa, sb) = (segments(&one.0).unwrap(), segments(&batched.0).unwrap());
+    assert_eq!(
+        sa.iter().map(|s| s.0).collect::<Vec<_>>(),
+        sb.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    for ((_, pa), (_, pb)) in sa.iter().zip(&sb) {
+        assert_eq!(fs::read(pa).unwrap(), fs::read(pb).unwrap());
+    }
+    // A payload over the frame limit: an error, and nothing written.
+    let (mut j, _) = Journal::open(&batched.0, options).unwrap();
+    let big = vec![0u8; MAX_FRAME + 1];
+    let before = segments(&batched.0).unwrap().len();
+    assert!(matches!(
+        j.append_encoded(&[("ok", &payloads[0].1), ("big", &big)]),
+        Err(PersistError::TooLarge { .. })
+    ));
+    assert_eq!(j.next_index(), 40);
+    assert_eq!(segments(&batched.0).unwrap().len(), before);
+}
