@@ -1274,3 +1274,59 @@ fn blocking_clients_converge_without_async_code() {
     assert!(blocking::SyncClient::connect("http://x", "c", ClientOptions::default()).is_err());
     rt.block_on(server.shutdown());
 }
+
+/// A connected `SyncClient` that wrote once and then only reads does not stall the
+/// scene's compaction: its heartbeats say what it holds. Without heartbeats the scene
+/// compacts nothing past its last message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_client_heartbeats_let_the_scene_compact() {
+    use vuer_rtc::client::{ClientOptions, SyncClient};
+    async fn compacted(heartbeat: Duration) -> f64 {
+        let server = server::start(ServerConfig {
+            compact_every: 5,
+            ..config()
+        })
+        .await
+        .unwrap();
+        let url = format!("ws://{}/scenes/hb", server.addr());
+        let options = ClientOptions {
+            heartbeat,
+            ..ClientOptions::default()
+        };
+        let alice = SyncClient::connect(&url, "alice", options.clone())
+            .await
+            .unwrap();
+        alice.with_store(|s| {
+            s.edit(Op::node_insert("", "n", "Mesh")).unwrap();
+            s.commit("create");
+        });
+        alice.flush(WAIT).await.unwrap();
+        let bob = SyncClient::connect(&url, "bob", options).await.unwrap();
+        let write = |n: usize| {
+            for _ in 0..n {
+                bob.with_store(|s| {
+                    s.edit(Op::number_add("n", "hp", 1.0)).unwrap();
+                    s.commit("add");
+                });
+            }
+        };
+        write(30);
+        bob.flush(WAIT).await.unwrap();
+        // Time for a few heartbeats, then more messages to trigger compaction.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        write(10);
+        bob.flush(WAIT).await.unwrap();
+        let (_, metrics) = http_get(&server, "/metrics").await;
+        let metrics = String::from_utf8(metrics).unwrap();
+        alice.close().await;
+        bob.close().await;
+        server.shutdown().await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("vuer_rtc_compacted_messages_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+    assert_eq!(compacted(Duration::ZERO).await, 1.0, "alice's message only");
+    assert!(compacted(Duration::from_millis(50)).await >= 31.0);
+}

@@ -66,6 +66,10 @@ pub struct ClientOptions {
     /// of a client silent longer than the horizon that arrives afterwards is refused
     /// here even if the server, which may not have compacted that far, took it.
     pub compact_every: u64,
+    /// How often the client sends `heartbeat` with its clock (zero: never). The
+    /// server's compaction waits for a connected session until a heartbeat says what it
+    /// holds.
+    pub heartbeat: Duration,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +80,7 @@ impl Default for ClientOptions {
             limits: Limits::default(),
             join_timeout: Duration::from_secs(10),
             compact_every: 0,
+            heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -590,8 +595,24 @@ async fn session(
             resend(&mut ws, shared, out_rx).await?;
         }
     }
+    let period = options.heartbeat;
+    let mut next_heartbeat = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            () = tokio::time::sleep_until(next_heartbeat), if !period.is_zero() => {
+                next_heartbeat += period;
+                let clock = {
+                    let guard = shared.lock();
+                    guard.as_ref().map(|s| s.state().clock.clone())
+                };
+                if let Some(clock) = clock {
+                    let frame = ClientFrame::Heartbeat {
+                        client: client.to_owned(),
+                        vector_clock: clock,
+                    };
+                    ws.send(encode(&frame)).await.map_err(|e| e.to_string())?;
+                }
+            }
             frame = ws.next() => {
                 let Some(frame) = frame else { return Ok(Stop::Lost) };
                 let bytes = match frame.map_err(|e| e.to_string())? {
