@@ -18,7 +18,7 @@ use vuer_rtc::server::{
     self, Access, AuthConfig, Claims, RunningServer, ServerConfig, Storage, make_token,
 };
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 #[path = "../examples/serve_and_connect.rs"]
 mod ex_serve_and_connect;
@@ -84,7 +84,7 @@ async fn a_sync_client_reconnects_syncs_and_resends() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn config() -> ServerConfig {
+pub(crate) fn config() -> ServerConfig {
     ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         storage: Storage::Memory,
@@ -192,7 +192,7 @@ impl Client {
     }
 }
 
-fn msg(client: &str, seq: u64, lt: u64, ops: Vec<Op>) -> Message {
+pub(crate) fn msg(client: &str, seq: u64, lt: u64, ops: Vec<Op>) -> Message {
     Message {
         id: format!("{client}:{lt}"),
         client: client.into(),
@@ -203,7 +203,8 @@ fn msg(client: &str, seq: u64, lt: u64, ops: Vec<Op>) -> Message {
     }
 }
 
-async fn http_get(server: &RunningServer, path: &str) -> (u16, Vec<u8>) {
+/// `GET path` over a plain TCP connection: the status and the (de-chunked) body.
+pub(crate) async fn http_get(server: &RunningServer, path: &str) -> (u16, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(server.addr()).await.unwrap();
     let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -237,6 +238,21 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[line + 2..line + 2 + n]);
         b = &b[line + 2 + n + 2..];
     }
+}
+
+/// The value of the Prometheus sample `name` (exactly, labels included) in `/metrics`;
+/// 0 when absent.
+pub(crate) async fn metric(server: &RunningServer, name: &str) -> f64 {
+    let (status, body) = http_get(server, "/metrics").await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            (k == name).then(|| v.parse::<f64>().unwrap())
+        })
+        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1093,14 +1109,7 @@ async fn the_load_generator_converges_and_accounts_for_every_message() {
     }
     // The sessions' heartbeats (readers that never write among them) let the scene
     // compact as it goes.
-    let (_, metrics) = http_get(&server, "/metrics").await;
-    let metrics = String::from_utf8(metrics).unwrap();
-    let compacted: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("vuer_rtc_compacted_messages_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    assert!(compacted > 0.0, "{metrics}");
+    assert!(metric(&server, "vuer_rtc_compacted_messages_total").await > 0.0);
     // A bad configuration is an error, not a run.
     let bad = LoadConfig {
         url: format!("ws://{}", server.addr()),
@@ -1316,16 +1325,11 @@ async fn sync_client_heartbeats_let_the_scene_compact() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         write(10);
         bob.flush(WAIT).await.unwrap();
-        let (_, metrics) = http_get(&server, "/metrics").await;
-        let metrics = String::from_utf8(metrics).unwrap();
+        let compacted = metric(&server, "vuer_rtc_compacted_messages_total").await;
         alice.close().await;
         bob.close().await;
         server.shutdown().await;
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("vuer_rtc_compacted_messages_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
+        compacted
     }
     assert_eq!(compacted(Duration::ZERO).await, 1.0, "alice's message only");
     assert!(compacted(Duration::from_millis(50)).await >= 31.0);

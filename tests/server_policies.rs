@@ -16,20 +16,12 @@ use vuer_rtc::protocol::{
     ClientFrame, Encoding, Framing, OwnedBody, ServerMessage, decode_server_frame,
     encode_client_frame,
 };
-use vuer_rtc::server::{self, AckMode, RunningServer, ServerConfig, Storage};
+use vuer_rtc::server::{self, AckMode, RunningServer, Storage};
 
 /// The longest wait for any one frame, answer or condition.
-const WAIT: Duration = Duration::from_secs(10);
+use crate::server::{WAIT, config, http_get, metric, msg};
 /// The idle time after which the tests' scenes are unloaded.
 const IDLE: Duration = Duration::from_millis(300);
-
-fn config() -> ServerConfig {
-    ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        storage: Storage::Memory,
-        ..ServerConfig::default()
-    }
-}
 
 /// A directory under the system's temp dir, removed on drop (also when a test fails).
 struct TempDir(PathBuf);
@@ -172,17 +164,6 @@ async fn refused(server: &RunningServer, path: &str) -> (u16, String) {
     }
 }
 
-fn msg(client: &str, seq: u64, lt: u64, ops: Vec<Op>) -> Message {
-    Message {
-        id: format!("{client}:{lt}"),
-        client: client.into(),
-        clock: [(client.to_string(), seq)].into(),
-        lt,
-        ts: lt as f64,
-        ops,
-    }
-}
-
 /// A node and a few edits of it by `client`, numbered from 1.
 fn edits(client: &str, n: u64) -> Vec<Message> {
     let mut out = vec![msg(client, 1, 1, vec![Op::node_insert("", "n", "Mesh")])];
@@ -204,42 +185,6 @@ fn model_json(msgs: &[Message]) -> String {
     let mut model = vuer_rtc::create_empty_graph();
     vuer_rtc::apply_messages(&mut model, msgs);
     model.to_json()
-}
-
-async fn http_get(server: &RunningServer, path: &str) -> (u16, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(server.addr()).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out);
-    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body_at = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let mut body = out[body_at..].to_vec();
-    if text
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..line]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[line + 2..line + 2 + n]);
-        b = &b[line + 2 + n + 2..];
-    }
 }
 
 /// A scene as `GET /scenes` lists it: loaded, and its connections.
@@ -279,21 +224,6 @@ async fn wait_listed(server: &RunningServer, scene: &str, want: Option<Listed>) 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The value of the Prometheus sample `name` (exactly, labels included) in `/metrics`;
-/// 0 when absent.
-async fn metric(server: &RunningServer, name: &str) -> f64 {
-    let (status, body) = http_get(server, "/metrics").await;
-    assert_eq!(status, 200);
-    let text = String::from_utf8(body).unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            (k == name).then(|| v.parse::<f64>().unwrap())
-        })
-        .unwrap_or(0.0)
 }
 
 /// Polls `cond` until it holds; panics after [`WAIT`].

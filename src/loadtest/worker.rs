@@ -423,19 +423,9 @@ impl Worker {
             _ => return,
         };
         if !self.conns[k].tracked {
-            match protocol::count_broadcast(&bytes, Encoding::MessagePack) {
-                Some(Ok(n)) => {
-                    self.conns[k].received += n as u64;
-                    self.counters
-                        .delivered
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    return;
-                }
-                Some(Err(e)) => {
-                    self.error(format!("bad broadcast: {}", short(&e.to_string())));
-                    return;
-                }
-                None => {}
+            let counted = protocol::count_broadcast(&bytes, Encoding::MessagePack);
+            if self.book(k, counted) {
+                return;
             }
         }
         let now = now_ts();
@@ -445,7 +435,6 @@ impl Worker {
         let mut disorder = 0;
         let scanned = protocol::scan_broadcast(&bytes, Encoding::MessagePack, |h| {
             conn.lt = conn.lt.max(h.lt);
-            conn.received += 1;
             // (A `broadcast-batch` holds the receiver's own messages too.)
             let Some(&wi) = plan.writer_of.get(h.client) else {
                 return;
@@ -469,18 +458,8 @@ impl Worker {
             delivery.saturating_record(us);
         });
         self.out_of_order += disorder;
-        match scanned {
-            Some(Ok(n)) => {
-                self.counters
-                    .delivered
-                    .fetch_add(n as u64, Ordering::Relaxed);
-                return;
-            }
-            Some(Err(e)) => {
-                self.error(format!("bad broadcast: {}", short(&e.to_string())));
-                return;
-            }
-            None => {}
+        if self.book(k, scanned) {
+            return;
         }
         match protocol::decode_server_frame(&bytes, Encoding::MessagePack, &self.limits) {
             Ok((ServerMessage::Ack { msg_id, .. }, _)) => {
@@ -504,6 +483,25 @@ impl Worker {
             }
             Ok(_) => {}
             Err(e) => self.error(format!("bad frame: {}", e.kind.code())),
+        }
+    }
+
+    /// Counts what a broadcast frame held (`read`: what `count_broadcast` or
+    /// `scan_broadcast` said of it); false when the frame is not a broadcast.
+    fn book(&mut self, k: usize, read: Option<Result<usize, protocol::FrameError>>) -> bool {
+        match read {
+            Some(Ok(n)) => {
+                self.conns[k].received += n as u64;
+                self.counters
+                    .delivered
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                true
+            }
+            Some(Err(e)) => {
+                self.error(format!("bad broadcast: {}", short(&e.to_string())));
+                true
+            }
+            None => false,
         }
     }
 

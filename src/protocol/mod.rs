@@ -386,23 +386,10 @@ impl<'de> Deserialize<'de> for Blob {
     }
 }
 
-/// Deserializes one value from exactly `bytes`. The recursion limits are lifted:
-/// only frames that passed [`bounded::check`] get here.
+/// Deserializes one value from exactly `bytes` ([`wire::typed`]: recursion limits
+/// lifted; only frames that passed [`bounded::check`] get here).
 fn typed<'a, T: Deserialize<'a>>(bytes: &'a [u8], format: Format) -> Result<T, String> {
-    match format {
-        Format::Json => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            de.disable_recursion_limit();
-            let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
-            de.end().map_err(|e| e.to_string())?;
-            Ok(v)
-        }
-        Format::MessagePack => {
-            let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-            de.set_max_depth(MAX_DEPTH + 16);
-            T::deserialize(&mut de).map_err(|e| e.to_string())
-        }
-    }
+    wire::typed(bytes, format)
 }
 
 fn walk_error(w: bounded::Walk) -> FrameError {

@@ -248,7 +248,7 @@ fn validate_message(index: usize, mut raw: RawMessage<'_>, lim: &Limits) -> Deco
 /// Deserializes `bytes` whole. The JSON recursion limit is lifted: callers hand over
 /// only bytes [`scan`] passed, whose nesting is bounded by the limits (capped at
 /// [`MAX_DEPTH`]), so `--max-depth` means the same in both formats.
-fn typed<'a, T: Deserialize<'a>>(bytes: &'a [u8], format: Format) -> Result<T, String> {
+pub(crate) fn typed<'a, T: Deserialize<'a>>(bytes: &'a [u8], format: Format) -> Result<T, String> {
     match format {
         Format::Json => {
             let mut de = serde_json::Deserializer::from_slice(bytes);
