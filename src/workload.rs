@@ -292,6 +292,186 @@ pub fn props_scene(nodes: usize) -> Vec<Message> {
         .collect()
 }
 
+/// Workload A of the side-by-side comparison with other CRDTs (`perf/peers`): a flat
+/// scene of `nodes` nodes `n0 … n{nodes-1}` under the root, each with `position`
+/// `[0, 0, 0]` and `health` `100`, created by client `author`; then `messages` messages
+/// of `writes` writes each. Write *k* of a message targets a uniformly random node: even
+/// *k* set `position` to a random `[x, y, z]` (`vector3.set`), odd *k* set `health` to a
+/// random number (`number.set`). Message *j* is authored by client `c{j mod authors}`
+/// and stamped `lt = base + j`, in the order a server relays them.
+///
+/// The writes are also available as plain records ([`SceneA::writes`]), so that another
+/// system can encode the same edits in its own form.
+///
+/// Invariants: the same parameters always give the same writes; ids are `client:lt`
+/// and every `(lt, client)` is unique.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SceneA {
+    /// Nodes in the scene.
+    pub nodes: usize,
+    /// Edit messages.
+    pub messages: usize,
+    /// Writes per message.
+    pub writes: usize,
+    /// Distinct authors of the edit messages.
+    pub authors: usize,
+    /// PRNG seed.
+    pub seed: u64,
+}
+
+/// One write of [`SceneA`], in no system's encoding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SceneWrite {
+    /// The target node: `n{node}`.
+    pub node: u32,
+    /// What is written.
+    pub value: SceneValue,
+}
+
+/// The value of a [`SceneWrite`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SceneValue {
+    /// `position` = this.
+    Position([f32; 3]),
+    /// `health` = this.
+    Health(f64),
+}
+
+impl SceneA {
+    /// 10,000 nodes, 100,000 messages × 10 writes, 1,000 authors.
+    pub fn standard() -> SceneA {
+        SceneA {
+            nodes: 10_000,
+            messages: 100_000,
+            writes: 10,
+            authors: 1_000,
+            seed: 0xA5CE_4E00_0000_0001,
+        }
+    }
+
+    /// The same with `messages` edit messages.
+    pub fn with_messages(mut self, messages: usize) -> SceneA {
+        self.messages = messages;
+        self
+    }
+
+    /// The same with `authors` authors.
+    pub fn with_authors(mut self, authors: usize) -> SceneA {
+        self.authors = authors.max(1);
+        self
+    }
+
+    /// Lamport time of the first edit message (the scene messages come before it).
+    pub fn first_lt(&self) -> u64 {
+        self.nodes.div_ceil(1_000) as u64 + 1
+    }
+
+    /// The author of edit message `j`.
+    pub fn author(&self, j: usize) -> String {
+        format!("c{}", j % self.authors.max(1))
+    }
+
+    /// Every write, message by message: `writes()[j * self.writes + k]` is write `k` of
+    /// message `j`.
+    pub fn writes(&self) -> Vec<SceneWrite> {
+        let mut rng = SplitMix64::new(self.seed);
+        let nodes = self.nodes.max(1);
+        (0..self.messages * self.writes)
+            .map(|i| {
+                let node = rng.below(nodes) as u32;
+                let value = if (i % self.writes) % 2 == 0 {
+                    SceneValue::Position([
+                        rng.unit_f32() * 100.0,
+                        rng.unit_f32() * 100.0,
+                        rng.unit_f32() * 100.0,
+                    ])
+                } else {
+                    SceneValue::Health(rng.below(1_000_000) as f64 / 100.0)
+                };
+                SceneWrite { node, value }
+            })
+            .collect()
+    }
+
+    /// The messages that create the scene: `node.insert`s of 1,000 nodes each from
+    /// client `author`, with its own clock counter.
+    pub fn scene(&self) -> Vec<Message> {
+        let per = 1_000;
+        (0..self.nodes.div_ceil(per))
+            .map(|m| {
+                let ops = (m * per..((m + 1) * per).min(self.nodes))
+                    .map(|k| {
+                        let props = BTreeMap::from([
+                            ("position".to_owned(), Json::from(vec![0, 0, 0])),
+                            ("health".to_owned(), Json::from(100)),
+                        ]);
+                        Op::node_insert_with("", format!("n{k}"), "Mesh", props)
+                    })
+                    .collect();
+                let lt = m as u64 + 1;
+                Message {
+                    id: format!("author:{lt}"),
+                    client: "author".into(),
+                    clock: BTreeMap::from([("author".to_owned(), lt)]),
+                    lt,
+                    ts: lt as f64,
+                    ops,
+                }
+            })
+            .collect()
+    }
+
+    /// The edit messages as this engine's [`Message`]s, in relay order, each with its
+    /// author's own clock counter.
+    pub fn messages(&self) -> Vec<Message> {
+        let writes = self.writes();
+        let first = self.first_lt();
+        let authors = self.authors.max(1);
+        writes
+            .chunks(self.writes.max(1))
+            .enumerate()
+            .map(|(j, w)| {
+                let client = self.author(j);
+                let lt = first + j as u64;
+                let ops = w
+                    .iter()
+                    .map(|w| {
+                        let node = format!("n{}", w.node);
+                        match w.value {
+                            SceneValue::Position(v) => Op::vector3_set(node, "position", v),
+                            SceneValue::Health(h) => Op::number_set(node, "health", h),
+                        }
+                    })
+                    .collect();
+                Message {
+                    id: format!("{client}:{lt}"),
+                    clock: BTreeMap::from([(client.clone(), (j / authors + 1) as u64)]),
+                    client,
+                    lt,
+                    ts: lt as f64,
+                    ops,
+                }
+            })
+            .collect()
+    }
+
+    /// The final `(position, health)` of every node after all the writes, computed
+    /// from the plain records (the last write wins, in message order): what every
+    /// system must end with.
+    pub fn expected(&self) -> Vec<([f32; 3], f64)> {
+        let mut out = vec![([0.0; 3], 100.0); self.nodes];
+        for w in self.writes() {
+            if let Some(slot) = out.get_mut(w.node as usize) {
+                match w.value {
+                    SceneValue::Position(p) => slot.0 = p,
+                    SceneValue::Health(h) => slot.1 = h,
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +502,37 @@ mod tests {
         }
         let frac = late as f64 / msgs.len() as f64;
         assert!((0.1..0.3).contains(&frac), "late fraction {frac}");
+    }
+
+    #[test]
+    fn scene_a_is_deterministic_and_the_model_agrees_with_the_engine() {
+        let a = SceneA::standard().with_messages(300).with_authors(7);
+        assert_eq!(a.writes(), a.writes());
+        let msgs = a.messages();
+        assert_eq!(msgs.len(), 300);
+        assert!(msgs.iter().all(|m| m.ops.len() == 10));
+        let mut stamps: Vec<_> = msgs.iter().map(|m| (m.lt, m.client.clone())).collect();
+        stamps.sort();
+        stamps.dedup();
+        assert_eq!(stamps.len(), msgs.len());
+        let mut g = crate::SceneGraph::new();
+        crate::apply_messages(&mut g, &a.scene());
+        crate::apply_messages(&mut g, &msgs);
+        let expected = a.expected();
+        let changed = expected.iter().filter(|e| e.1 != 100.0).count();
+        assert!(changed > 100, "the writes reach many nodes");
+        for (k, (pos, health)) in expected.iter().enumerate() {
+            let node = g.node(&format!("n{k}")).unwrap();
+            let num = |j: &crate::op::Json| j.as_f64().unwrap();
+            let p = node.get("position").unwrap().to_json();
+            let got: Vec<f32> = p
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| num(j) as f32)
+                .collect();
+            assert_eq!(got, pos.to_vec(), "n{k} position");
+            assert_eq!(num(&node.get("health").unwrap().to_json()), *health, "n{k}");
+        }
     }
 }
