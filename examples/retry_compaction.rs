@@ -25,12 +25,8 @@ pub fn main() -> Result<(), Box<dyn Error>> {
     store.commit("click");
     assert_eq!(server.journal().len(), 1);
 
-    // Retry unacknowledged messages (e.g. after reconnect). The list borrows the
-    // store, so take copies before acknowledging.
-    let unacked: Vec<Message> = get_unacked_messages(&store.state())
-        .into_iter()
-        .cloned()
-        .collect();
+    // Retry unacknowledged messages (e.g. after reconnect).
+    let unacked: Vec<Message> = get_unacked_messages(&store.state());
     assert_eq!(unacked.len(), 1);
     for msg in unacked {
         let report = server.apply_message(&msg);

@@ -379,7 +379,7 @@ impl SceneA {
         (0..self.messages * self.writes)
             .map(|i| {
                 let node = rng.below(nodes) as u32;
-                let value = if (i % self.writes) % 2 == 0 {
+                let value = if (i % self.writes).is_multiple_of(2) {
                     SceneValue::Position([
                         rng.unit_f32() * 100.0,
                         rng.unit_f32() * 100.0,

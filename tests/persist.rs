@@ -220,11 +220,7 @@ fn a_killed_durable_writer_loses_no_acknowledged_message() {
                 "round {round}: acknowledged {id} lost ({report:?})"
             );
         }
-        let held_msgs: Vec<Message> = r
-            .journal()
-            .live()
-            .map(|i| r.journal().entry(i).msg.clone())
-            .collect();
+        let held_msgs: Vec<Message> = r.journaled_messages();
         for m in &held_msgs {
             assert_eq!(
                 Some(&m),

@@ -99,15 +99,7 @@ fn replaced_and_merged_edits_show_what_peers_will_compute() {
     assert_eq!(msg.ops, vec![Op::vector3_add("n", "p", [1.0, 0.0, 0.0])]);
     assert_eq!(alice.graph().to_json(), view);
     let mut peer = Replica::new();
-    peer.apply_batch(
-        alice
-            .replica()
-            .journal()
-            .live()
-            .map(|i| alice.replica().journal().entry(i).msg.clone())
-            .collect::<Vec<_>>()
-            .as_slice(),
-    );
+    peer.apply_batch(&alice.replica().journaled_messages());
     assert_eq!(peer.to_json(), view);
 }
 
@@ -184,11 +176,7 @@ fn a_store_restarted_under_the_same_id_continues_its_sequence() {
     assert_eq!(server.apply_message(&b).accepted, 1);
 
     let mut again = store("alice");
-    let held: Vec<Message> = server
-        .journal()
-        .live()
-        .map(|i| server.journal().entry(i).msg.clone())
-        .collect();
+    let held: Vec<Message> = server.journaled_messages();
     again.receive_batch(held);
     again.edit(Op::number_set("n", "x", 2.0)).unwrap();
     let m = again.commit("").unwrap();
@@ -414,7 +402,7 @@ impl World {
             c.down.clear();
         } else {
             c.online = true;
-            c.up = c.store.unacked_messages().into_iter().cloned().collect();
+            c.up = c.store.unacked_messages();
             c.down = self.server_msgs.iter().cloned().map(Down::Msg).collect();
         }
     }
@@ -435,9 +423,8 @@ impl World {
                 if let Some(m) = &m
                     && let Some(committed) = self.clients[i]
                         .store
-                        .state()
-                        .journal
-                        .message(&format!("{}:{}", CLIENTS[i], m.lt - 1))
+                        .replica()
+                        .journaled_message(&format!("{}:{}", CLIENTS[i], m.lt - 1))
                     && !self.clients[i].held.iter().any(|h| h.id == committed.id)
                 {
                     let committed = committed.clone();

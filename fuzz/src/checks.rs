@@ -26,8 +26,7 @@ const ONE_BY_ONE_MAX: usize = 64;
 
 /// The messages a replica holds, in journal slot order.
 pub fn journal_messages(r: &Replica) -> Vec<Message> {
-    let j = r.journal();
-    j.live().map(|i| j.entry(i).msg.clone()).collect()
+    r.journaled_messages()
 }
 
 /// The state of the sequential model over `msgs`.

@@ -28,7 +28,7 @@ use crate::batch;
 use crate::column::Value;
 use crate::error::{Warning, WarningKind};
 use crate::graph::SceneGraph;
-use crate::ids::{NodeKey, PathId, Pos, Stamp};
+use crate::ids::{KeyId, NodeKey, PathId, Pos, Stamp};
 use crate::op::{Json, Message, NodeSpec, Op, OpKind, is_root_key};
 use fold::{Fold, deep_merge, fold};
 
@@ -343,6 +343,21 @@ pub(crate) fn apply_props(
     }
 }
 
+/// The live node a property op on the interned target `kid` reaches
+/// ([`KeyId::ROOT`] = the root), or the warning for an op written with `key`.
+pub(crate) fn node_for(graph: &SceneGraph, kid: KeyId, key: &str) -> Result<NodeKey, WarningKind> {
+    let node = if kid == KeyId::ROOT {
+        graph.root
+    } else {
+        graph.node_of(kid)
+    };
+    match node {
+        None => Err(WarningKind::MissingNode(key.to_owned())),
+        Some(n) if graph.nodes[n].deleted() => Err(WarningKind::DeletedNode(key.to_owned())),
+        Some(n) => Ok(n),
+    }
+}
+
 /// Resolves a property op's target: the root keys name the graph's root node.
 fn live_target(graph: &SceneGraph, key: &str) -> Result<NodeKey, WarningKind> {
     let id = if is_root_key(key) {
@@ -466,7 +481,7 @@ pub(crate) fn is_single_cell(op: &Op) -> bool {
 }
 
 /// Folds a single-cell op into (node, path), honouring LWW stamps.
-fn set_cell(
+pub(crate) fn set_cell(
     graph: &mut SceneGraph,
     node: NodeKey,
     pid: PathId,

@@ -96,6 +96,42 @@ impl From<&LimitArgs> for Limits {
 enum BenchMix {
     Standard,
     Vector3Set,
+    /// Workload A of `perf/peers`: a flat 10,000-node scene, 10 LWW writes per message
+    /// (`position`, `health`) from 1,000 authors, in relay order (`workload::SceneA`).
+    SceneA,
+}
+
+impl BenchMix {
+    /// The scene's messages and the edits, for `messages` edit messages (and for the
+    /// standard mixes, `undo` and `clients`).
+    fn build(
+        self,
+        messages: usize,
+        undo: f64,
+        nodes_clients: Option<(usize, usize)>,
+    ) -> (Vec<Message>, Vec<Message>) {
+        use vuer_rtc::workload::{Mix, SceneA, Workload};
+        let mix = match self {
+            BenchMix::Standard => Mix::Standard,
+            BenchMix::Vector3Set => Mix::Vector3Set,
+            BenchMix::SceneA => {
+                let mut a = SceneA::standard().with_messages(messages);
+                if let Some((nodes, clients)) = nodes_clients {
+                    a.nodes = nodes;
+                    a.authors = clients;
+                }
+                return (a.scene(), a.messages());
+            }
+        };
+        let mut w = Workload::standard().with_messages(messages);
+        w.undo = undo;
+        w.mix = mix;
+        if let Some((nodes, clients)) = nodes_clients {
+            w.nodes = nodes;
+            w.clients = clients;
+        }
+        (w.scene(), w.edits())
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -793,15 +829,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             clients,
             relayed,
         } => {
-            let mut w = vuer_rtc::workload::Workload::standard().with_messages(messages);
-            w.nodes = nodes;
-            w.clients = clients;
-            w.mix = match mix {
-                BenchMix::Standard => vuer_rtc::workload::Mix::Standard,
-                BenchMix::Vector3Set => vuer_rtc::workload::Mix::Vector3Set,
+            let (mut all, edits) = if relayed {
+                let mut w = vuer_rtc::workload::Workload::standard().with_messages(messages);
+                w.nodes = nodes;
+                w.clients = clients;
+                (w.scene(), w.relayed())
+            } else {
+                mix.build(messages, 0.0, Some((nodes, clients)))
             };
-            let mut all = w.scene();
-            all.extend(if relayed { w.relayed() } else { w.edits() });
+            all.extend(edits);
             std::io::stdout()
                 .lock()
                 .write_all(&wire::encode_messages(&all, Format::Json))
@@ -851,18 +887,11 @@ fn bench(
     (compact_every, horizon): (u64, u64),
 ) -> Result<(), Failure> {
     use std::time::Instant;
-    use vuer_rtc::workload::{Mix, Workload};
 
-    let mut w = Workload::standard().with_messages(messages);
-    w.undo = undo;
-    w.mix = match mix {
-        BenchMix::Standard => Mix::Standard,
-        BenchMix::Vector3Set => Mix::Vector3Set,
-    };
-    let edits = w.edits();
+    let (scene, edits) = mix.build(messages, undo, None);
     let mut replica = Replica::new();
     replica.set_horizon(horizon);
-    replica.apply_batch(&w.scene());
+    replica.apply_batch(&scene);
     let size = usize::try_from(batch).unwrap_or(usize::MAX);
     let batches: Vec<&[Message]> = edits.chunks(size).collect();
     let format = match input {
@@ -895,13 +924,16 @@ fn bench(
         }
         late += report.late;
         recomputed += report.recomputed_cells;
-        peak = peak.max(replica.stats().messages);
         if compact_every > 0 && (i as u64 + 1).is_multiple_of(compact_every) {
+            // The journal peaks right before a compaction (`stats` walks the indexes,
+            // so it is not read after every batch).
+            peak = peak.max(replica.stats().messages);
             compacted += replica.compact().messages;
         }
     }
     let secs = start.elapsed().as_secs_f64();
     let stats = replica.stats();
+    let peak = peak.max(stats.messages);
     writeln!(
         std::io::stdout().lock(),
         "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages (peak {peak}, {compacted} compacted), {} indexed ops; state hash {:016x}",

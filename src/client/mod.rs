@@ -446,9 +446,6 @@ async fn resend(
             return Err("no store".into());
         };
         s.unacked_messages()
-            .into_iter()
-            .cloned()
-            .collect::<Vec<_>>()
     };
     for m in unacked {
         ws.send(encode(&ClientFrame::Crdt(m)))

@@ -79,7 +79,7 @@ impl CellIndex {
             self.paths.entry(key).or_default().push(path);
             Vec::new()
         });
-        match journal.op(r).kind {
+        match *journal.kind(r) {
             OpKind::ObjectRemove { field: None } => {
                 self.linked.insert((key, path));
             }

@@ -21,18 +21,18 @@ use crate::op::Message;
 
 /// [`Replica::join_tail`]: the join point without its graph.
 #[derive(Clone, Debug)]
-pub struct JoinTail<'r> {
+pub struct JoinTail {
     /// Per client, how many of its messages (by `clock` counter) the base holds.
     pub clock: BTreeMap<String, u64>,
     /// The Lamport time compacted through (0: nothing compacted).
     pub through: u64,
     /// Every held message, in canonical `(lt, client)` order.
-    pub tail: Vec<&'r Message>,
+    pub tail: Vec<Message>,
 }
 
 /// A scene's base and the messages after it (see the module doc).
 #[derive(Clone, Debug)]
-pub struct JoinPoint<'r> {
+pub struct JoinPoint {
     /// The state of every compacted message (empty when nothing was compacted).
     pub graph: SceneGraph,
     /// Per client, how many of its messages (by `clock` counter) the base holds.
@@ -40,7 +40,7 @@ pub struct JoinPoint<'r> {
     /// The Lamport time compacted through (0: nothing compacted).
     pub through: u64,
     /// Every held message, in canonical `(lt, client)` order.
-    pub tail: Vec<&'r Message>,
+    pub tail: Vec<Message>,
 }
 
 impl Replica {
@@ -65,7 +65,7 @@ impl Replica {
     /// client.apply_owned(tail);
     /// assert_eq!(client.to_json(), server.to_json());
     /// ```
-    pub fn join_point(&self) -> JoinPoint<'_> {
+    pub fn join_point(&self) -> JoinPoint {
         let JoinTail {
             clock,
             through,
@@ -81,31 +81,32 @@ impl Replica {
 
     /// [`Replica::join_point`] without the base graph (cheap: the journal in canonical
     /// order and the base clock); the base changes only when the replica compacts.
-    pub fn join_tail(&self) -> JoinTail<'_> {
+    pub fn join_tail(&self) -> JoinTail {
         let clients = &self.graph.clients;
-        let mut tail: Vec<(u32, &Message)> = self
-            .journal
-            .live()
-            .map(|i| (i, &self.journal.entry(i).msg))
-            .collect();
-        tail.sort_by(|a, b| clients.cmp_stamps(self.journal.stamp(a.0), self.journal.stamp(b.0)));
+        let mut tail: Vec<u32> = self.journal.live().collect();
+        tail.sort_by(|&a, &b| clients.cmp_stamps(self.journal.stamp(a), self.journal.stamp(b)));
 
         // The base clock: a client's messages up to its unbroken prefix, less those
         // still in the journal (its counters grow with `lt`, so the journal holds a
         // suffix of them).
         let mut clock = self.clock();
-        for (_, m) in &tail {
-            if let Some(&seq) = m.clock.get(&m.client).filter(|&&s| s > 0)
-                && let Some(base) = clock.get_mut(&m.client)
+        for &i in &tail {
+            let client = clients.name(self.journal.stamp(i).client);
+            if let Some(seq) = self.journal.entry(i).seq.filter(|&s| s > 0)
+                && let Some(base) = clock.get_mut(client)
             {
                 *base = (*base).min(seq - 1);
             }
         }
         clock.retain(|_, &mut seq| seq > 0);
+        let names = self.names();
         JoinTail {
             clock,
             through: self.compacted_through.unwrap_or(0),
-            tail: tail.into_iter().map(|(_, m)| m).collect(),
+            tail: tail
+                .into_iter()
+                .map(|i| self.journal.message_at(i, names))
+                .collect(),
         }
     }
 
@@ -170,7 +171,7 @@ mod tests {
         let ids: Vec<&str> = join.tail.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["b:3", "b:5"]);
 
-        let tail = join.tail.iter().map(|m| (*m).clone()).collect();
+        let tail = join.tail.clone();
         let mut client = Replica::from_base(join.graph, &join.clock, join.through);
         assert!(client.apply_owned(tail).rejected.is_empty());
         assert_eq!(client.to_json(), server.to_json());

@@ -1,7 +1,7 @@
 //! The journal: every message a replica holds (uncompacted), and the undo state.
 //!
 //! Invariants:
-//! - `entries[by_id[id]].msg.id == id`; an id appears at most once;
+//! - `entries[by_id[id]].id == id`; an id appears at most once;
 //! - no two entries share a stamp `(lt, client)` (a second message with a used stamp is
 //!   rejected: the total order would be ambiguous);
 //! - `heads[i]` holds the stamp and undo state of `entries[i]` (a dense side array:
@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use ahash::AHashMap;
 
-use crate::ids::{ClientId, ClientTable, KeyId, PathId, Pos, Stamp};
-use crate::op::{Message, Op, OpKind};
+use super::record::{Kind, Rec};
+use crate::ids::{ClientId, ClientTable, KeyId, KeyTable, PathId, PathTable, Pos, Stamp};
+use crate::op::{Message, OpKind};
 
 /// A reference to one op of one journaled message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,30 +32,129 @@ pub struct OpRef {
     pub op: u32,
 }
 
-/// One journaled message.
+/// One journaled message: its fields and its ops as records (no owned [`Op`]s).
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// The message.
-    pub msg: Message,
-    /// Per op: the interned target key (for property ops; [`KeyId::ROOT`] for the root
-    /// keys, the new node's key for `node.insert`-likes) and the interned `path`.
-    pub ids: Vec<(KeyId, PathId)>,
+    /// The message id.
+    pub id: Box<str>,
+    /// Lamport time.
+    pub lt: u64,
+    /// Wall-clock timestamp.
+    pub ts: f64,
+    /// `clock[client]`, the message's own counter, when its clock has one.
+    pub seq: Option<u64>,
+    /// The other entries of its `clock`, when there are any.
+    pub others: Option<Box<BTreeMap<String, u64>>>,
+    /// The ops, each with its interned target key (for property ops; [`KeyId::ROOT`]
+    /// for the root keys, the new node's key for `node.insert`-likes) and path.
+    pub ops: Box<[Rec]>,
+}
+
+/// The interned names a journaled message is rebuilt from.
+#[derive(Clone, Copy, Debug)]
+pub struct Names<'a> {
+    /// Node keys.
+    pub keys: &'a KeyTable,
+    /// Property paths.
+    pub paths: &'a PathTable,
+    /// Client names.
+    pub clients: &'a ClientTable,
 }
 
 impl Entry {
     /// What a free slot holds: an empty message.
     pub(crate) fn placeholder() -> Entry {
         Entry {
-            msg: Message {
-                id: String::new(),
-                client: String::new(),
-                clock: BTreeMap::new(),
-                lt: 0,
-                ts: 0.0,
-                ops: Vec::new(),
-            },
-            ids: Vec::new(),
+            id: Box::from(""),
+            lt: 0,
+            ts: 0.0,
+            seq: None,
+            others: None,
+            ops: Box::new([]),
         }
+    }
+
+    /// The entry of `msg`, whose ops have the interned `ids`.
+    pub fn new(msg: Message, ids: Vec<(KeyId, PathId)>) -> Entry {
+        let Message {
+            id,
+            client,
+            mut clock,
+            lt,
+            ts,
+            ops,
+        } = msg;
+        let seq = clock.remove(&client);
+        Entry {
+            id: id.into_boxed_str(),
+            lt,
+            ts,
+            seq,
+            others: (!clock.is_empty()).then(|| Box::new(clock)),
+            ops: ops
+                .into_iter()
+                .zip(ids)
+                .map(|(op, ids)| Rec::new(op, ids))
+                .collect(),
+        }
+    }
+
+    /// The number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True for a message without ops.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The message's clock.
+    pub fn clock(&self, client: &str) -> BTreeMap<String, u64> {
+        let mut clock = self.others.as_deref().cloned().unwrap_or_default();
+        if let Some(seq) = self.seq {
+            clock.insert(client.to_owned(), seq);
+        }
+        clock
+    }
+
+    /// The message, owned, exactly as it was journaled; `client` is its sender's name.
+    pub fn to_message(&self, client: &str, names: Names<'_>) -> Message {
+        Message {
+            id: self.id.to_string(),
+            client: client.to_owned(),
+            clock: self.clock(client),
+            lt: self.lt,
+            ts: self.ts,
+            ops: self
+                .ops
+                .iter()
+                .map(|r| r.to_op(names.keys, names.paths))
+                .collect(),
+        }
+    }
+
+    /// True when `m` is this message (`client` its sender's name), compared field by
+    /// field without building anything.
+    pub fn is(&self, m: &Message, client: &str, names: Names<'_>) -> bool {
+        let clock_eq = || {
+            let others = self.others.as_deref();
+            let n = others.map_or(0, BTreeMap::len) + usize::from(self.seq.is_some());
+            m.clock.len() == n
+                && m.clock.get(client) == self.seq.as_ref()
+                && others.is_none_or(|o| o.iter().all(|(k, v)| m.clock.get(k) == Some(v)))
+        };
+        *self.id == *m.id
+            && m.client == client
+            && self.lt == m.lt
+            && self.ts.to_bits() == m.ts.to_bits()
+            && self.ops.len() == m.ops.len()
+            && clock_eq()
+            && self
+                .ops
+                .iter()
+                .zip(&m.ops)
+                .all(|(r, op)| r.is(op, names.keys, names.paths))
     }
 }
 
@@ -231,18 +331,18 @@ impl Journal {
                 undone: true,
             },
         );
-        self.by_id.remove(e.msg.id.as_str());
+        self.by_id.remove(&*e.id);
         self.by_stamp.remove(&head.stamp);
-        self.meta.remove(e.msg.id.as_str());
+        self.meta.remove(&*e.id);
         self.free.push(i);
     }
 
     /// The id of a journaled message of `client` that carries `seq` as its own
     /// `clock` counter (a linear scan: for error reports only).
-    pub fn id_with_counter(&self, client: &str, seq: u64) -> Option<&str> {
+    pub fn id_with_counter(&self, client: ClientId, seq: u64) -> Option<&str> {
         self.by_id.values().find_map(|&i| {
-            let m = &self.entries[i as usize].msg;
-            (m.client == client && m.clock.get(client) == Some(&seq)).then_some(m.id.as_str())
+            let e = &self.entries[i as usize];
+            (self.heads[i as usize].stamp.client == client && e.seq == Some(seq)).then_some(&*e.id)
         })
     }
 
@@ -251,9 +351,21 @@ impl Journal {
         self.by_id.get(id).copied()
     }
 
-    /// The journaled message with this id.
-    pub fn message(&self, id: &str) -> Option<&Message> {
-        self.slot(id).map(|i| &self.entries[i as usize].msg)
+    /// The journaled message with this id, rebuilt.
+    pub fn message(&self, id: &str, names: Names<'_>) -> Option<Message> {
+        self.slot(id).map(|i| self.message_at(i, names))
+    }
+
+    /// The journaled message in slot `i`, rebuilt.
+    pub fn message_at(&self, i: u32, names: Names<'_>) -> Message {
+        let client = names.clients.name(self.heads[i as usize].stamp.client);
+        self.entries[i as usize].to_message(client, names)
+    }
+
+    /// True when the message in slot `i` is `m`.
+    pub fn holds(&self, i: u32, m: &Message, names: Names<'_>) -> bool {
+        let client = names.clients.name(self.heads[i as usize].stamp.client);
+        self.entries[i as usize].is(m, client, names)
     }
 
     /// True when a `meta.undo`/`meta.redo` targeting `id` was seen.
@@ -306,7 +418,7 @@ impl Journal {
     pub fn id_at(&self, stamp: Stamp) -> Option<&str> {
         self.by_stamp
             .get(&stamp)
-            .map(|&i| self.entries[i as usize].msg.id.as_str())
+            .map(|&i| &*self.entries[i as usize].id)
     }
 
     /// The entry at `i`.
@@ -324,9 +436,14 @@ impl Journal {
         self.heads[i as usize].stamp
     }
 
-    /// The op behind a reference.
-    pub fn op(&self, r: OpRef) -> &Op {
-        &self.entries[r.msg as usize].msg.ops[r.op as usize]
+    /// The record behind a reference.
+    pub fn rec(&self, r: OpRef) -> &Rec {
+        &self.entries[r.msg as usize].ops[r.op as usize]
+    }
+
+    /// The kind of the op behind a reference.
+    pub fn kind(&self, r: OpRef) -> Kind<'_> {
+        self.rec(r).kind()
     }
 
     /// The position of a referenced op.
@@ -350,15 +467,19 @@ impl Journal {
 
     /// The interned target key and path of a referenced op.
     pub fn ids(&self, r: OpRef) -> (KeyId, PathId) {
-        self.entries[r.msg as usize].ids[r.op as usize]
+        self.rec(r).ids
     }
 
     /// Appends a message (the caller checked id and stamp are new) with the interned
     /// ids of its ops. Its undo state comes from the meta ops seen so far.
     pub fn push(&mut self, msg: Message, stamp: Stamp, ids: Vec<(KeyId, PathId)>) -> u32 {
-        let undone = self.meta.get(msg.id.as_str()).is_some_and(|m| m.undo);
-        self.note_client(stamp.client, msg.clock.get(&msg.client).copied(), msg.lt);
-        let entry = Entry { msg, ids };
+        self.push_entry(Entry::new(msg, ids), stamp)
+    }
+
+    /// [`Journal::push`] of a built entry.
+    pub fn push_entry(&mut self, entry: Entry, stamp: Stamp) -> u32 {
+        let undone = self.meta.get(&*entry.id).is_some_and(|m| m.undo);
+        self.note_client(stamp.client, entry.seq, entry.lt);
         let head = Head { stamp, undone };
         let i = match self.free.pop() {
             Some(i) => {
@@ -372,8 +493,7 @@ impl Journal {
                 u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.by_id
-            .insert(self.entries[i as usize].msg.id.as_str().into(), i);
+        self.by_id.insert(self.entries[i as usize].id.clone(), i);
         self.by_stamp.insert(stamp, i);
         i
     }

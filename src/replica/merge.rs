@@ -20,7 +20,9 @@ use rayon::prelude::*;
 
 use super::journal::{Journal, OpRef};
 use super::{BatchReport, IdSet, Replica, recompute};
-use crate::apply::{Ctx, Effect, Stepped, apply_op, apply_props, is_single_cell, step_owned};
+use crate::apply::{
+    Ctx, Effect, Stepped, apply_op, is_single_cell, node_for, set_cell, step_owned,
+};
 use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
 use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
@@ -51,7 +53,7 @@ impl Replica {
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
             self.index_op(r, |_, _| {});
-            if self.journal.op(r).kind.is_node() {
+            if self.journal.kind(r).is_node() {
                 self.structure.push(r, effects);
             }
         }
@@ -74,7 +76,7 @@ impl Replica {
         let ts = msg.ts;
         let (i, stamp) = self.journal_in_order(msg)?;
         report.accepted += 1;
-        let n = self.journal.entry(i).msg.ops.len();
+        let n = self.journal.entry(i).len();
         let mut effects = Vec::new();
         for k in 0..n {
             let r = OpRef {
@@ -82,38 +84,33 @@ impl Replica {
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
             self.index_op(r, |_, _| {});
-            let op = self.journal.op(r);
+            let rec = self.journal.rec(r);
             let pos = Pos::new(stamp, k);
-            let warning = if is_single_cell(op) {
-                let (kid, pid) = self.journal.ids(r);
-                let node = if kid == KeyId::ROOT {
-                    self.graph.root
-                } else {
-                    self.graph.node_of(kid)
-                };
-                match node {
-                    None => Some(WarningKind::MissingNode(op.key.clone())),
-                    Some(n) if self.graph.nodes[n].deleted() => {
-                        Some(WarningKind::DeletedNode(op.key.clone()))
+            let warning = match rec.whole() {
+                Some(op) if !is_single_cell(op) => {
+                    let ctx = Ctx {
+                        pos,
+                        ts,
+                        write_props: true,
+                    };
+                    effects.clear();
+                    let w = apply_op(&mut self.graph, op, &ctx, &mut effects);
+                    if op.kind.is_node() {
+                        self.structure.push(r, std::mem::take(&mut effects));
                     }
-                    Some(n) => apply_props(&mut self.graph, n, op, pid, pos, &|_| true),
+                    w
                 }
-            } else {
-                let ctx = Ctx {
-                    pos,
-                    ts,
-                    write_props: true,
-                };
-                effects.clear();
-                let w = apply_op(&mut self.graph, op, &ctx, &mut effects);
-                if op.kind.is_node() {
-                    self.structure.push(r, std::mem::take(&mut effects));
+                _ => {
+                    let (kid, pid) = rec.ids;
+                    match node_for(&self.graph, kid, rec.key(&self.graph.keys)) {
+                        Err(w) => Some(w),
+                        Ok(n) => set_cell(&mut self.graph, n, pid, &rec.kind(), pos.stamp),
+                    }
                 }
-                w
             };
             if let Some(reason) = warning {
                 report.warnings.push(Warning {
-                    msg_id: self.journal.entry(i).msg.id.clone(),
+                    msg_id: self.journal.entry(i).id.to_string(),
                     op_index: k,
                     reason,
                 });
@@ -165,18 +162,23 @@ impl Replica {
     /// Lists op `r` in the histories of the cells it touches; `multi` sees each cell of
     /// a multi-cell op (node props, `object.*` at `.`, `object.remove`).
     fn index_op(&mut self, r: OpRef, mut multi: impl FnMut(KeyId, PathId)) {
-        let op = self.journal.op(r);
-        if is_single_cell(op) {
-            let (kid, pid) = self.journal.ids(r);
-            self.index
-                .insert(kid, pid, r, &self.journal, &self.graph.clients);
-        } else if let Some((key, paths)) = touched(op) {
-            let kid = self.graph.keys.intern(key);
-            for p in paths {
-                let pid = self.graph.path_id(p);
+        let rec = self.journal.rec(r);
+        match rec.whole() {
+            Some(op) if !is_single_cell(op) => {
+                if let Some((key, paths)) = touched(op) {
+                    let kid = self.graph.keys.intern(key);
+                    for p in paths {
+                        let pid = self.graph.path_id(p);
+                        self.index
+                            .insert(kid, pid, r, &self.journal, &self.graph.clients);
+                        multi(kid, pid);
+                    }
+                }
+            }
+            _ => {
+                let (kid, pid) = rec.ids;
                 self.index
                     .insert(kid, pid, r, &self.journal, &self.graph.clients);
-                multi(kid, pid);
             }
         }
     }
@@ -192,7 +194,7 @@ impl Replica {
         for &i in tail {
             let (undone, stamp, ts, n) = {
                 let (e, h) = (self.journal.entry(i), self.journal.head(i));
-                (h.undone, h.stamp, e.msg.ts, e.msg.ops.len())
+                (h.undone, h.stamp, e.ts, e.len())
             };
             for k in 0..n {
                 let r = OpRef {
@@ -204,41 +206,37 @@ impl Replica {
                         dirty.insert((kid, pid));
                     }
                 });
-                let op = self.journal.op(r);
-                let single = is_single_cell(op);
-                let (kid, pid) = self.journal.ids(r);
+                let rec = self.journal.rec(r);
+                let (kid, pid) = rec.ids;
                 let pos = Pos::new(stamp, k);
-                if op.kind.is_node() {
-                    effects.clear();
-                    if !undone {
-                        let ctx = Ctx {
-                            pos,
-                            ts,
-                            write_props: false,
-                        };
-                        if let Some(w) = apply_op(&mut self.graph, op, &ctx, &mut effects) {
-                            warnings.push((r, w));
+                if let Some(op) = rec.whole() {
+                    if op.kind.is_node() {
+                        effects.clear();
+                        if !undone {
+                            let ctx = Ctx {
+                                pos,
+                                ts,
+                                write_props: false,
+                            };
+                            if let Some(w) = apply_op(&mut self.graph, op, &ctx, &mut effects) {
+                                warnings.push((r, w));
+                            }
                         }
+                        self.structure.push(r, std::mem::take(&mut effects));
+                        continue;
                     }
-                    self.structure.push(r, std::mem::take(&mut effects));
-                    continue;
+                    if !is_single_cell(op) {
+                        continue;
+                    }
                 }
-                if undone || !single {
+                if undone {
                     continue;
                 }
                 // The node the op reaches at its position: the structure applied so far
                 // is the model's structure at `pos`.
-                let node = if kid == KeyId::ROOT {
-                    self.graph.root
-                } else {
-                    self.graph.node_of(kid)
-                };
-                match node {
-                    None => warnings.push((r, WarningKind::MissingNode(op.key.clone()))),
-                    Some(n) if self.graph.nodes[n].deleted() => {
-                        warnings.push((r, WarningKind::DeletedNode(op.key.clone())));
-                    }
-                    Some(n) => simple.push((pid, self.graph.nodes[n].row, r)),
+                match node_for(&self.graph, kid, rec.key(&self.graph.keys)) {
+                    Err(w) => warnings.push((r, w)),
+                    Ok(n) => simple.push((pid, self.graph.nodes[n].row, r)),
                 }
             }
         }
@@ -292,7 +290,7 @@ impl Replica {
         report
             .warnings
             .extend(warnings.into_iter().map(|(r, reason)| Warning {
-                msg_id: journal.entry(r.msg).msg.id.clone(),
+                msg_id: journal.entry(r.msg).id.to_string(),
                 op_index: r.op as usize,
                 reason,
             }));
@@ -390,15 +388,15 @@ fn fold_run(
 ) {
     // Start at the first LWW write of the last message that has one: everything before
     // it is overwritten (in order, that write always beats the cell's stamp).
-    let is_reset = |r: OpRef| journal.op(r).kind.resets_cell(text_path);
-    let blocks = |r: OpRef| journal.op(r).kind.is_lww() && !is_reset(r);
+    let is_reset = |r: OpRef| journal.kind(r).resets_cell(text_path);
+    let blocks = |r: OpRef| journal.kind(r).is_lww() && !is_reset(r);
     let from = run
         .iter()
         .rposition(|x| is_reset(x.2))
         .and_then(|last| recompute::fold_start(run, last, |x| x.2, is_reset, blocks))
         .unwrap_or(0);
     // A text cell is edited in place: take it out instead of copying it.
-    let texts = run[from..].iter().any(|x| journal.op(x.2).kind.is_text());
+    let texts = run[from..].iter().any(|x| journal.kind(x.2).is_text());
     let mut cur = if texts {
         col.take(row)
     } else {
@@ -407,7 +405,7 @@ fn fold_run(
     let mut changed = texts;
     for &(_, _, r) in &run[from..] {
         let stamp = journal.stamp(r.msg);
-        match step_owned(clients, path, &journal.op(r).kind, stamp, &mut cur) {
+        match step_owned(clients, path, &journal.kind(r), stamp, &mut cur) {
             Stepped::Unchanged => {}
             Stepped::Changed => changed = true,
             Stepped::Kept(w) => warnings.push((r, w)),

@@ -25,8 +25,9 @@
 //! [`crate::apply_messages`], gives the complete, delivery-independent list).
 //!
 //! Compaction (`compact.rs`) folds the stable prefix of the journal into per-cell bases.
-//! Not here yet: compact op records (the journal holds decoded [`Message`]s with their
-//! strings).
+//! The journal keeps each op as a 32-byte record (`record.rs`): the ops with a small
+//! fixed payload inline, with no string, everything else whole; a journaled message
+//! is rebuilt from the records and the interned names when it leaves the replica.
 
 pub(crate) mod bases;
 mod compact;
@@ -36,6 +37,7 @@ pub mod journal;
 mod merge;
 pub(crate) mod parts;
 mod recompute;
+pub mod record;
 mod structure;
 
 use std::cmp::Ordering;
@@ -282,6 +284,30 @@ impl Replica {
             .map_or(0, |id| self.journal.prefix_of(id))
     }
 
+    /// The interned names journaled messages are rebuilt from.
+    pub(crate) fn names(&self) -> journal::Names<'_> {
+        journal::Names {
+            keys: &self.graph.keys,
+            paths: &self.graph.paths,
+            clients: &self.graph.clients,
+        }
+    }
+
+    /// Every journaled (uncompacted) message, rebuilt from the journal's records, in
+    /// journal slot order.
+    pub fn journaled_messages(&self) -> Vec<Message> {
+        let names = self.names();
+        self.journal
+            .live()
+            .map(|i| self.journal.message_at(i, names))
+            .collect()
+    }
+
+    /// The journaled message with this id, rebuilt.
+    pub fn journaled_message(&self, id: &str) -> Option<Message> {
+        self.journal.message(id, self.names())
+    }
+
     /// The visible scene.
     pub fn graph(&self) -> &SceneGraph {
         &self.graph
@@ -344,7 +370,7 @@ impl Replica {
             // Copies are dropped here without a clone; conflicting copies are
             // rejected by `apply_owned`.
             let copy = match self.journal.slot(&m.id) {
-                Some(i) => self.journal.entry(i).msg == *m,
+                Some(i) => self.journal.holds(i, m, self.names()),
                 None => seen.get(m.id.as_str()).is_some_and(|s| *s == m),
             };
             if copy {
@@ -373,12 +399,11 @@ impl Replica {
             }));
         }
         if let Some(i) = self.journal.slot(&m.id) {
-            let held = &self.journal.entry(i).msg;
-            return if held == m {
-                Admit::Duplicate
-            } else {
-                Admit::Reject(conflict(m, held.id.clone(), differences(held, m)))
-            };
+            if self.journal.holds(i, m, self.names()) {
+                return Admit::Duplicate;
+            }
+            let held = self.journal.message_at(i, self.names());
+            return Admit::Reject(conflict(m, held.id.clone(), differences(&held, m)));
         }
         let compacted = self.compacted_through.is_some_and(|t| m.lt <= t);
         if let Some(&seq) = m.clock.get(&m.client)
@@ -391,7 +416,7 @@ impl Replica {
             }
             let other = self
                 .journal
-                .id_with_counter(&m.client, seq)
+                .id_with_counter(client, seq)
                 .unwrap_or("<compacted>")
                 .to_owned();
             let what = format!(
@@ -598,21 +623,23 @@ impl Replica {
     /// Every cell the ops of journal entry `i` touch, with the op.
     fn cells_of(&mut self, i: u32) -> Vec<(KeyId, PathId, OpRef)> {
         let mut cells = Vec::new();
-        let n = self.journal.entry(i).msg.ops.len();
+        let n = self.journal.entry(i).len();
         for k in 0..n {
             let r = OpRef {
                 msg: i,
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
-            let op = self.journal.op(r);
-            if is_single_cell(op) {
-                let (kid, pid) = self.journal.ids(r);
-                cells.push((kid, pid, r));
-            } else if let Some((key, paths)) = touched(op) {
-                let kid = self.graph.keys.intern(key);
-                for p in paths {
-                    cells.push((kid, self.graph.path_id(p), r));
+            let rec = self.journal.rec(r);
+            match rec.whole() {
+                Some(op) if !is_single_cell(op) => {
+                    if let Some((key, paths)) = touched(op) {
+                        let kid = self.graph.keys.intern(key);
+                        for p in paths {
+                            cells.push((kid, self.graph.path_id(p), r));
+                        }
+                    }
                 }
+                _ => cells.push((rec.ids.0, rec.ids.1, r)),
             }
         }
         cells
@@ -640,8 +667,12 @@ impl Replica {
         };
         for &i in late {
             self.index_message(i, &mut dirty);
-            for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
-                if op.kind.is_node() {
+            for k in 0..self.journal.entry(i).len() {
+                let r = OpRef {
+                    msg: i,
+                    op: u32::try_from(k).unwrap_or(u32::MAX),
+                };
+                if self.journal.kind(r).is_node() {
                     let r = OpRef {
                         msg: i,
                         op: u32::try_from(k).unwrap_or(u32::MAX),
@@ -655,8 +686,12 @@ impl Replica {
         for &i in toggled {
             self.cells_of_message(i, &mut dirty);
             let stamp = self.journal.stamp(i);
-            for (k, op) in self.journal.entry(i).msg.ops.iter().enumerate() {
-                if op.kind.is_node() {
+            for k in 0..self.journal.entry(i).len() {
+                let r = OpRef {
+                    msg: i,
+                    op: u32::try_from(k).unwrap_or(u32::MAX),
+                };
+                if self.journal.kind(r).is_node() {
                     let at = self.structure.first_at_or_after(
                         Pos::new(stamp, k),
                         &self.journal,

@@ -180,7 +180,7 @@ impl Replica {
     /// The bookkeeping as records, and the journaled messages (in the order of
     /// [`ReplicaParts::live`]). The compaction bases are not in it: they are columns
     /// ([`Replica::bases`]).
-    pub(crate) fn to_parts(&self) -> (ReplicaParts, Vec<&Message>) {
+    pub(crate) fn to_parts(&self) -> (ReplicaParts, Vec<Message>) {
         let g = &self.graph;
         let j = &self.journal;
         let mut free_set = vec![false; j.entries.len()];
@@ -194,7 +194,7 @@ impl Replica {
         for (i, (e, h)) in j.entries.iter().zip(&j.heads).enumerate() {
             if !free_set[i] {
                 live.push((i as u32, h.undone));
-                msgs.push(&e.msg);
+                msgs.push(e.to_message(g.clients.name(h.stamp.client), self.names()));
             }
         }
         let mut meta: Vec<_> = j
@@ -391,7 +391,7 @@ impl Replica {
             for op in &msg.ops {
                 ids.push(op_ids(&mut g, op));
             }
-            journal.entries[s] = Entry { msg, ids };
+            journal.entries[s] = Entry::new(msg, ids);
             journal.heads[s] = Head { stamp: st, undone };
         }
         for &f in &parts.free {
@@ -443,8 +443,7 @@ impl Replica {
         // An op reference must name an op of a live slot.
         let live: AHashSet<u32> = parts.live.iter().map(|&(s, _)| s).collect();
         let op_ref = |(msg, op): (u32, u32)| -> Result<OpRef, String> {
-            let ok =
-                live.contains(&msg) && (op as usize) < journal.entries[msg as usize].msg.ops.len();
+            let ok = live.contains(&msg) && (op as usize) < journal.entries[msg as usize].len();
             if ok {
                 Ok(OpRef { msg, op })
             } else {
@@ -456,7 +455,7 @@ impl Replica {
         let mut structure = Structure::default();
         for (r, effects) in parts.structure {
             let r = op_ref(r)?;
-            if !journal.op(r).kind.is_node() {
+            if !journal.kind(r).is_node() {
                 return Err(format!(
                     "structural log entry ({}, {}) is no node op",
                     r.msg, r.op

@@ -23,7 +23,7 @@ use ahash::AHashSet;
 
 use super::index::CellIndex;
 use super::journal::{Journal, OpRef};
-use crate::apply::{apply_props, is_single_cell, object_remove_candidates, step_owned};
+use crate::apply::{is_single_cell, object_remove_candidates, step_owned};
 use crate::column::Value;
 use crate::graph::SceneGraph;
 use crate::ids::{KeyId, NodeKey, PathId, Stamp};
@@ -47,8 +47,8 @@ fn group(
                 continue;
             }
             for &r in index.history(key, p) {
-                if let OpKind::ObjectRemove { field: None } = &journal.op(r).kind {
-                    let path = journal.op(r).path.clone();
+                if let OpKind::ObjectRemove { field: None } = *journal.kind(r) {
+                    let path = journal.rec(r).path(&graph.paths).to_owned();
                     for c in object_remove_candidates(&path) {
                         let id = graph.path_id(c);
                         if !out.contains(&id) {
@@ -194,11 +194,11 @@ pub(super) fn fold_cell(
         if journal.pos(r) == created {
             return Class::Reset;
         }
-        let op = journal.op(r);
-        match &op.kind {
-            OpKind::NodeInsert(_) => Class::Fold, // no effect on an existing node
-            _ if !is_single_cell(op) => Class::Other,
-            k if k.resets_cell(text_path) => Class::Reset,
+        let rec = journal.rec(r);
+        match (&*rec.kind(), rec.whole()) {
+            (OpKind::NodeInsert(_), _) => Class::Fold, // no effect on an existing node
+            (_, Some(op)) if !is_single_cell(op) => Class::Other,
+            (k, _) if k.resets_cell(text_path) => Class::Reset,
             _ => Class::Fold,
         }
     };
@@ -231,7 +231,7 @@ pub(super) fn fold_cell(
         }
     }
     let blocks =
-        |r: OpRef| counts(r) && journal.op(r).kind.is_lww() && !matches!(class(r), Class::Reset);
+        |r: OpRef| counts(r) && journal.kind(r).is_lww() && !matches!(class(r), Class::Reset);
     let last_reset = last_reset.and_then(|last| {
         fold_start(
             refs,
@@ -260,8 +260,7 @@ pub(super) fn fold_cell(
             continue;
         }
         let pos = journal.pos(r);
-        let op = journal.op(r);
-        match &op.kind {
+        match &*journal.kind(r) {
             OpKind::NodeInsert(spec) | OpKind::NodeUpsert(spec) | OpKind::NodeInset(spec) => {
                 // Only the creation is foldable here: it writes the initial value.
                 if pos == created
@@ -323,6 +322,7 @@ fn recompute_group(
         _ => None,
     };
     let text_path = paths.iter().any(|&p| index.is_text_path(p));
+    let op_paths = &graph.paths;
     let is_reset = |r: OpRef| -> bool {
         if journal.pos(r) == created {
             return true;
@@ -332,16 +332,16 @@ fn recompute_group(
         };
         // Ops whose write to the cell ignores its previous value and sets its stamp:
         // LWW sets, `node.inset` props (LWW) and `object.remove` of exactly this path.
-        let op = journal.op(r);
-        match &op.kind {
+        let rec = journal.rec(r);
+        match &*rec.kind() {
             OpKind::NodeInset(spec) => spec.props.contains_key(path),
-            OpKind::ObjectRemove { field: None } => op.path == path,
-            k => k.resets_cell(text_path) && op.path == path,
+            OpKind::ObjectRemove { field: None } => rec.path(op_paths) == path,
+            k => k.resets_cell(text_path) && rec.path(op_paths) == path,
         }
     };
     // The fold starts at the last reset; inside one message only the first `set` wins,
     // so at that message's first reset.
-    let blocks = |r: OpRef| counts(r) && journal.op(r).kind.is_lww() && !is_reset(r);
+    let blocks = |r: OpRef| counts(r) && journal.kind(r).is_lww() && !is_reset(r);
     let last_reset = refs
         .iter()
         .rposition(|&r| counts(r) && is_reset(r))
@@ -366,13 +366,8 @@ fn recompute_group(
     }
     let filter = |p: PathId| paths.contains(&p);
     for r in todo {
-        apply_props(
-            graph,
-            node,
-            journal.op(r),
-            journal.ids(r).1,
-            journal.pos(r),
-            &filter,
-        );
+        journal
+            .rec(r)
+            .apply_props(graph, node, journal.pos(r), &filter);
     }
 }

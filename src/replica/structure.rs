@@ -57,8 +57,7 @@ fn liveness(graph: &SceneGraph, key: &str) -> Option<(Pos, Option<Pos>)> {
 }
 
 fn mentioned(journal: &Journal, r: OpRef, out: &mut Vec<String>) {
-    let op = journal.op(r);
-    match &op.kind {
+    match &*journal.kind(r) {
         OpKind::NodeInsert(s) | OpKind::NodeUpsert(s) | OpKind::NodeInset(s) => {
             out.push(s.key.clone());
             out.extend(s.children.iter().cloned());
@@ -143,10 +142,12 @@ impl Structure {
             }
             let ctx = Ctx {
                 pos: journal.pos(e.r),
-                ts: journal.entry(e.r.msg).msg.ts,
+                ts: journal.entry(e.r.msg).ts,
                 write_props: false,
             };
-            apply_op(graph, journal.op(e.r), &ctx, &mut e.effects);
+            if let Some(op) = journal.rec(e.r).whole() {
+                apply_op(graph, op, &ctx, &mut e.effects);
+            }
         }
 
         let mut out = Restructured::default();

@@ -811,7 +811,7 @@ impl Scene {
                 lt: tail.through,
                 journal_index: pos.saturating_sub(tail.tail.len() as u64),
             },
-            journal: &tail.tail,
+            journal: &tail.tail.iter().collect::<Vec<_>>(),
         };
         let bytes = Bytes::from(protocol::encode_server_frame(
             &frame,
@@ -876,7 +876,6 @@ impl Scene {
         let missing: Vec<&Message> = tail
             .tail
             .iter()
-            .copied()
             .filter(|m| match m.clock.get(&m.client).filter(|&&s| s > 0) {
                 Some(&seq) => seq > clock.get(&m.client).copied().unwrap_or(0),
                 None => filter.is_none_or(|f| !f.contains(&m.id)),

@@ -308,6 +308,7 @@ pub struct ClientState<'a> {
     /// This client's id.
     pub client: &'a str,
     own: &'a [Own],
+    names: crate::replica::journal::Names<'a>,
 }
 
 impl<'a> ClientState<'a> {
@@ -316,12 +317,12 @@ impl<'a> ClientState<'a> {
     ///
     /// # Examples
     /// See [`get_unacked_messages`].
-    pub fn unacked_messages(&self) -> Vec<&'a Message> {
-        let journal = self.journal;
+    pub fn unacked_messages(&self) -> Vec<Message> {
+        let (journal, names) = (self.journal, self.names);
         self.own
             .iter()
             .filter(|o| !o.acked)
-            .filter_map(|o| o.copy.as_ref().or_else(|| journal.message(&o.id)))
+            .filter_map(|o| o.copy.clone().or_else(|| journal.message(&o.id, names)))
             .collect()
     }
 
@@ -354,7 +355,7 @@ impl<'a> ClientState<'a> {
 /// assert_eq!(get_unacked_messages(&store.state()), vec![&msg]);
 /// # Ok::<(), vuer_rtc::error::OpError>(())
 /// ```
-pub fn get_unacked_messages<'a>(state: &ClientState<'a>) -> Vec<&'a Message> {
+pub fn get_unacked_messages(state: &ClientState<'_>) -> Vec<Message> {
     state.unacked_messages()
 }
 
@@ -627,7 +628,7 @@ impl GraphStore {
             let Some(m) = o
                 .copy
                 .clone()
-                .or_else(|| self.replica.journal().message(&o.id).cloned())
+                .or_else(|| self.replica.journal().message(&o.id, self.replica.names()))
             else {
                 continue;
             };
@@ -819,6 +820,7 @@ impl GraphStore {
             lt: self.lt,
             client: &self.client,
             own: &self.own,
+            names: self.replica.names(),
         }
     }
 
@@ -836,7 +838,7 @@ impl GraphStore {
     /// assert!(store.unacked_messages().is_empty());
     /// # Ok::<(), vuer_rtc::error::OpError>(())
     /// ```
-    pub fn unacked_messages(&self) -> Vec<&Message> {
+    pub fn unacked_messages(&self) -> Vec<Message> {
         self.state().unacked_messages()
     }
 
@@ -1164,13 +1166,13 @@ impl GraphStore {
     }
 
     fn integrate(&mut self, msgs: Vec<Message>) -> BatchReport {
-        let journal = self.replica.journal();
+        let (journal, names) = (self.replica.journal(), self.replica.names());
         let fresh: Vec<String> = msgs
             .iter()
             .filter(|m| {
                 journal
                     .slot(&m.id)
-                    .is_none_or(|i| journal.entry(i).msg != **m)
+                    .is_none_or(|i| !journal.holds(i, m, names))
             })
             .map(|m| m.id.clone())
             .collect();
@@ -1195,9 +1197,9 @@ impl GraphStore {
     /// client's clock never moves it.
     fn merge_clocks(&mut self, ids: &[String]) {
         self.lt = self.lt.max(self.replica.lt());
-        let journal = self.replica.journal();
+        let (journal, names) = (self.replica.journal(), self.replica.names());
         for id in ids {
-            let Some(m) = journal.message(id) else {
+            let Some(m) = journal.message(id, names) else {
                 continue;
             };
             for (c, &n) in &m.clock {
@@ -1415,7 +1417,7 @@ mod rejoin_tests {
         bob_writes(&mut server, 2);
         let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
         assert_eq!((report.held, report.kept, report.reissued.len()), (1, 0, 0));
-        assert_eq!(alice.unacked_messages(), vec![&sent]);
+        assert_eq!(alice.unacked_messages(), vec![sent.clone()]);
         assert_eq!(alice.graph().to_json(), server.to_json());
 
         // Folded into the snapshot's compacted base: resent from a copy.
@@ -1433,7 +1435,10 @@ mod rejoin_tests {
         let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
         assert_eq!((report.held, report.kept, report.reissued.len()), (2, 0, 0));
         // Both are resent as they were, and acknowledged as copies.
-        assert_eq!(alice.unacked_messages(), vec![&sent, &compacted]);
+        assert_eq!(
+            alice.unacked_messages(),
+            vec![sent.clone(), compacted.clone()]
+        );
         assert_eq!(
             server
                 .apply_batch(&[sent.clone(), compacted.clone()])
@@ -1456,7 +1461,7 @@ mod rejoin_tests {
         bob_writes(&mut server, 3);
         let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
         assert_eq!((report.held, report.kept, report.reissued.len()), (0, 1, 0));
-        assert_eq!(alice.unacked_messages(), vec![&offline]);
+        assert_eq!(alice.unacked_messages(), vec![offline.clone()]);
         server.apply_message(&offline);
         assert_eq!(alice.graph().to_json(), server.to_json());
 
@@ -1475,7 +1480,7 @@ mod rejoin_tests {
         let report = alice.rejoin_from_snapshot(&server.snapshot()).unwrap();
         let old: Vec<&str> = report.reissued.iter().map(|(o, _)| o.as_str()).collect();
         assert_eq!(old, [&edit.id, &undo.id, &last.id]);
-        let again: Vec<Message> = alice.unacked_messages().into_iter().cloned().collect();
+        let again: Vec<Message> = alice.unacked_messages();
         assert_eq!(again.len(), 3);
         assert_eq!(again[0].ops, edit.ops);
         assert_eq!(again[1].ops, vec![Op::meta_undo(again[0].id.as_str())]);
