@@ -15,6 +15,7 @@
 //! This module does not read bytes (that is [`crate::wire`]) and knows no merge rule
 //! (that is [`crate::apply`]). Read [`fields`] (the flat wire shape) and [`parse`] next.
 
+pub mod body;
 pub mod build;
 pub mod fields;
 pub mod number;

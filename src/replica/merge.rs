@@ -18,7 +18,10 @@
 use super::index::touched;
 use rayon::prelude::*;
 
-use super::journal::{Journal, OpRef};
+use std::collections::BTreeMap;
+
+use super::journal::{Entry, Journal, OpRef};
+use super::record::Rec;
 use super::{BatchReport, IdSet, Replica, recompute};
 use crate::apply::{
     Ctx, Effect, Stepped, apply_op, is_single_cell, node_for, set_cell, step_owned,
@@ -26,7 +29,8 @@ use crate::apply::{
 use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
 use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
-use crate::op::Message;
+use crate::op::{Message, Op, is_root_key};
+use crate::wire::fast::MessageView;
 
 impl Replica {
     /// Journals `msg` whose ops the caller already applied to this replica's graph, in
@@ -75,6 +79,68 @@ impl Replica {
     ) -> Result<(), Message> {
         let ts = msg.ts;
         let (i, stamp) = self.journal_in_order(msg)?;
+        self.apply_entry(i, stamp, ts, report);
+        Ok(())
+    }
+
+    /// [`Replica::try_apply_single`] of a message read in place by the fast reader:
+    /// its records are built straight from the view (no [`Message`], no `String` per
+    /// op). False, with nothing changed, when the message needs the general path.
+    pub(super) fn try_apply_view(&mut self, v: &MessageView<'_>, report: &mut BatchReport) -> bool {
+        let stamp = Stamp {
+            lt: v.lt,
+            client: self.graph.clients.intern(v.client),
+        };
+        // A view's integers are within the wire's bound and its ops carry no meta op.
+        if !self.fresh_in_order(stamp, v.id, v.own_seq()) {
+            return false;
+        }
+        let mut others = BTreeMap::new();
+        for &(name, n) in &v.clock {
+            if name != v.client {
+                let id = self.graph.clients.intern(name);
+                self.journal.know_client(id, v.lt);
+                others.insert(name.to_owned(), n);
+            }
+        }
+        let ops = v
+            .ops
+            .iter()
+            .map(|o| {
+                let kid = if is_root_key(o.key) {
+                    KeyId::ROOT
+                } else {
+                    self.graph.keys.intern(o.key)
+                };
+                let ids = (kid, self.graph.path_id(o.path));
+                if o.key == "." {
+                    // The root alias is journaled whole (see `record.rs`).
+                    Rec::new(Op::new(o.key, o.path, o.body.kind().clone()), ids)
+                } else {
+                    Rec {
+                        ids,
+                        body: o.body.clone(),
+                    }
+                }
+            })
+            .collect();
+        let entry = Entry {
+            id: v.id.into(),
+            lt: v.lt,
+            ts: v.ts,
+            seq: v.own_seq(),
+            others: (!others.is_empty()).then(|| Box::new(others)),
+            ops,
+        };
+        let i = self.journal.push_entry(entry, stamp);
+        self.frontier = Some(stamp);
+        self.apply_entry(i, stamp, v.ts, report);
+        true
+    }
+
+    /// Applies the freshly journaled in-order entry `i` op by op, as the model does,
+    /// and indexes it.
+    fn apply_entry(&mut self, i: u32, stamp: Stamp, ts: f64, report: &mut BatchReport) {
         report.accepted += 1;
         let n = self.journal.entry(i).len();
         let mut effects = Vec::new();
@@ -116,33 +182,35 @@ impl Replica {
                 });
             }
         }
-        Ok(())
     }
 
-    /// Journals `msg` when it is newer than everything held, of a fresh id, stamp and
-    /// client counter, not aimed at by a seen undo/redo, and free of meta ops (the
-    /// fast paths above); hands it back otherwise, with nothing changed. Returns its
-    /// journal slot and stamp; the frontier moves to it.
+    /// True when a message of this stamp, id and own counter is newer than everything
+    /// held, of a fresh id, stamp and counter, above the compacted base and not aimed
+    /// at by a seen undo/redo: what the in-order fast paths take.
+    fn fresh_in_order(&self, stamp: Stamp, id: &str, seq: Option<u64>) -> bool {
+        let clients = &self.graph.clients;
+        let newer = self
+            .frontier
+            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
+        newer
+            && seq.is_none_or(|seq| !self.journal.seen_seq(stamp.client, seq))
+            && self.compacted_through.is_none_or(|c| stamp.lt > c)
+            && !self.journal.contains(id)
+            && !self.journal.has_meta(id)
+            && self.journal.id_at(stamp).is_none()
+    }
+
+    /// Journals `msg` when [`Replica::fresh_in_order`] says so and it keeps the wire's
+    /// integer bound and has no meta ops (the fast paths above); hands it back
+    /// otherwise, with nothing changed. Returns its journal slot and stamp; the
+    /// frontier moves to it.
     fn journal_in_order(&mut self, msg: Message) -> Result<(u32, Stamp), Message> {
         let stamp = Stamp {
             lt: msg.lt,
             client: self.graph.clients.intern(&msg.client),
         };
-        let clients = &self.graph.clients;
-        let newer = self
-            .frontier
-            .is_none_or(|f| clients.cmp_stamps(stamp, f) == std::cmp::Ordering::Greater);
-        let copy = msg
-            .clock
-            .get(&msg.client)
-            .is_some_and(|&seq| self.journal.seen_seq(stamp.client, seq));
-        if !newer
-            || copy
+        if !self.fresh_in_order(stamp, &msg.id, msg.clock.get(&msg.client).copied())
             || super::beyond_bound(&msg).is_some()
-            || self.compacted_through.is_some_and(|c| msg.lt <= c)
-            || self.journal.contains(&msg.id)
-            || self.journal.has_meta(&msg.id)
-            || self.journal.id_at(stamp).is_some()
             || msg.ops.iter().any(|op| op.kind.is_meta())
         {
             return Err(msg);

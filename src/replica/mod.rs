@@ -349,6 +349,24 @@ impl Replica {
     /// Decodes `bytes` (an array of messages, or one) and applies every valid message;
     /// each invalid one is reported in [`BatchReport::rejected`].
     pub fn apply_bytes(&mut self, bytes: &[u8], format: Format) -> BatchReport {
+        // Messages of the common shape are read in place; one in order is journaled
+        // straight from its view (no `Message`, no `String` per op).
+        if format == Format::MessagePack
+            && let Some(views) = wire::fast::read_messages(bytes, &self.limits)
+        {
+            if let [view] = views.as_slice() {
+                let mut report = BatchReport::default();
+                if self.try_apply_view(view, &mut report) {
+                    return report;
+                }
+            }
+            return self.apply_owned(
+                views
+                    .iter()
+                    .map(wire::fast::MessageView::to_message)
+                    .collect(),
+            );
+        }
         let limits = self.limits.clone();
         decode_then(bytes, format, &limits, |msgs| self.apply_owned(msgs))
     }

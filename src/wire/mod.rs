@@ -16,6 +16,7 @@
 //! input re-read as a generic value to pinpoint the failing message and op.
 //! This module knows no merge rule. Read [`crate::batch`] next.
 
+pub mod fast;
 mod raw;
 mod scan;
 

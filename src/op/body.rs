@@ -1,0 +1,107 @@
+//! [`Body`]: an op's payload in 24 bytes, the form the replica's journal keeps and the
+//! fast MessagePack reader produces.
+//!
+//! The ops that carry a small fixed payload (numbers, vectors, quaternions, Euler
+//! angles, booleans, `string.cut`, `array.move`) keep it inline, with no string and no
+//! allocation; every other op is kept whole, boxed. The list of inline kinds is
+//! written once (the `bodies!` invocation below), and the enum and both conversions
+//! come from it.
+//!
+//! Invariant: `Body::inline(k).map(|b| b.kind())` is `k` for every inline kind
+//! (tested in `replica/record.rs`); every inline kind is a single-cell property op.
+
+use std::ops::Deref;
+
+use super::{EulerOrder, Op, OpKind};
+
+/// Declares [`Body`] with one inline variant per listed [`OpKind`] variant (same name,
+/// same payload), and the conversions both ways, from one list.
+macro_rules! bodies {
+    (
+        tuple { $($t:ident($ty:ty)),* $(,)? }
+        fields { $($s:ident { $($f:ident: $fty:ty),* $(,)? }),* $(,)? }
+    ) => {
+        /// An op's payload as the journal keeps it (see the module docs).
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Body {
+            $(
+                #[doc = concat!("[`OpKind::", stringify!($t), "`], inline.")]
+                $t($ty),
+            )*
+            $(
+                #[doc = concat!("[`OpKind::", stringify!($s), "`], inline.")]
+                $s { $(#[doc = concat!("As in [`OpKind::", stringify!($s), "`].")] $f: $fty),* },
+            )*
+            /// Any other op, whole.
+            Whole(Box<Op>),
+        }
+
+        impl Body {
+            /// The inline body of `kind`, when it has one.
+            pub fn inline(kind: &OpKind) -> Option<Body> {
+                Some(match *kind {
+                    $(OpKind::$t(v) => Body::$t(v),)*
+                    $(OpKind::$s { $($f),* } => Body::$s { $($f),* },)*
+                    _ => return None,
+                })
+            }
+
+            /// The op's kind: built on the stack for an inline body (a copy of at
+            /// most 16 bytes of payload), borrowed for a whole op.
+            pub fn kind(&self) -> Kind<'_> {
+                match *self {
+                    $(Body::$t(v) => Kind::Inline(OpKind::$t(v)),)*
+                    $(Body::$s { $($f),* } => Kind::Inline(OpKind::$s { $($f),* }),)*
+                    Body::Whole(ref op) => Kind::Whole(&op.kind),
+                }
+            }
+        }
+    };
+}
+
+bodies! {
+    tuple {
+        NumberSet(f64),
+        NumberAdd(f64),
+        NumberMultiply(f64),
+        NumberMin(f64),
+        NumberMax(f64),
+        Vector3Set([f32; 3]),
+        Vector3Add([f32; 3]),
+        Vector3Multiply([f32; 3]),
+        Vector3ApplyQuaternion([f32; 4]),
+        EulerSet([f32; 3]),
+        EulerAdd([f32; 3]),
+        QuaternionSet([f32; 4]),
+        QuaternionMultiply([f32; 4]),
+        BooleanSet(bool),
+        BooleanOr(bool),
+        BooleanAnd(bool),
+        BooleanXor(bool),
+    }
+    fields {
+        Vector3ApplyEuler { angles: [f32; 3], order: EulerOrder, intrinsic: bool },
+        StringCut { from: i64, to: i64 },
+        ArrayMove { from: i64, to: i64 },
+    }
+}
+
+/// An op's kind, read from a [`Body`]: derefs to [`OpKind`].
+#[derive(Debug)]
+pub enum Kind<'a> {
+    /// Rebuilt from an inline body.
+    Inline(OpKind),
+    /// The kind of a whole op.
+    Whole(&'a OpKind),
+}
+
+impl Deref for Kind<'_> {
+    type Target = OpKind;
+
+    fn deref(&self) -> &OpKind {
+        match self {
+            Kind::Inline(k) => k,
+            Kind::Whole(k) => k,
+        }
+    }
+}

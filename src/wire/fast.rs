@@ -1,0 +1,592 @@
+//! The fast MessagePack reader: one pass over the bytes of a message of the common
+//! shape, validating as it reads, straight into [`MessageView`] (strings borrowed
+//! from the input, payloads as [`Body`]), with no `serde` value, no `String` and no
+//! [`crate::op::Op`] per op.
+//!
+//! The common shape: a map of `id`, `client`, `clock`, `lt`, `ts` and `ops` (either
+//! spelling), each at most once; `ops` an array of maps of exactly `ot` (or `otype`),
+//! `key`, `path` and `value`, where `ot` is one of the ops with an inline [`Body`]
+//! (`number.*`, `vector3.set|add|multiply|applyQuaternion`, `euler.set|add`,
+//! `quaternion.*`, `boolean.*`). Anything else — another field or op, a `nil`, a
+//! `bin`, a duplicate key, a value out of a [`Limits`] bound, an integer beyond
+//! ±2^53 − 1, a float that is not finite, bytes after the message — makes the reader
+//! decline (`None`): the caller takes the general decoder, which accepts or reports
+//! the message exactly as before.
+//!
+//! Invariant: whenever [`read_message`] returns a view, [`super::decode_message`]
+//! accepts the same bytes with the same limits and gives the same message
+//! ([`MessageView::to_message`]); the reader never panics on any input (both tested
+//! below, on the common shape, on every single-byte change of it, and on random
+//! bytes).
+
+use crate::op::body::Body;
+use crate::op::{Limits, MAX_SAFE_INT, Message, Op};
+
+/// A message read in place (see the module doc).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageView<'a> {
+    /// The message id (non-empty).
+    pub id: &'a str,
+    /// The sender (non-empty).
+    pub client: &'a str,
+    /// The vector clock, in the order the bytes give it (keys distinct).
+    pub clock: Vec<(&'a str, u64)>,
+    /// Lamport time.
+    pub lt: u64,
+    /// Wall-clock timestamp.
+    pub ts: f64,
+    /// The ops.
+    pub ops: Vec<OpView<'a>>,
+}
+
+/// One op of a [`MessageView`]: always one with an inline [`Body`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpView<'a> {
+    /// Target node key.
+    pub key: &'a str,
+    /// Property path.
+    pub path: &'a str,
+    /// The payload (never [`Body::Whole`]).
+    pub body: Body,
+}
+
+impl MessageView<'_> {
+    /// The owned message.
+    pub fn to_message(&self) -> Message {
+        Message {
+            id: self.id.to_owned(),
+            client: self.client.to_owned(),
+            clock: self.clock.iter().map(|&(k, v)| (k.to_owned(), v)).collect(),
+            lt: self.lt,
+            ts: self.ts,
+            ops: self
+                .ops
+                .iter()
+                .map(|o| Op::new(o.key, o.path, o.body.kind().clone()))
+                .collect(),
+        }
+    }
+
+    /// `clock[client]`, the message's own counter.
+    pub fn own_seq(&self) -> Option<u64> {
+        self.clock
+            .iter()
+            .find(|(k, _)| *k == self.client)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// Reads one message of the common shape that fills `bytes` exactly; `None` to
+/// decline (see the module doc).
+pub fn read_message<'a>(bytes: &'a [u8], lim: &Limits) -> Option<MessageView<'a>> {
+    // The fixed containers of the shape (the message's 6 fields, an op's 4, a value's
+    // 4 numbers) and their nesting are within these bounds; below them, decline.
+    if bytes.len() > lim.max_message_bytes || lim.max_depth < 2 || lim.max_collection_len < 6 {
+        return None;
+    }
+    let mut r = Reader { b: bytes, at: 0 };
+    let m = r.message(lim)?;
+    (r.at == bytes.len()).then_some(m)
+}
+
+/// Reads an array of messages of the common shape, or one such message, that fills
+/// `bytes` exactly (what [`super::decode_messages`] takes); `None` to decline when any
+/// of them is not of that shape.
+pub fn read_messages<'a>(bytes: &'a [u8], lim: &Limits) -> Option<Vec<MessageView<'a>>> {
+    if lim.max_depth < 2 || lim.max_collection_len < 6 {
+        return None;
+    }
+    let mut r = Reader { b: bytes, at: 0 };
+    let out = match bytes.first()? {
+        0x90..=0x9f | 0xdc | 0xdd => {
+            let n = r.array()?;
+            if n > lim.max_collection_len {
+                return None;
+            }
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let start = r.at;
+                out.push(r.message(lim)?);
+                if r.at - start > lim.max_message_bytes {
+                    return None;
+                }
+            }
+            out
+        }
+        _ => {
+            let m = r.message(lim)?;
+            if r.at > lim.max_message_bytes {
+                return None;
+            }
+            vec![m]
+        }
+    };
+    (r.at == bytes.len()).then_some(out)
+}
+
+/// A number as read.
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+}
+
+impl Num {
+    /// As the general decoder's JSON number gives it to `as_f64` (finite only).
+    fn f64(self) -> Option<f64> {
+        let x = match self {
+            Num::Int(i) => i as f64,
+            Num::Uint(u) => u as f64,
+            Num::Float(f) => f,
+        };
+        x.is_finite().then_some(x)
+    }
+
+    /// A non-negative integer (`as_u64`), within the wire's bound.
+    fn count(self) -> Option<u64> {
+        let n = match self {
+            Num::Int(i) => u64::try_from(i).ok()?,
+            Num::Uint(u) => u,
+            Num::Float(_) => return None,
+        };
+        (n <= MAX_SAFE_INT).then_some(n)
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let x = *self.b.get(self.at)?;
+        self.at += 1;
+        Some(x)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.b.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+
+    fn be<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn len_u16(&mut self) -> Option<usize> {
+        Some(usize::from(u16::from_be_bytes(self.be()?)))
+    }
+
+    fn len_u32(&mut self) -> Option<usize> {
+        usize::try_from(u32::from_be_bytes(self.be()?)).ok()
+    }
+
+    fn str(&mut self, lim: &Limits) -> Option<&'a str> {
+        std::str::from_utf8(self.raw_str(lim)?).ok()
+    }
+
+    /// A string's bytes, not yet checked to be UTF-8 (for field names and `ot`,
+    /// which are compared with ASCII names and never kept).
+    fn raw_str(&mut self, lim: &Limits) -> Option<&'a [u8]> {
+        let n = match self.byte()? {
+            m @ 0xa0..=0xbf => usize::from(m & 0x1f),
+            0xd9 => usize::from(self.byte()?),
+            0xda => self.len_u16()?,
+            0xdb => self.len_u32()?,
+            _ => return None,
+        };
+        if n > lim.max_string_bytes {
+            return None;
+        }
+        self.take(n)
+    }
+
+    fn map(&mut self, lim: &Limits) -> Option<usize> {
+        let n = match self.byte()? {
+            m @ 0x80..=0x8f => usize::from(m & 0x0f),
+            0xde => self.len_u16()?,
+            0xdf => self.len_u32()?,
+            _ => return None,
+        };
+        (n <= lim.max_collection_len).then_some(n)
+    }
+
+    /// An array's length (the caller checks it against its own limit).
+    fn array(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x90..=0x9f => Some(usize::from(m & 0x0f)),
+            0xdc => self.len_u16(),
+            0xdd => self.len_u32(),
+            _ => None,
+        }
+    }
+
+    fn num(&mut self) -> Option<Num> {
+        let n = match self.byte()? {
+            m @ 0x00..=0x7f => Num::Uint(u64::from(m)),
+            m @ 0xe0..=0xff => Num::Int(i64::from(m as i8)),
+            0xcc => Num::Uint(u64::from(self.byte()?)),
+            0xcd => Num::Uint(u64::from(u16::from_be_bytes(self.be()?))),
+            0xce => Num::Uint(u64::from(u32::from_be_bytes(self.be()?))),
+            0xcf => Num::Uint(u64::from_be_bytes(self.be()?)),
+            0xd0 => Num::Int(i64::from(i8::from_be_bytes(self.be()?))),
+            0xd1 => Num::Int(i64::from(i16::from_be_bytes(self.be()?))),
+            0xd2 => Num::Int(i64::from(i32::from_be_bytes(self.be()?))),
+            0xd3 => Num::Int(i64::from_be_bytes(self.be()?)),
+            0xca => Num::Float(f64::from(f32::from_be_bytes(self.be()?))),
+            0xcb => Num::Float(f64::from_be_bytes(self.be()?)),
+            _ => return None,
+        };
+        // The wire's integer bound holds for every integer of a message.
+        match n {
+            Num::Int(i) if i.unsigned_abs() > MAX_SAFE_INT => None,
+            Num::Uint(u) if u > MAX_SAFE_INT => None,
+            Num::Float(f) if !f.is_finite() => None,
+            n => Some(n),
+        }
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        match self.byte()? {
+            0xc2 => Some(false),
+            0xc3 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Exactly `N` numbers, each a finite `f32` (as the general decoder converts them).
+    fn floats<const N: usize>(&mut self) -> Option<[f32; N]> {
+        if self.array()? != N {
+            return None;
+        }
+        let mut out = [0.0f32; N];
+        for slot in &mut out {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "payloads are f32 by design (checked finite)"
+            )]
+            let y = self.num()?.f64()? as f32;
+            if !y.is_finite() {
+                return None;
+            }
+            *slot = y;
+        }
+        Some(out)
+    }
+
+    fn message(&mut self, lim: &Limits) -> Option<MessageView<'a>> {
+        let fields = self.map(lim)?;
+        let (mut id, mut client, mut clock, mut lt, mut ts, mut ops) =
+            (None, None, None, None, None, None);
+        for _ in 0..fields {
+            // `set` refuses a field seen before (in either spelling).
+            fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+                slot.is_none().then(|| *slot = Some(v))
+            }
+            match self.raw_str(lim)? {
+                b"id" => set(&mut id, self.str(lim).filter(|s| !s.is_empty())?)?,
+                b"client" | b"sessionId" => {
+                    set(&mut client, self.str(lim).filter(|s| !s.is_empty())?)?;
+                }
+                b"clock" => {
+                    let n = self.map(lim)?;
+                    let mut c: Vec<(&str, u64)> = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let k = self.str(lim)?;
+                        let v = self.num()?.count()?;
+                        if c.iter().any(|(x, _)| *x == k) {
+                            return None;
+                        }
+                        c.push((k, v));
+                    }
+                    set(&mut clock, c)?;
+                }
+                b"lt" | b"lamportTime" => set(&mut lt, self.num()?.count()?)?,
+                b"ts" | b"timestamp" => set(&mut ts, self.num()?.f64()?)?,
+                b"ops" => {
+                    let n = self.array()?;
+                    if n > lim.max_ops_per_message {
+                        return None;
+                    }
+                    let mut v = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        v.push(self.op(lim)?);
+                    }
+                    set(&mut ops, v)?;
+                }
+                _ => return None,
+            }
+        }
+        Some(MessageView {
+            id: id?,
+            client: client?,
+            clock: clock.unwrap_or_default(),
+            lt: lt?,
+            ts: ts.unwrap_or(0.0),
+            ops: ops?,
+        })
+    }
+
+    fn op(&mut self, lim: &Limits) -> Option<OpView<'a>> {
+        if self.map(lim)? != 4 {
+            return None;
+        }
+        let (mut ot, mut key, mut path, mut value) = (None, None, None, None);
+        for _ in 0..4 {
+            match self.raw_str(lim)? {
+                b"ot" | b"otype" if ot.is_none() => ot = Some(self.raw_str(lim)?),
+                b"key" if key.is_none() => key = Some(self.str(lim)?),
+                b"path" if path.is_none() => path = Some(self.str(lim)?),
+                // The value is read once `ot` says what it must be; `ot` may come after
+                // it, so remember where it starts and skip it for now.
+                b"value" if value.is_none() => {
+                    value = Some(self.at);
+                    self.skip_value()?;
+                }
+                _ => return None,
+            }
+        }
+        let (ot, key, path, value) = (ot?, key?, path?, value?);
+        let end = self.at;
+        self.at = value;
+        let body = self.body(ot)?;
+        // The value must be exactly what was skipped.
+        (self.at == end).then_some(OpView { key, path, body })
+    }
+
+    /// Skips a value of the shapes an inline op's value may have: a scalar, or an
+    /// array of at most four scalars.
+    fn skip_value(&mut self) -> Option<()> {
+        match self.b.get(self.at)? {
+            0xc2 | 0xc3 => {
+                self.at += 1;
+            }
+            0x90..=0x9f => {
+                let n = self.array()?;
+                if n > 4 {
+                    return None;
+                }
+                for _ in 0..n {
+                    self.num()?;
+                }
+            }
+            _ => {
+                self.num()?;
+            }
+        }
+        Some(())
+    }
+
+    fn body(&mut self, ot: &[u8]) -> Option<Body> {
+        Some(match ot {
+            b"number.set" => Body::NumberSet(self.num()?.f64()?),
+            b"number.add" => Body::NumberAdd(self.num()?.f64()?),
+            b"number.multiply" => Body::NumberMultiply(self.num()?.f64()?),
+            b"number.min" => Body::NumberMin(self.num()?.f64()?),
+            b"number.max" => Body::NumberMax(self.num()?.f64()?),
+            b"vector3.set" => Body::Vector3Set(self.floats()?),
+            b"vector3.add" => Body::Vector3Add(self.floats()?),
+            b"vector3.multiply" => Body::Vector3Multiply(self.floats()?),
+            b"vector3.applyQuaternion" => Body::Vector3ApplyQuaternion(self.floats()?),
+            b"euler.set" => Body::EulerSet(self.floats()?),
+            b"euler.add" => Body::EulerAdd(self.floats()?),
+            b"quaternion.set" => Body::QuaternionSet(self.floats()?),
+            b"quaternion.multiply" => Body::QuaternionMultiply(self.floats()?),
+            b"boolean.set" => Body::BooleanSet(self.boolean()?),
+            b"boolean.or" => Body::BooleanOr(self.boolean()?),
+            b"boolean.and" => Body::BooleanAnd(self.boolean()?),
+            b"boolean.xor" => Body::BooleanXor(self.boolean()?),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::OpKind;
+    use crate::wire::{Format, decode_message, encode_message};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn sample() -> Message {
+        Message {
+            id: "alice:7".into(),
+            client: "alice".into(),
+            clock: BTreeMap::from([("alice".into(), 3), ("bob".into(), 9)]),
+            lt: 7,
+            ts: 1.25,
+            ops: vec![
+                Op::vector3_set("n1", "position", [1.5, -2.0, 3.25]),
+                Op::number_set("n2", "health", 42.5),
+                Op::number_add("n2", "health", -1.0),
+                Op::quaternion_multiply("n3", "rotation", [0.0, 0.5, 0.0, 0.75]),
+                Op::new("n4", "on", OpKind::BooleanXor(true)),
+                Op::new("", "root.x", OpKind::NumberMax(1e300)),
+            ],
+        }
+    }
+
+    /// The reader's answer agrees with the general decoder's: a view only where the
+    /// decoder accepts the same message.
+    fn agrees(bytes: &[u8], lim: &Limits) -> Result<bool, String> {
+        let Some(view) = read_message(bytes, lim) else {
+            return Ok(false);
+        };
+        match decode_message(bytes, Format::MessagePack, lim) {
+            Ok(m) if m == view.to_message() => Ok(true),
+            Ok(m) => Err(format!("read {:?}, decoded {m:?}", view.to_message())),
+            Err(e) => Err(format!(
+                "read {:?}, the decoder refused: {e}",
+                view.to_message()
+            )),
+        }
+    }
+
+    #[test]
+    fn the_common_shape_is_read_as_the_decoder_reads_it() {
+        let m = sample();
+        let bytes = encode_message(&m, Format::MessagePack);
+        let view = read_message(&bytes, &Limits::default()).unwrap();
+        assert_eq!(view.to_message(), m);
+        assert_eq!(view.own_seq(), Some(3));
+        assert!(agrees(&bytes, &Limits::default()).unwrap());
+    }
+
+    #[test]
+    fn other_shapes_are_declined() {
+        let lim = Limits::default();
+        let mut with_text = sample();
+        with_text
+            .ops
+            .push(Op::new("n", "s", OpKind::StringSet("x".into())));
+        let mut node = sample();
+        node.ops.push(Op::node_insert("", "m", "Mesh"));
+        for m in [with_text, node] {
+            assert!(read_message(&encode_message(&m, Format::MessagePack), &lim).is_none());
+        }
+        let bytes = encode_message(&sample(), Format::MessagePack);
+        let mut trailing = bytes.clone();
+        trailing.push(0xc0);
+        assert!(read_message(&trailing, &lim).is_none());
+        let tight = Limits {
+            max_string_bytes: 4,
+            ..Limits::default()
+        };
+        assert!(read_message(&bytes, &tight).is_none());
+        let few = Limits {
+            max_ops_per_message: 5,
+            ..Limits::default()
+        };
+        assert!(read_message(&bytes, &few).is_none());
+        let small = Limits {
+            max_message_bytes: bytes.len() - 1,
+            ..Limits::default()
+        };
+        assert!(read_message(&bytes, &small).is_none());
+    }
+
+    #[test]
+    fn arrays_of_messages_are_read_as_the_decoder_reads_them() {
+        let lim = Limits::default();
+        let mut b = sample();
+        b.id = "bob:8".into();
+        b.client = "bob".into();
+        let msgs = vec![sample(), b];
+        let bytes = crate::wire::encode_messages(&msgs, Format::MessagePack);
+        let views = read_messages(&bytes, &lim).unwrap();
+        let read: Vec<Message> = views.iter().map(MessageView::to_message).collect();
+        assert_eq!(read, msgs);
+        assert_eq!(
+            crate::wire::decode_messages(&bytes, Format::MessagePack, &lim).unwrap(),
+            msgs
+        );
+        let one = encode_message(&msgs[0], Format::MessagePack);
+        assert_eq!(read_messages(&one, &lim).unwrap().len(), 1);
+        let mut with_node = msgs.clone();
+        with_node[1].ops.push(Op::node_insert("", "m", "Mesh"));
+        let bytes = crate::wire::encode_messages(&with_node, Format::MessagePack);
+        assert!(read_messages(&bytes, &lim).is_none());
+        let small = Limits {
+            max_message_bytes: one.len() - 1,
+            ..Limits::default()
+        };
+        let bytes = crate::wire::encode_messages(&msgs, Format::MessagePack);
+        assert!(read_messages(&bytes, &small).is_none());
+    }
+
+    #[test]
+    fn every_byte_changed_still_agrees() {
+        let lim = Limits::default();
+        let bytes = encode_message(&sample(), Format::MessagePack);
+        let mut read = 0;
+        for i in 0..bytes.len() {
+            for x in [
+                0x00u8, 0x01, 0x7f, 0x80, 0x93, 0xa1, 0xc0, 0xc3, 0xca, 0xcb, 0xcf, 0xd3, 0xff,
+            ] {
+                let mut b = bytes.clone();
+                b[i] = x;
+                read += usize::from(agrees(&b, &lim).unwrap());
+                b.truncate(i);
+                assert!(!agrees(&b, &lim).unwrap() || i == bytes.len());
+            }
+        }
+        assert!(read > 0, "some changes keep the common shape");
+    }
+
+    proptest! {
+    #![proptest_config(crate::test_support::proptest_config(256))]
+
+        #[test]
+        fn random_bytes_never_panic_and_agree(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert!(agrees(&bytes, &Limits::default()).is_ok());
+        }
+
+        #[test]
+        fn random_common_messages_are_read(
+            lt in 0u64..MAX_SAFE_INT,
+            seq in 0u64..1000,
+            xs in proptest::collection::vec((-1e30f32..1e30f32, any::<i32>(), any::<bool>()), 0..20),
+        ) {
+            let ops = xs.iter().enumerate().map(|(i, &(x, n, b))| match i % 4 {
+                0 => Op::vector3_set(format!("n{n}"), "position", [x, -x, 0.5]),
+                1 => Op::number_set(format!("n{n}"), "health", f64::from(n)),
+                2 => Op::new(format!("n{n}"), "on", OpKind::BooleanSet(b)),
+                _ => Op::number_add("", "x", f64::from(x)),
+            }).collect();
+            let m = Message {
+                id: format!("c:{lt}"),
+                client: "c".into(),
+                clock: BTreeMap::from([("c".into(), seq)]),
+                lt,
+                ts: lt as f64 / 3.0,
+                ops,
+            };
+            let bytes = encode_message(&m, Format::MessagePack);
+            let view = read_message(&bytes, &Limits::default());
+            prop_assert!(view.is_some());
+            prop_assert!(agrees(&bytes, &Limits::default()).unwrap());
+        }
+    }
+}
+
+#[cfg(test)]
+mod workload_tests {
+    use crate::wire::{Format, encode_message};
+
+    #[test]
+    fn workload_a_messages_take_the_fast_reader() {
+        let a = crate::workload::SceneA::standard().with_messages(50);
+        for m in a.messages() {
+            let bytes = encode_message(&m, Format::MessagePack);
+            let view = super::read_message(&bytes, &crate::op::Limits::default());
+            assert!(view.is_some(), "{m:?} {bytes:?}");
+            let one = crate::wire::encode_messages(std::slice::from_ref(&m), Format::MessagePack);
+            assert!(super::read_messages(&one, &crate::op::Limits::default()).is_some());
+        }
+    }
+}
