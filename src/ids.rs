@@ -115,6 +115,8 @@ pub struct ClientTable {
     names: Interner,
     // rank[a] < rank[b] ⇔ name(a) < name(b); rank[NONE] == 0.
     rank: Vec<u32>,
+    // The ids in rank order: by_rank[rank[id]] == id.
+    by_rank: Vec<u32>,
 }
 
 impl Default for ClientTable {
@@ -124,6 +126,7 @@ impl Default for ClientTable {
         Self {
             names,
             rank: vec![0],
+            by_rank: vec![0],
         }
     }
 }
@@ -139,25 +142,24 @@ impl ClientTable {
         ClientId(id)
     }
 
-    /// Gives the newest interned name its rank: a binary search for its place, then the
-    /// ranks at or after it move up by one (O(clients) integer work, no string sort).
+    /// Gives the newest interned name its rank: a binary search for its place in the
+    /// ids kept in rank order, then the ranks at or after it move up by one (O(clients)
+    /// integer work, no string sort, no allocation but the two pushes).
     fn rerank(&mut self) {
         let new = self.names.names.len() - 1;
         let names = &self.names.names;
-        let rank = &self.rank;
-        // Ids ordered by rank, i.e. by name.
-        let mut by_rank = vec![0usize; rank.len()];
-        for (id, &r) in rank.iter().enumerate() {
-            by_rank[r as usize] = id;
-        }
-        let at = by_rank.partition_point(|&id| names[id] < names[new]);
-        let at = u32::try_from(at).unwrap_or(u32::MAX);
+        let at = self
+            .by_rank
+            .partition_point(|&id| names[id as usize] < names[new]);
+        let at32 = u32::try_from(at).unwrap_or(u32::MAX);
         for r in &mut self.rank {
-            if *r >= at {
+            if *r >= at32 {
                 *r += 1;
             }
         }
-        self.rank.push(at);
+        self.rank.push(at32);
+        self.by_rank
+            .insert(at, u32::try_from(new).unwrap_or(u32::MAX));
     }
 
     /// A table holding `names` at their ids (`names[0]` must be the empty name of
@@ -176,12 +178,15 @@ impl ClientTable {
         let mut by_name: Vec<usize> = (0..interner.names.len()).collect();
         by_name.sort_unstable_by(|&a, &b| interner.names[a].cmp(&interner.names[b]));
         let mut rank = vec![0u32; by_name.len()];
+        let mut by_rank = Vec::with_capacity(by_name.len());
         for (r, &id) in by_name.iter().enumerate() {
             rank[id] = u32::try_from(r).ok()?;
+            by_rank.push(u32::try_from(id).ok()?);
         }
         Some(ClientTable {
             names: interner,
             rank,
+            by_rank,
         })
     }
 
@@ -440,6 +445,25 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    #[test]
+    fn a_restored_table_ranks_new_names_in_string_order() {
+        let names: Vec<Box<str>> = ["", "m", "c", "x"].into_iter().map(Box::from).collect();
+        let mut t = ClientTable::from_names(names).unwrap();
+        let (a, n, z) = (t.intern("a"), t.intern("n"), t.intern("z"));
+        let st = |client| Stamp { lt: 1, client };
+        let ids = [
+            a,
+            t.get("c").unwrap(),
+            t.get("m").unwrap(),
+            n,
+            t.get("x").unwrap(),
+            z,
+        ];
+        for w in ids.windows(2) {
+            assert_eq!(t.cmp_stamps(st(w[0]), st(w[1])), Ordering::Less);
+        }
     }
 
     #[test]

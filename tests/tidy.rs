@@ -505,6 +505,10 @@ const UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/snapshot/tests.rs", "tests `open_unchecked`"),
     (
+        "src/wire/fast.rs",
+        "`utf8`: `from_utf8_unchecked` on bytes just checked to be ASCII (tested with ASCII, other UTF-8 and invalid bytes)",
+    ),
+    (
         "benches/main.rs",
         "opts the bench binary into `unsafe_code` for `open_unchecked`",
     ),

@@ -11,7 +11,7 @@
 
 use std::cmp::Ordering;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashSet;
 
 use super::bases::BaseStore;
 use super::journal::{Journal, OpRef};
@@ -52,9 +52,10 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
 /// Every cell's history.
 #[derive(Clone, Debug, Default)]
 pub struct CellIndex {
-    pub(super) cells: AHashMap<(KeyId, PathId), Vec<OpRef>>,
-    // paths[k] lists every p with cells[(k, p)] present, once.
-    pub(super) paths: AHashMap<KeyId, Vec<PathId>>,
+    // cells[k] lists the histories of key k's cells, `(path, refs)`, each path once, in
+    // the order the cells were first touched (a node has few paths: a short scan beats
+    // hashing the pair).
+    pub(super) cells: Vec<Vec<(PathId, Vec<OpRef>)>>,
     // Cells whose history holds an `object.remove` that may act on another cell.
     pub(super) linked: AHashSet<(KeyId, PathId)>,
     // The value (None = absent) of a node's cell at the compaction point, for cells
@@ -66,6 +67,31 @@ pub struct CellIndex {
 }
 
 impl CellIndex {
+    /// The history of (`key`, `path`), created empty when missing.
+    fn slot(&mut self, key: KeyId, path: PathId) -> &mut Vec<OpRef> {
+        let k = key.index();
+        if self.cells.len() <= k {
+            self.cells.resize_with(k + 1, Vec::new);
+        }
+        let cells = &mut self.cells[k];
+        let i = match cells.iter().position(|(p, _)| *p == path) {
+            Some(i) => i,
+            None => {
+                cells.push((path, Vec::new()));
+                cells.len() - 1
+            }
+        };
+        &mut cells[i].1
+    }
+
+    fn find(&self, key: KeyId, path: PathId) -> Option<&Vec<OpRef>> {
+        self.cells
+            .get(key.index())?
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, h)| h)
+    }
+
     /// Lists `r` in the history of (`key`, `path`), in position order.
     pub fn insert(
         &mut self,
@@ -75,10 +101,6 @@ impl CellIndex {
         journal: &Journal,
         clients: &ClientTable,
     ) {
-        let h = self.cells.entry((key, path)).or_insert_with(|| {
-            self.paths.entry(key).or_default().push(path);
-            Vec::new()
-        });
         match *journal.kind(r) {
             OpKind::ObjectRemove { field: None } => {
                 self.linked.insert((key, path));
@@ -88,6 +110,7 @@ impl CellIndex {
             }
             _ => {}
         }
+        let h = self.slot(key, path);
         let pos = journal.pos(r);
         // Fast path: in-order arrival appends.
         match h.last() {
@@ -103,6 +126,23 @@ impl CellIndex {
         }
     }
 
+    /// Every history: `(key, path, refs)`.
+    pub fn histories(&self) -> impl Iterator<Item = (KeyId, PathId, &[OpRef])> + '_ {
+        self.cells.iter().enumerate().flat_map(|(k, cells)| {
+            let k = KeyId::from_index(u32::try_from(k).unwrap_or(u32::MAX));
+            cells.iter().map(move |(p, h)| (k, *p, h.as_slice()))
+        })
+    }
+
+    /// Sets the history of (`key`, `path`) when it has none yet; false when it had one.
+    pub fn restore(&mut self, key: KeyId, path: PathId, refs: Vec<OpRef>) -> bool {
+        if self.find(key, path).is_some() {
+            return false;
+        }
+        *self.slot(key, path) = refs;
+        true
+    }
+
     /// True when a `text.*` op ever targeted `path` (on any node).
     pub fn is_text_path(&self, path: PathId) -> bool {
         !self.text_paths.is_empty() && self.text_paths.contains(&path)
@@ -115,7 +155,7 @@ impl CellIndex {
 
     /// The history of one cell (empty when never touched).
     pub fn history(&self, key: KeyId, path: PathId) -> &[OpRef] {
-        self.cells.get(&(key, path)).map_or(&[], Vec::as_slice)
+        self.find(key, path).map_or(&[], Vec::as_slice)
     }
 
     /// True when the cell's history holds an `object.remove` (which may tie it to other
@@ -126,7 +166,11 @@ impl CellIndex {
 
     /// Every path with a history or a base under `key`.
     pub fn paths(&self, key: KeyId) -> Vec<PathId> {
-        let mut out = self.paths.get(&key).cloned().unwrap_or_default();
+        let mut out: Vec<PathId> = self
+            .cells
+            .get(key.index())
+            .map(|c| c.iter().map(|(p, _)| *p).collect())
+            .unwrap_or_default();
         if !self.bases.is_empty() {
             let n = out.len();
             out.extend(self.bases.paths_of(key));
@@ -151,16 +195,16 @@ impl CellIndex {
 
     /// Takes a cell's history out (to be put back with [`CellIndex::put`]).
     pub fn take(&mut self, key: KeyId, path: PathId) -> Vec<OpRef> {
-        self.cells
-            .get_mut(&(key, path))
-            .map(std::mem::take)
-            .unwrap_or_default()
+        match self.find(key, path) {
+            Some(_) => std::mem::take(self.slot(key, path)),
+            None => Vec::new(),
+        }
     }
 
     /// Puts a (sorted) history back.
     pub fn put(&mut self, key: KeyId, path: PathId, h: Vec<OpRef>) {
-        if let Some(slot) = self.cells.get_mut(&(key, path)) {
-            *slot = h;
+        if self.find(key, path).is_some() {
+            *self.slot(key, path) = h;
         }
     }
 
@@ -171,12 +215,8 @@ impl CellIndex {
             self.put(key, path, h);
             return;
         }
-        self.cells.remove(&(key, path));
-        if let Some(ps) = self.paths.get_mut(&key) {
-            ps.retain(|&p| p != path);
-            if ps.is_empty() {
-                self.paths.remove(&key);
-            }
+        if let Some(cells) = self.cells.get_mut(key.index()) {
+            cells.retain(|(p, _)| *p != path);
         }
     }
 
@@ -187,6 +227,6 @@ impl CellIndex {
 
     /// Total number of listed op references (for memory reports).
     pub fn len(&self) -> usize {
-        self.cells.values().map(Vec::len).sum()
+        self.cells.iter().flatten().map(|(_, h)| h.len()).sum()
     }
 }

@@ -238,6 +238,16 @@ impl Journal {
             log.untracked = true;
             return;
         };
+        // The common case: the next counter, nothing ahead of it.
+        if seq == log.prefix.saturating_add(1) && log.ahead.is_empty() {
+            log.prefix = seq;
+            log.prefix_lt = lt;
+            if log.recent.len() == RECENT {
+                log.recent.pop_front();
+            }
+            log.recent.push_back((seq, lt));
+            return;
+        }
         if seq > log.prefix {
             log.ahead.insert(seq, lt);
         }

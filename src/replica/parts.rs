@@ -244,9 +244,8 @@ impl Replica {
             .collect();
         let ix = &self.index;
         let mut cells: Vec<_> = ix
-            .cells
-            .iter()
-            .map(|(&(k, p), h)| {
+            .histories()
+            .map(|(k, p, h)| {
                 let refs = h.iter().map(|r| (r.msg, r.op)).collect();
                 (k.index() as u32, p.index() as u32, refs)
             })
@@ -487,17 +486,15 @@ impl Replica {
 
         // Cell index.
         let mut index = CellIndex::default();
-        index.cells.reserve(parts.cells.len());
         for (k, p, refs) in parts.cells {
             let (k, p) = (key(k)?, path(p)?);
             let refs = refs
                 .into_iter()
                 .map(op_ref)
                 .collect::<Result<Vec<_>, _>>()?;
-            if index.cells.insert((k, p), refs).is_some() {
+            if !index.restore(k, p, refs) {
                 return Err("a cell history is listed twice".into());
             }
-            index.paths.entry(k).or_default().push(p);
         }
         for (k, p) in parts.linked {
             index.linked.insert((key(k)?, path(p)?));

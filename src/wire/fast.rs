@@ -124,6 +124,22 @@ pub fn read_messages<'a>(bytes: &'a [u8], lim: &Limits) -> Option<Vec<MessageVie
     (r.at == bytes.len()).then_some(out)
 }
 
+/// `b` as a `str` when it is UTF-8. Keys and paths are short and almost always
+/// ASCII, where the general validation costs more than the check.
+#[allow(
+    unsafe_code,
+    reason = "skips re-validating bytes already checked to be ASCII"
+)]
+fn utf8(b: &[u8]) -> Option<&str> {
+    if b.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8 (the test
+        // `strings_are_checked_utf8` covers ASCII, other UTF-8 and invalid bytes).
+        Some(unsafe { std::str::from_utf8_unchecked(b) })
+    } else {
+        std::str::from_utf8(b).ok()
+    }
+}
+
 /// A number as read.
 #[derive(Clone, Copy)]
 enum Num {
@@ -186,7 +202,7 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self, lim: &Limits) -> Option<&'a str> {
-        std::str::from_utf8(self.raw_str(lim)?).ok()
+        utf8(self.raw_str(lim)?)
     }
 
     /// A string's bytes, not yet checked to be UTF-8 (for field names and `ot`,
@@ -335,27 +351,39 @@ impl<'a> Reader<'a> {
         if self.map(lim)? != 4 {
             return None;
         }
-        let (mut ot, mut key, mut path, mut value) = (None, None, None, None);
+        let (mut ot, mut key, mut path, mut body, mut value) = (None, None, None, None, None);
         for _ in 0..4 {
             match self.raw_str(lim)? {
-                b"ot" | b"otype" if ot.is_none() => ot = Some(self.raw_str(lim)?),
+                b"ot" | b"otype" if ot.is_none() => ot = Some(Ot::of(self.raw_str(lim)?)?),
                 b"key" if key.is_none() => key = Some(self.str(lim)?),
                 b"path" if path.is_none() => path = Some(self.str(lim)?),
-                // The value is read once `ot` says what it must be; `ot` may come after
-                // it, so remember where it starts and skip it for now.
-                b"value" if value.is_none() => {
-                    value = Some(self.at);
-                    self.skip_value()?;
-                }
+                b"value" if value.is_none() && body.is_none() => match ot {
+                    // `ot` came first (as this crate writes ops): read the value now.
+                    Some(ot) => body = Some(self.body(ot)?),
+                    // Otherwise remember where it starts and skip it for now.
+                    None => {
+                        value = Some(self.at);
+                        self.skip_value()?;
+                    }
+                },
                 _ => return None,
             }
         }
-        let (ot, key, path, value) = (ot?, key?, path?, value?);
-        let end = self.at;
-        self.at = value;
-        let body = self.body(ot)?;
-        // The value must be exactly what was skipped.
-        (self.at == end).then_some(OpView { key, path, body })
+        let (ot, key, path) = (ot?, key?, path?);
+        let body = match (body, value) {
+            (Some(b), _) => b,
+            (None, Some(at)) => {
+                let end = std::mem::replace(&mut self.at, at);
+                let b = self.body(ot)?;
+                // The value must be exactly what was skipped.
+                if self.at != end {
+                    return None;
+                }
+                b
+            }
+            (None, None) => return None,
+        };
+        Some(OpView { key, path, body })
     }
 
     /// Skips a value of the shapes an inline op's value may have: a scalar, or an
@@ -381,25 +409,74 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    fn body(&mut self, ot: &[u8]) -> Option<Body> {
+    fn body(&mut self, ot: Ot) -> Option<Body> {
         Some(match ot {
-            b"number.set" => Body::NumberSet(self.num()?.f64()?),
-            b"number.add" => Body::NumberAdd(self.num()?.f64()?),
-            b"number.multiply" => Body::NumberMultiply(self.num()?.f64()?),
-            b"number.min" => Body::NumberMin(self.num()?.f64()?),
-            b"number.max" => Body::NumberMax(self.num()?.f64()?),
-            b"vector3.set" => Body::Vector3Set(self.floats()?),
-            b"vector3.add" => Body::Vector3Add(self.floats()?),
-            b"vector3.multiply" => Body::Vector3Multiply(self.floats()?),
-            b"vector3.applyQuaternion" => Body::Vector3ApplyQuaternion(self.floats()?),
-            b"euler.set" => Body::EulerSet(self.floats()?),
-            b"euler.add" => Body::EulerAdd(self.floats()?),
-            b"quaternion.set" => Body::QuaternionSet(self.floats()?),
-            b"quaternion.multiply" => Body::QuaternionMultiply(self.floats()?),
-            b"boolean.set" => Body::BooleanSet(self.boolean()?),
-            b"boolean.or" => Body::BooleanOr(self.boolean()?),
-            b"boolean.and" => Body::BooleanAnd(self.boolean()?),
-            b"boolean.xor" => Body::BooleanXor(self.boolean()?),
+            Ot::NumberSet => Body::NumberSet(self.num()?.f64()?),
+            Ot::NumberAdd => Body::NumberAdd(self.num()?.f64()?),
+            Ot::NumberMultiply => Body::NumberMultiply(self.num()?.f64()?),
+            Ot::NumberMin => Body::NumberMin(self.num()?.f64()?),
+            Ot::NumberMax => Body::NumberMax(self.num()?.f64()?),
+            Ot::Vector3Set => Body::Vector3Set(self.floats()?),
+            Ot::Vector3Add => Body::Vector3Add(self.floats()?),
+            Ot::Vector3Multiply => Body::Vector3Multiply(self.floats()?),
+            Ot::Vector3ApplyQuaternion => Body::Vector3ApplyQuaternion(self.floats()?),
+            Ot::EulerSet => Body::EulerSet(self.floats()?),
+            Ot::EulerAdd => Body::EulerAdd(self.floats()?),
+            Ot::QuaternionSet => Body::QuaternionSet(self.floats()?),
+            Ot::QuaternionMultiply => Body::QuaternionMultiply(self.floats()?),
+            Ot::BooleanSet => Body::BooleanSet(self.boolean()?),
+            Ot::BooleanOr => Body::BooleanOr(self.boolean()?),
+            Ot::BooleanAnd => Body::BooleanAnd(self.boolean()?),
+            Ot::BooleanXor => Body::BooleanXor(self.boolean()?),
+        })
+    }
+}
+
+/// The `ot`s of the common shape.
+#[derive(Clone, Copy)]
+enum Ot {
+    NumberSet,
+    NumberAdd,
+    NumberMultiply,
+    NumberMin,
+    NumberMax,
+    Vector3Set,
+    Vector3Add,
+    Vector3Multiply,
+    Vector3ApplyQuaternion,
+    EulerSet,
+    EulerAdd,
+    QuaternionSet,
+    QuaternionMultiply,
+    BooleanSet,
+    BooleanOr,
+    BooleanAnd,
+    BooleanXor,
+}
+
+impl Ot {
+    /// The `ot` spelled `b`, split at its dot: the type first, then the verb.
+    fn of(b: &[u8]) -> Option<Ot> {
+        let dot = b.iter().position(|&c| c == b'.')?;
+        let (ty, verb) = (&b[..dot], &b[dot + 1..]);
+        Some(match (ty, verb) {
+            (b"number", b"set") => Ot::NumberSet,
+            (b"number", b"add") => Ot::NumberAdd,
+            (b"number", b"multiply") => Ot::NumberMultiply,
+            (b"number", b"min") => Ot::NumberMin,
+            (b"number", b"max") => Ot::NumberMax,
+            (b"vector3", b"set") => Ot::Vector3Set,
+            (b"vector3", b"add") => Ot::Vector3Add,
+            (b"vector3", b"multiply") => Ot::Vector3Multiply,
+            (b"vector3", b"applyQuaternion") => Ot::Vector3ApplyQuaternion,
+            (b"euler", b"set") => Ot::EulerSet,
+            (b"euler", b"add") => Ot::EulerAdd,
+            (b"quaternion", b"set") => Ot::QuaternionSet,
+            (b"quaternion", b"multiply") => Ot::QuaternionMultiply,
+            (b"boolean", b"set") => Ot::BooleanSet,
+            (b"boolean", b"or") => Ot::BooleanOr,
+            (b"boolean", b"and") => Ot::BooleanAnd,
+            (b"boolean", b"xor") => Ot::BooleanXor,
             _ => return None,
         })
     }
@@ -455,6 +532,24 @@ mod tests {
         assert_eq!(view.to_message(), m);
         assert_eq!(view.own_seq(), Some(3));
         assert!(agrees(&bytes, &Limits::default()).unwrap());
+    }
+
+    #[test]
+    fn strings_are_checked_utf8() {
+        assert_eq!(utf8(b"position"), Some("position"));
+        assert_eq!(utf8("café".as_bytes()), Some("café"));
+        assert_eq!(utf8(&[b'a', 0xff, b'b']), None);
+        let lim = Limits::default();
+        let mut m = sample();
+        m.ops[0].key = "nœud".into();
+        let bytes = encode_message(&m, Format::MessagePack);
+        assert_eq!(read_message(&bytes, &lim).unwrap().ops[0].key, "nœud");
+        // The same bytes with the key's first byte broken are not UTF-8.
+        let at = bytes.windows(3).position(|w| w == "nœ".as_bytes()).unwrap() + 1;
+        let mut bad = bytes.clone();
+        bad[at] = 0xff;
+        assert!(read_message(&bad, &lim).is_none());
+        assert!(decode_message(&bad, Format::MessagePack, &lim).is_err());
     }
 
     #[test]
