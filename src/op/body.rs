@@ -86,6 +86,45 @@ bodies! {
     }
 }
 
+impl Body {
+    /// [`OpKind::is_lww`], without building the kind.
+    pub fn is_lww(&self) -> bool {
+        match self {
+            Body::NumberSet(_)
+            | Body::Vector3Set(_)
+            | Body::EulerSet(_)
+            | Body::QuaternionSet(_)
+            | Body::BooleanSet(_) => true,
+            Body::Whole(op) => op.kind.is_lww(),
+            _ => false,
+        }
+    }
+
+    /// [`OpKind::resets_cell`], without building the kind (no inline kind is a
+    /// `string.set`).
+    pub fn resets_cell(&self, text_path: bool) -> bool {
+        match self {
+            Body::Whole(op) => op.kind.resets_cell(text_path),
+            b => b.is_lww(),
+        }
+    }
+
+    /// [`OpKind::is_text`], without building the kind.
+    pub fn is_text(&self) -> bool {
+        matches!(self, Body::Whole(op) if op.kind.is_text())
+    }
+
+    /// [`OpKind::is_node`], without building the kind.
+    pub fn is_node(&self) -> bool {
+        matches!(self, Body::Whole(op) if op.kind.is_node())
+    }
+
+    /// [`OpKind::is_meta`], without building the kind.
+    pub fn is_meta(&self) -> bool {
+        matches!(self, Body::Whole(op) if op.kind.is_meta())
+    }
+}
+
 /// An op's kind, read from a [`Body`]: derefs to [`OpKind`].
 #[derive(Debug)]
 pub enum Kind<'a> {

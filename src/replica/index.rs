@@ -101,14 +101,16 @@ impl CellIndex {
         journal: &Journal,
         clients: &ClientTable,
     ) {
-        match *journal.kind(r) {
-            OpKind::ObjectRemove { field: None } => {
-                self.linked.insert((key, path));
+        if let Some(op) = journal.rec(r).whole() {
+            match op.kind {
+                OpKind::ObjectRemove { field: None } => {
+                    self.linked.insert((key, path));
+                }
+                ref k if k.is_text() => {
+                    self.text_paths.insert(path);
+                }
+                _ => {}
             }
-            ref k if k.is_text() => {
-                self.text_paths.insert(path);
-            }
-            _ => {}
         }
         let h = self.slot(key, path);
         let pos = journal.pos(r);

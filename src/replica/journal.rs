@@ -451,6 +451,11 @@ impl Journal {
         &self.entries[r.msg as usize].ops[r.op as usize]
     }
 
+    /// The body of the op behind a reference (its predicates need no kind).
+    pub fn body(&self, r: OpRef) -> &super::record::Body {
+        &self.rec(r).body
+    }
+
     /// The kind of the op behind a reference.
     pub fn kind(&self, r: OpRef) -> Kind<'_> {
         self.rec(r).kind()

@@ -57,7 +57,7 @@ impl Replica {
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
             self.index_op(r, |_, _| {});
-            if self.journal.kind(r).is_node() {
+            if self.journal.body(r).is_node() {
                 self.structure.push(r, effects);
             }
         }
@@ -456,15 +456,15 @@ fn fold_run(
 ) {
     // Start at the first LWW write of the last message that has one: everything before
     // it is overwritten (in order, that write always beats the cell's stamp).
-    let is_reset = |r: OpRef| journal.kind(r).resets_cell(text_path);
-    let blocks = |r: OpRef| journal.kind(r).is_lww() && !is_reset(r);
+    let is_reset = |r: OpRef| journal.body(r).resets_cell(text_path);
+    let blocks = |r: OpRef| journal.body(r).is_lww() && !is_reset(r);
     let from = run
         .iter()
         .rposition(|x| is_reset(x.2))
         .and_then(|last| recompute::fold_start(run, last, |x| x.2, is_reset, blocks))
         .unwrap_or(0);
     // A text cell is edited in place: take it out instead of copying it.
-    let texts = run[from..].iter().any(|x| journal.kind(x.2).is_text());
+    let texts = run[from..].iter().any(|x| journal.body(x.2).is_text());
     let mut cur = if texts {
         col.take(row)
     } else {

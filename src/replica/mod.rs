@@ -690,7 +690,7 @@ impl Replica {
                     msg: i,
                     op: u32::try_from(k).unwrap_or(u32::MAX),
                 };
-                if self.journal.kind(r).is_node() {
+                if self.journal.body(r).is_node() {
                     let r = OpRef {
                         msg: i,
                         op: u32::try_from(k).unwrap_or(u32::MAX),
@@ -709,7 +709,7 @@ impl Replica {
                     msg: i,
                     op: u32::try_from(k).unwrap_or(u32::MAX),
                 };
-                if self.journal.kind(r).is_node() {
+                if self.journal.body(r).is_node() {
                     let at = self.structure.first_at_or_after(
                         Pos::new(stamp, k),
                         &self.journal,

@@ -454,7 +454,7 @@ impl Replica {
         let mut structure = Structure::default();
         for (r, effects) in parts.structure {
             let r = op_ref(r)?;
-            if !journal.kind(r).is_node() {
+            if !journal.body(r).is_node() {
                 return Err(format!(
                     "structural log entry ({}, {}) is no node op",
                     r.msg, r.op

@@ -195,11 +195,15 @@ pub(super) fn fold_cell(
             return Class::Reset;
         }
         let rec = journal.rec(r);
-        match (&*rec.kind(), rec.whole()) {
-            (OpKind::NodeInsert(_), _) => Class::Fold, // no effect on an existing node
-            (_, Some(op)) if !is_single_cell(op) => Class::Other,
-            (k, _) if k.resets_cell(text_path) => Class::Reset,
-            _ => Class::Fold,
+        match rec.whole() {
+            Some(op) => match &op.kind {
+                OpKind::NodeInsert(_) => Class::Fold, // no effect on an existing node
+                _ if !is_single_cell(op) => Class::Other,
+                k if k.resets_cell(text_path) => Class::Reset,
+                _ => Class::Fold,
+            },
+            None if rec.body.resets_cell(text_path) => Class::Reset,
+            None => Class::Fold,
         }
     };
     // The last reset, then the first reset of its message (only the first `set` of a
@@ -231,7 +235,7 @@ pub(super) fn fold_cell(
         }
     }
     let blocks =
-        |r: OpRef| counts(r) && journal.kind(r).is_lww() && !matches!(class(r), Class::Reset);
+        |r: OpRef| counts(r) && journal.body(r).is_lww() && !matches!(class(r), Class::Reset);
     let last_reset = last_reset.and_then(|last| {
         fold_start(
             refs,
@@ -333,15 +337,15 @@ fn recompute_group(
         // Ops whose write to the cell ignores its previous value and sets its stamp:
         // LWW sets, `node.inset` props (LWW) and `object.remove` of exactly this path.
         let rec = journal.rec(r);
-        match &*rec.kind() {
-            OpKind::NodeInset(spec) => spec.props.contains_key(path),
-            OpKind::ObjectRemove { field: None } => rec.path(op_paths) == path,
-            k => k.resets_cell(text_path) && rec.path(op_paths) == path,
+        match rec.whole().map(|op| &op.kind) {
+            Some(OpKind::NodeInset(spec)) => spec.props.contains_key(path),
+            Some(OpKind::ObjectRemove { field: None }) => rec.path(op_paths) == path,
+            _ => rec.body.resets_cell(text_path) && rec.path(op_paths) == path,
         }
     };
     // The fold starts at the last reset; inside one message only the first `set` wins,
     // so at that message's first reset.
-    let blocks = |r: OpRef| counts(r) && journal.kind(r).is_lww() && !is_reset(r);
+    let blocks = |r: OpRef| counts(r) && journal.body(r).is_lww() && !is_reset(r);
     let last_reset = refs
         .iter()
         .rposition(|&r| counts(r) && is_reset(r))

@@ -36,6 +36,7 @@ pub struct Rec {
 
 impl Rec {
     /// The record of `op`, whose interned ids are `ids`.
+    #[inline]
     pub fn new(op: Op, ids: (KeyId, PathId)) -> Rec {
         // The root alias "." is not the root key's name (""): such an op stays whole,
         // so it is rebuilt with the key it came with.
@@ -199,6 +200,14 @@ mod tests {
             assert_eq!(rec.to_op(&keys, &paths), op);
             assert!(rec.is(&op, &keys, &paths));
             assert_eq!(*rec.kind(), op.kind);
+            let b = &rec.body;
+            assert_eq!(b.is_lww(), op.kind.is_lww(), "{op:?}");
+            assert_eq!(b.is_text(), op.kind.is_text());
+            assert_eq!(b.is_node(), op.kind.is_node());
+            assert_eq!(b.is_meta(), op.kind.is_meta());
+            for t in [false, true] {
+                assert_eq!(b.resets_cell(t), op.kind.resets_cell(t));
+            }
             assert_eq!(rec.key(&keys), op.key);
             assert_eq!(rec.path(&paths), op.path);
             if rec.whole().is_none() {
