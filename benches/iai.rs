@@ -4,6 +4,10 @@
 //! - `merge_batch`: one batch of 1,000 standard-workload messages (10,000 ops) applied
 //!   to a replica that already holds the 10,000-node scene and 2,000 earlier messages
 //!   (so some of the batch lands late);
+//! - `scene_a_bytes`: 1,000 messages of workload A ([`vuer_rtc::workload::SceneA`], 10
+//!   LWW writes each) applied one per call from MessagePack bytes (`apply_bytes`, the
+//!   fast reader) to a replica holding the 10,000-node scene: divide by 10,000 for the
+//!   instructions per write;
 //! - `store_receive`: 1,000 messages of [`Workload::relayed`] (10 `vector3.set` each)
 //!   received one by one by a client store holding the 1,000-node scene;
 //! - `store_edit_commit`: 100 rounds of 10 `vector3.set` edits and a commit on that store;
@@ -185,6 +189,28 @@ fn quats() -> Vec<[f32; 4]> {
         .collect()
 }
 
+fn scene_a_replica_and_bytes() -> (Replica, Vec<Vec<u8>>) {
+    let a = vuer_rtc::workload::SceneA::standard().with_messages(1_000);
+    let mut r = Replica::new();
+    r.apply_batch(&a.scene());
+    let bytes = a
+        .messages()
+        .iter()
+        .map(|m| vuer_rtc::wire::encode_message(m, vuer_rtc::wire::Format::MessagePack))
+        .collect();
+    (r, bytes)
+}
+
+#[library_benchmark]
+#[bench::writes_10k(scene_a_replica_and_bytes())]
+fn scene_a_bytes((mut r, bytes): (Replica, Vec<Vec<u8>>)) -> Replica {
+    for b in black_box(&bytes) {
+        let report = r.apply_bytes(b, vuer_rtc::wire::Format::MessagePack);
+        assert_eq!(report.accepted, 1);
+    }
+    r
+}
+
 #[library_benchmark]
 #[bench::standard_1k(warm_replica_and_batch())]
 fn merge_batch((mut r, batch): (Replica, Vec<Message>)) -> Replica {
@@ -219,7 +245,7 @@ fn apply_quat_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 3] {
 
 library_benchmark_group!(
     name = merge;
-    benchmarks = merge_batch, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
+    benchmarks = merge_batch, scene_a_bytes, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
 );
 
 fn compacted_scene() -> Replica {

@@ -8,6 +8,7 @@
 //! | [`stages::snapshot`]    | `snapshot/to_json/1k`, `snapshot/{write,open,open_unchecked,read_positions,restore,replay,json_write,json_parse}/1m` |
 //! | [`stages::kernels`]     | `kernels/{quat_mul,apply_quat,vec3_add}/{scalar,simd}/1k` |
 //! | [`stages::replica`]     | `replica/{standard,vector3_set,undo_1pct,json,msgpack}/20k` |
+//! |                         | `replica/scene_a_one_by_one/{msgpack,decoded}/20k` |
 //! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
 //! | [`stages::persist`]     | `persist/journal_append/{never,every}`, `persist/journal_read/10k` |
 //! | [`stages::text`]        | `text/{local,local_ops,remote,remote_encoded,replica}/{automerge-paper,seph-blog1}`, `text/concurrent/friendsforever` |

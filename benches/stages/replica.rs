@@ -10,6 +10,11 @@
 //! - `undo_1pct`: the standard mix with 1 % of messages followed by an undo;
 //! - `json` / `msgpack`: the standard mix from encoded bytes (`apply_bytes`).
 //!
+//! `replica/scene_a_one_by_one/{msgpack,decoded}/20k`: workload A of `perf/peers`
+//! ([`vuer_rtc::workload::SceneA`]: a flat 10,000-node scene, 20,000 messages x 10 LWW
+//! writes of `position` / `health` from 1,000 authors), one message per call, from
+//! MessagePack bytes (`apply_bytes`: the fast reader) or pre-decoded (`apply_owned`).
+//!
 //! Setup builds the scene replica and the batches; cloning the replica and the batches
 //! is not timed (`iter_batched`, `LargeInput`). Throughput is in edit ops. The
 //! full-size workload (100,000 messages) is `vuer-rtc bench`, see `perf/README.md`.
@@ -22,7 +27,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use vuer_rtc::Replica;
 use vuer_rtc::op::Message;
 use vuer_rtc::wire::{self, Format};
-use vuer_rtc::workload::{Mix, Workload};
+use vuer_rtc::workload::{Mix, SceneA, Workload};
 
 const MESSAGES: usize = 20_000;
 const BATCH: usize = 1_000;
@@ -90,6 +95,31 @@ fn replica_benches(c: &mut Criterion) {
             );
         });
     }
+
+    let a = SceneA::standard().with_messages(MESSAGES);
+    let mut warm_a = Replica::new();
+    warm_a.apply_batch(&a.scene());
+    let msgs = a.messages();
+    group.throughput(Throughput::Elements((MESSAGES * a.writes) as u64));
+    let encoded: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| wire::encode_message(m, Format::MessagePack))
+        .collect();
+    group.bench_function(BenchmarkId::new("scene_a_one_by_one/msgpack", "20k"), |b| {
+        b.iter_batched(
+            || warm_a.clone(),
+            |r| black_box(feed_bytes(r, &encoded, Format::MessagePack)),
+            BatchSize::LargeInput,
+        );
+    });
+    let singles: Vec<Vec<Message>> = msgs.iter().map(|m| vec![m.clone()]).collect();
+    group.bench_function(BenchmarkId::new("scene_a_one_by_one/decoded", "20k"), |b| {
+        b.iter_batched(
+            || (warm_a.clone(), singles.clone()),
+            |(r, bs)| black_box(feed(r, bs)),
+            BatchSize::LargeInput,
+        );
+    });
     group.finish();
 }
 
