@@ -481,6 +481,23 @@ pub(crate) fn is_single_cell(op: &Op) -> bool {
 }
 
 /// Folds a single-cell op into (node, path), honouring LWW stamps.
+/// An LWW write of `value` at `stamp` to a cell (what [`step`] does for an LWW set,
+/// whose value ignores the cell's): skipped when the cell's stamp is not older.
+pub(crate) fn set_lww(
+    graph: &mut SceneGraph,
+    node: NodeKey,
+    pid: PathId,
+    value: Value,
+    stamp: Stamp,
+) {
+    let newer = graph
+        .cell(node, pid)
+        .is_none_or(|(_, s)| graph.clients.cmp_stamps(stamp, s) == Ordering::Greater);
+    if newer {
+        graph.write(node, pid, value, stamp);
+    }
+}
+
 pub(crate) fn set_cell(
     graph: &mut SceneGraph,
     node: NodeKey,

@@ -24,7 +24,7 @@ use super::journal::{Entry, Journal, OpRef};
 use super::record::Rec;
 use super::{BatchReport, IdSet, Replica, recompute};
 use crate::apply::{
-    Ctx, Effect, Stepped, apply_op, is_single_cell, node_for, set_cell, step_owned,
+    Ctx, Effect, Stepped, apply_op, is_single_cell, node_for, set_cell, set_lww, step_owned,
 };
 use crate::column::{PathColumn, Row};
 use crate::error::{Warning, WarningKind};
@@ -103,6 +103,8 @@ impl Replica {
                 others.insert(name.to_owned(), n);
             }
         }
+        // A message names few paths: remember them instead of hashing each again.
+        let mut seen: Vec<(&str, PathId)> = Vec::with_capacity(4);
         let ops = v
             .ops
             .iter()
@@ -112,7 +114,17 @@ impl Replica {
                 } else {
                     self.graph.keys.intern(o.key)
                 };
-                let ids = (kid, self.graph.path_id(o.path));
+                let pid = match seen.iter().find(|(p, _)| *p == o.path) {
+                    Some(&(_, pid)) => pid,
+                    None => {
+                        let pid = self.graph.path_id(o.path);
+                        if seen.len() < 4 {
+                            seen.push((o.path, pid));
+                        }
+                        pid
+                    }
+                };
+                let ids = (kid, pid);
                 if o.key == "." {
                     // The root alias is journaled whole (see `record.rs`).
                     Rec::new(Op::new(o.key, o.path, o.body.kind().clone()), ids)
@@ -170,7 +182,13 @@ impl Replica {
                     let (kid, pid) = rec.ids;
                     match node_for(&self.graph, kid, rec.key(&self.graph.keys)) {
                         Err(w) => Some(w),
-                        Ok(n) => set_cell(&mut self.graph, n, pid, &rec.kind(), pos.stamp),
+                        Ok(n) => match rec.lww_value() {
+                            Some(v) => {
+                                set_lww(&mut self.graph, n, pid, v, pos.stamp);
+                                None
+                            }
+                            None => set_cell(&mut self.graph, n, pid, &rec.kind(), pos.stamp),
+                        },
                     }
                 }
             };

@@ -17,6 +17,7 @@
 //! - `size_of::<Rec>() == 32`.
 
 use crate::apply::{apply_props, set_cell};
+use crate::column::Value;
 use crate::error::WarningKind;
 use crate::graph::SceneGraph;
 use crate::ids::{KeyId, KeyTable, NodeKey, PathId, PathTable, Pos};
@@ -116,6 +117,18 @@ impl Rec {
         }
     }
 
+    /// The value an inline LWW set writes (it ignores the cell's current value), or
+    /// `None` for every other op: what `fold` gives for these kinds, without it.
+    pub fn lww_value(&self) -> Option<Value> {
+        Some(match self.body {
+            Body::NumberSet(x) => Value::Number(x),
+            Body::Vector3Set(v) | Body::EulerSet(v) => Value::Vec3(v),
+            Body::QuaternionSet(q) => Value::Quat(q),
+            Body::BooleanSet(b) => Value::Bool(b),
+            _ => return None,
+        })
+    }
+
     /// Heap bytes this record owns beyond its own 32 (an estimate for whole ops).
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
@@ -210,6 +223,14 @@ mod tests {
             }
             assert_eq!(rec.key(&keys), op.key);
             assert_eq!(rec.path(&paths), op.path);
+            if let Some(v) = rec.lww_value() {
+                let crate::apply::fold::Fold::Write(folded) =
+                    crate::apply::fold::fold(&op.kind, &op.path, None)
+                else {
+                    panic!("{op:?} is a set")
+                };
+                assert_eq!(v, folded, "{op:?}");
+            }
             if rec.whole().is_none() {
                 inline += 1;
                 assert!(crate::apply::is_single_cell(&op), "{op:?}");

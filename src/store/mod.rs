@@ -352,7 +352,7 @@ impl<'a> ClientState<'a> {
 /// let mut store = GraphStore::new("alice");
 /// store.edit(Op::node_insert("", "obj", "Mesh"))?;
 /// let msg = store.commit("create").unwrap();
-/// assert_eq!(get_unacked_messages(&store.state()), vec![&msg]);
+/// assert_eq!(get_unacked_messages(&store.state()), vec![msg.clone()]);
 /// # Ok::<(), vuer_rtc::error::OpError>(())
 /// ```
 pub fn get_unacked_messages(state: &ClientState<'_>) -> Vec<Message> {
@@ -833,7 +833,7 @@ impl GraphStore {
     /// let mut store = GraphStore::new("alice");
     /// store.edit(Op::node_insert("", "obj", "Mesh"))?;
     /// let msg = store.commit("").unwrap();
-    /// assert_eq!(store.unacked_messages(), vec![&msg]);
+    /// assert_eq!(store.unacked_messages(), vec![msg.clone()]);
     /// store.ack(&msg.id);
     /// assert!(store.unacked_messages().is_empty());
     /// # Ok::<(), vuer_rtc::error::OpError>(())
