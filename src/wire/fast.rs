@@ -9,12 +9,16 @@
 //! (`number.*`, `vector3.set|add|multiply|applyQuaternion`, `euler.set|add`,
 //! `quaternion.*`, `boolean.*`). Anything else — another field or op, a `nil`, a
 //! `bin`, a duplicate key, a value out of a [`Limits`] bound, an integer beyond
-//! ±2^53 − 1, a float that is not finite, bytes after the message — makes the reader
+//! ±2^53 − 1, a float that is not finite, more than 1,024 ops or clock entries, bytes
+//! after the message — makes the reader
 //! decline (`None`): the caller takes the general decoder, which accepts or reports
 //! the message exactly as before.
 //!
-//! Invariant: whenever [`read_message`] returns a view, [`super::decode_message`]
-//! accepts the same bytes with the same limits and gives the same message
+//! [`super::decode_messages`] (and so every MessagePack decode of the crate) tries this
+//! reader first.
+//!
+//! Invariant: whenever [`read_message`] returns a view, the general decoder
+//! ([`super::decode_messages`] without this reader) accepts the same bytes with the same limits and gives the same message
 //! ([`MessageView::to_message`]); the reader never panics on any input (both tested
 //! below, on the common shape, on every single-byte change of it, and on random
 //! bytes).
@@ -103,7 +107,7 @@ pub fn read_messages<'a>(bytes: &'a [u8], lim: &Limits) -> Option<Vec<MessageVie
             if n > lim.max_collection_len {
                 return None;
             }
-            let mut out = Vec::with_capacity(n);
+            let mut out = Vec::with_capacity(n.min(FAST_MAX_LEN));
             for _ in 0..n {
                 let start = r.at;
                 out.push(r.message(lim)?);
@@ -139,6 +143,11 @@ fn utf8(b: &[u8]) -> Option<&str> {
         std::str::from_utf8(b).ok()
     }
 }
+
+/// The most ops (and clock entries) of a message the reader takes: what it holds for
+/// a message it then finds over a limit is at most this many views (about 56 KiB), as
+/// the general decoder allocates nothing for such a message.
+const FAST_MAX_LEN: usize = 1_024;
 
 /// A number as read.
 #[derive(Clone, Copy)]
@@ -310,6 +319,9 @@ impl<'a> Reader<'a> {
                 }
                 b"clock" => {
                     let n = self.map(lim)?;
+                    if n > FAST_MAX_LEN {
+                        return None;
+                    }
                     let mut c: Vec<(&str, u64)> = Vec::with_capacity(n);
                     for _ in 0..n {
                         let k = self.str(lim)?;
@@ -326,6 +338,11 @@ impl<'a> Reader<'a> {
                 b"ops" => {
                     let n = self.array()?;
                     if n > lim.max_ops_per_message {
+                        return None;
+                    }
+                    // A larger message goes to the general decoder, which refuses one
+                    // over a limit before it allocates anything for it.
+                    if n > FAST_MAX_LEN {
                         return None;
                     }
                     let mut v = Vec::with_capacity(n);
@@ -486,7 +503,18 @@ impl Ot {
 mod tests {
     use super::*;
     use crate::op::OpKind;
-    use crate::wire::{Format, decode_message, encode_message};
+    use crate::wire::{Format, encode_message};
+
+    /// One message through the general decoder (not the fast reader).
+    fn decode_message(bytes: &[u8], format: Format, lim: &Limits) -> Result<Message, String> {
+        let mut v =
+            crate::wire::decode_messages_general(bytes, format, lim).map_err(|e| e.to_string())?;
+        if v.len() == 1 {
+            Ok(v.remove(0))
+        } else {
+            Err(format!("{} messages", v.len()))
+        }
+    }
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -597,7 +625,7 @@ mod tests {
         let read: Vec<Message> = views.iter().map(MessageView::to_message).collect();
         assert_eq!(read, msgs);
         assert_eq!(
-            crate::wire::decode_messages(&bytes, Format::MessagePack, &lim).unwrap(),
+            crate::wire::decode_messages_general(&bytes, Format::MessagePack, &lim).unwrap(),
             msgs
         );
         let one = encode_message(&msgs[0], Format::MessagePack);

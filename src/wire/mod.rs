@@ -407,6 +407,30 @@ pub fn decode_messages(
     format: Format,
     limits: &Limits,
 ) -> DecodeResult<Vec<Message>> {
+    if let Some(views) = fast_views(bytes, format, limits) {
+        return Ok(views.iter().map(fast::MessageView::to_message).collect());
+    }
+    decode_messages_general(bytes, format, limits)
+}
+
+/// The messages of `bytes` read by the fast reader, when it takes them all.
+fn fast_views<'a>(
+    bytes: &'a [u8],
+    format: Format,
+    limits: &Limits,
+) -> Option<Vec<fast::MessageView<'a>>> {
+    match format {
+        Format::MessagePack => fast::read_messages(bytes, limits),
+        Format::Json => None,
+    }
+}
+
+/// [`decode_messages`] without the fast reader (what the fast reader is tested against).
+pub(crate) fn decode_messages_general(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<Vec<Message>> {
     decode_raw(bytes, format, limits)?
         .into_iter()
         .enumerate()
@@ -459,6 +483,9 @@ pub fn decode_each(
     format: Format,
     limits: &Limits,
 ) -> DecodeResult<Vec<DecodeResult<Message>>> {
+    if let Some(views) = fast_views(bytes, format, limits) {
+        return Ok(views.iter().map(|v| Ok(v.to_message())).collect());
+    }
     Ok(decode_raw(bytes, format, limits)?
         .into_iter()
         .enumerate()
