@@ -106,35 +106,19 @@ impl Workload {
     /// The messages that insert the scene (client `author`, `lt` 1 …): a tree of
     /// fan-out 10, each node with `position`, `rotation` and `health`.
     pub fn scene(&self) -> Vec<Message> {
-        let per = 100;
-        (0..self.nodes.div_ceil(per))
-            .map(|m| {
-                let ops = (m * per..((m + 1) * per).min(self.nodes))
-                    .map(|k| {
-                        let parent = if k == 0 {
-                            String::new()
-                        } else {
-                            Self::node_key((k - 1) / 10)
-                        };
-                        let props = BTreeMap::from([
-                            ("position".to_owned(), Json::from(vec![0, 0, 0])),
-                            ("rotation".to_owned(), Json::from(vec![0, 0, 0, 1])),
-                            ("health".to_owned(), Json::from(100)),
-                        ]);
-                        Op::node_insert_with(parent, Self::node_key(k), "Mesh", props)
-                    })
-                    .collect();
-                let lt = m as u64 + 1;
-                Message {
-                    id: format!("author:{lt}"),
-                    client: "author".into(),
-                    clock: BTreeMap::new(),
-                    lt,
-                    ts: lt as f64,
-                    ops,
-                }
-            })
-            .collect()
+        author_messages(self.nodes, 100, false, |k| {
+            let parent = if k == 0 {
+                String::new()
+            } else {
+                Self::node_key((k - 1) / 10)
+            };
+            let props = BTreeMap::from([
+                ("position".to_owned(), Json::from(vec![0, 0, 0])),
+                ("rotation".to_owned(), Json::from(vec![0, 0, 0, 1])),
+                ("health".to_owned(), Json::from(100)),
+            ]);
+            Op::node_insert_with(parent, Self::node_key(k), "Mesh", props)
+        })
     }
 
     /// The client-store workload: what a store receives from the server. Message `i`
@@ -250,40 +234,55 @@ impl Workload {
 /// compact them all.
 pub fn props_scene(nodes: usize) -> Vec<Message> {
     let mut rng = SplitMix64::new(0x5CE4_E000_0001);
-    let per = 1_000;
     // Values are f32 (what a client sends for vectors), so they land in typed columns.
     let mut f = move || rng.unit_f32() * 100.0 - 50.0;
+    author_messages(nodes, 1_000, true, |k| {
+        let parent = if k == 0 {
+            String::new()
+        } else {
+            format!("n{}", (k - 1) / 10)
+        };
+        let (x, y, z) = (f(), f(), f());
+        let len = (x * x + y * y + z * z + 1.0).sqrt();
+        let props = BTreeMap::from([
+            ("position".to_owned(), Json::from(vec![x, y, z])),
+            (
+                "rotation".to_owned(),
+                Json::from(vec![x / len, y / len, z / len, 1.0 / len]),
+            ),
+            (
+                "color".to_owned(),
+                Json::from(format!("#{:06x}", (k * 2_654_435_761) & 0xff_ffff)),
+            ),
+            ("mass".to_owned(), Json::from(f().abs())),
+        ]);
+        Op::node_insert_with(parent, format!("n{k}"), "Mesh", props)
+    })
+}
+
+/// The messages of client `author` that create `nodes` nodes, `per` per message
+/// (`lt` 1, 2, …), node `k` made by `insert(k)`; with `counted`, each message carries
+/// the author's own clock counter.
+fn author_messages(
+    nodes: usize,
+    per: usize,
+    counted: bool,
+    mut insert: impl FnMut(usize) -> Op,
+) -> Vec<Message> {
     (0..nodes.div_ceil(per))
         .map(|m| {
             let ops = (m * per..((m + 1) * per).min(nodes))
-                .map(|k| {
-                    let parent = if k == 0 {
-                        String::new()
-                    } else {
-                        format!("n{}", (k - 1) / 10)
-                    };
-                    let (x, y, z) = (f(), f(), f());
-                    let len = (x * x + y * y + z * z + 1.0).sqrt();
-                    let props = BTreeMap::from([
-                        ("position".to_owned(), Json::from(vec![x, y, z])),
-                        (
-                            "rotation".to_owned(),
-                            Json::from(vec![x / len, y / len, z / len, 1.0 / len]),
-                        ),
-                        (
-                            "color".to_owned(),
-                            Json::from(format!("#{:06x}", (k * 2_654_435_761) & 0xff_ffff)),
-                        ),
-                        ("mass".to_owned(), Json::from(f().abs())),
-                    ]);
-                    Op::node_insert_with(parent, format!("n{k}"), "Mesh", props)
-                })
+                .map(&mut insert)
                 .collect();
             let lt = m as u64 + 1;
             Message {
                 id: format!("author:{lt}"),
                 client: "author".into(),
-                clock: BTreeMap::from([("author".to_owned(), lt)]),
+                clock: if counted {
+                    BTreeMap::from([("author".to_owned(), lt)])
+                } else {
+                    BTreeMap::new()
+                },
                 lt,
                 ts: lt as f64,
                 ops,
@@ -396,29 +395,13 @@ impl SceneA {
     /// The messages that create the scene: `node.insert`s of 1,000 nodes each from
     /// client `author`, with its own clock counter.
     pub fn scene(&self) -> Vec<Message> {
-        let per = 1_000;
-        (0..self.nodes.div_ceil(per))
-            .map(|m| {
-                let ops = (m * per..((m + 1) * per).min(self.nodes))
-                    .map(|k| {
-                        let props = BTreeMap::from([
-                            ("position".to_owned(), Json::from(vec![0, 0, 0])),
-                            ("health".to_owned(), Json::from(100)),
-                        ]);
-                        Op::node_insert_with("", format!("n{k}"), "Mesh", props)
-                    })
-                    .collect();
-                let lt = m as u64 + 1;
-                Message {
-                    id: format!("author:{lt}"),
-                    client: "author".into(),
-                    clock: BTreeMap::from([("author".to_owned(), lt)]),
-                    lt,
-                    ts: lt as f64,
-                    ops,
-                }
-            })
-            .collect()
+        author_messages(self.nodes, 1_000, true, |k| {
+            let props = BTreeMap::from([
+                ("position".to_owned(), Json::from(vec![0, 0, 0])),
+                ("health".to_owned(), Json::from(100)),
+            ]);
+            Op::node_insert_with("", format!("n{k}"), "Mesh", props)
+        })
     }
 
     /// The edit messages as this engine's [`Message`]s, in relay order, each with its

@@ -248,24 +248,32 @@ impl Replica {
     /// Lists op `r` in the histories of the cells it touches; `multi` sees each cell of
     /// a multi-cell op (node props, `object.*` at `.`, `object.remove`).
     fn index_op(&mut self, r: OpRef, mut multi: impl FnMut(KeyId, PathId)) {
+        let (cells, many) = self.cells_of_op(r);
+        for (kid, pid) in cells {
+            self.index
+                .insert(kid, pid, r, &self.journal, &self.graph.clients);
+            if many {
+                multi(kid, pid);
+            }
+        }
+    }
+
+    /// The cells op `r` may touch, and whether it is a multi-cell op. A single-cell op
+    /// (the common case) costs no allocation.
+    pub(super) fn cells_of_op(&mut self, r: OpRef) -> (OpCells, bool) {
         let rec = self.journal.rec(r);
         match rec.whole() {
             Some(op) if !is_single_cell(op) => {
+                let mut v = Vec::new();
                 if let Some((key, paths)) = touched(op) {
                     let kid = self.graph.keys.intern(key);
                     for p in paths {
-                        let pid = self.graph.path_id(p);
-                        self.index
-                            .insert(kid, pid, r, &self.journal, &self.graph.clients);
-                        multi(kid, pid);
+                        v.push((kid, self.graph.path_id(p)));
                     }
                 }
+                (None.into_iter().chain(v), true)
             }
-            _ => {
-                let (kid, pid) = rec.ids;
-                self.index
-                    .insert(kid, pid, r, &self.journal, &self.graph.clients);
-            }
+            _ => (Some(rec.ids).into_iter().chain(Vec::new()), false),
         }
     }
 
@@ -445,6 +453,10 @@ impl Replica {
         }
     }
 }
+
+/// The cells of one op ([`Replica::cells_of_op`]): one inline, or a list.
+pub(super) type OpCells =
+    std::iter::Chain<std::option::IntoIter<(KeyId, PathId)>, std::vec::IntoIter<(KeyId, PathId)>>;
 
 /// A single-cell op placed in its cell: `(path, row, op)`.
 type Placed = (PathId, Row, OpRef);

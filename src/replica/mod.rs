@@ -45,7 +45,6 @@ use std::collections::BTreeMap;
 
 use ahash::{AHashMap, AHashSet};
 
-use crate::apply::is_single_cell;
 use crate::error::{RejectError, Warning};
 use crate::graph::SceneGraph;
 use crate::ids::{ClientId, KeyId, MAX_SAFE_INT, PathId, Pos, Stamp};
@@ -647,18 +646,7 @@ impl Replica {
                 msg: i,
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
-            let rec = self.journal.rec(r);
-            match rec.whole() {
-                Some(op) if !is_single_cell(op) => {
-                    if let Some((key, paths)) = touched(op) {
-                        let kid = self.graph.keys.intern(key);
-                        for p in paths {
-                            cells.push((kid, self.graph.path_id(p), r));
-                        }
-                    }
-                }
-                _ => cells.push((rec.ids.0, rec.ids.1, r)),
-            }
+            cells.extend(self.cells_of_op(r).0.map(|(kid, pid)| (kid, pid, r)));
         }
         cells
     }
