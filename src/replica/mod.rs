@@ -366,8 +366,12 @@ impl Replica {
                     .collect(),
             );
         }
+        // The fast reader declined: straight to the general decoder (not a second try).
         let limits = self.limits.clone();
-        decode_then(bytes, format, &limits, |msgs| self.apply_owned(msgs))
+        report_decoded(
+            wire::decode_messages_lenient_general(bytes, format, &limits),
+            |msgs| self.apply_owned(msgs),
+        )
     }
 
     /// Applies one message (see [`Replica::apply_batch`]).
@@ -814,7 +818,16 @@ pub(crate) fn decode_then(
     limits: &Limits,
     apply: impl FnOnce(Vec<Message>) -> BatchReport,
 ) -> BatchReport {
-    match wire::decode_messages_lenient(bytes, format, limits) {
+    report_decoded(wire::decode_messages_lenient(bytes, format, limits), apply)
+}
+
+/// Hands the valid messages of a lenient decode to `apply` and adds the rest to its
+/// report as rejected (see [`decode_then`]).
+fn report_decoded(
+    decoded: Result<(Vec<Message>, Vec<crate::error::DecodeError>), crate::error::DecodeError>,
+    apply: impl FnOnce(Vec<Message>) -> BatchReport,
+) -> BatchReport {
+    match decoded {
         Ok((msgs, errs)) => {
             let mut report = apply(msgs);
             report

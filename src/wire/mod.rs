@@ -449,7 +449,22 @@ pub fn decode_messages_lenient(
     format: Format,
     limits: &Limits,
 ) -> DecodeResult<(Vec<Message>, Vec<DecodeError>)> {
-    let each = decode_each(bytes, format, limits)?;
+    split_results(decode_each(bytes, format, limits)?)
+}
+
+/// [`decode_messages_lenient`] without the fast reader, for a caller that already
+/// tried it on these bytes.
+pub(crate) fn decode_messages_lenient_general(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<(Vec<Message>, Vec<DecodeError>)> {
+    split_results(decode_each_general(bytes, format, limits)?)
+}
+
+fn split_results(
+    each: Vec<DecodeResult<Message>>,
+) -> DecodeResult<(Vec<Message>, Vec<DecodeError>)> {
     let mut ok = Vec::with_capacity(each.len());
     let mut errs = Vec::new();
     for r in each {
@@ -486,6 +501,15 @@ pub fn decode_each(
     if let Some(views) = fast_views(bytes, format, limits) {
         return Ok(views.iter().map(|v| Ok(v.to_message())).collect());
     }
+    decode_each_general(bytes, format, limits)
+}
+
+/// [`decode_each`] without the fast reader.
+fn decode_each_general(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> DecodeResult<Vec<DecodeResult<Message>>> {
     Ok(decode_raw(bytes, format, limits)?
         .into_iter()
         .enumerate()
