@@ -205,26 +205,29 @@ pub fn history() -> impl Strategy<Value = Vec<Message>> {
         ),
         1..24,
     )
-    .prop_map(|raw| {
-        let mut seen = std::collections::HashSet::new();
-        let mut msgs: Vec<Message> = raw
-            .into_iter()
-            .filter(|(c, lt, _, _)| seen.insert((c.to_string(), *lt)))
-            .map(|(c, lt, ts, ops)| crate::support::msg(c, lt, ts, ops))
-            .collect();
-        // Each client numbers its messages in its own clock entry, in Lamport order,
-        // as a real client does (compaction relies on it).
-        let mut order: Vec<usize> = (0..msgs.len()).collect();
-        order.sort_by_key(|&i| msgs[i].lt);
-        let mut next: std::collections::HashMap<String, u64> = Default::default();
-        for i in order {
-            let n = next.entry(msgs[i].client.clone()).or_insert(0);
-            *n += 1;
-            let client = msgs[i].client.clone();
-            msgs[i].clock.insert(client, *n);
-        }
-        msgs
-    })
+    .prop_map(numbered)
+}
+
+/// Messages from raw `(client, lt, ts, ops)` tuples: the first of each `(client, lt)`
+/// kept, ids `client:lt`, and each client numbering its messages in its own clock
+/// entry, in Lamport order, as a real client does (compaction relies on it).
+pub fn numbered(raw: Vec<(&str, u64, f64, Vec<Op>)>) -> Vec<Message> {
+    let mut seen = std::collections::HashSet::new();
+    let mut msgs: Vec<Message> = raw
+        .into_iter()
+        .filter(|(c, lt, _, _)| seen.insert((c.to_string(), *lt)))
+        .map(|(c, lt, ts, ops)| crate::support::msg(c, lt, ts, ops))
+        .collect();
+    let mut order: Vec<usize> = (0..msgs.len()).collect();
+    order.sort_by_key(|&i| msgs[i].lt);
+    let mut next: std::collections::HashMap<String, u64> = Default::default();
+    for i in order {
+        let n = next.entry(msgs[i].client.clone()).or_insert(0);
+        *n += 1;
+        let client = msgs[i].client.clone();
+        msgs[i].clock.insert(client, *n);
+    }
+    msgs
 }
 
 pub fn state(msgs: &[Message]) -> String {

@@ -138,6 +138,185 @@ proptest! {
     }
 }
 
+/// Long histories of two nodes' cells: mostly additive ops (dozens in a row with no
+/// reset, so a late one refolds from a checkpoint a recompute left behind), with sets,
+/// undo/redo, and node `b` removed and created again now and then.
+fn long_history() -> impl Strategy<Value = Vec<Message>> {
+    use vuer_rtc::op::{Op, OpKind};
+    let key = || prop::sample::select(&["a", "b"][..]);
+    let num = prop_oneof![
+        8 => (-40i32..40).prop_map(|i| OpKind::NumberAdd(f64::from(i) / 8.0)),
+        1 => (-40i32..40).prop_map(|i| OpKind::NumberSet(f64::from(i))),
+        1 => (-40i32..40).prop_map(|i| OpKind::NumberMax(f64::from(i))),
+        1 => (-4i32..4).prop_map(|i| OpKind::NumberMultiply(f64::from(i) / 2.0)),
+    ];
+    let v = || {
+        (-8i32..8, -8i32..8, -8i32..8)
+            .prop_map(|(x, y, z)| [x as f32 / 4.0, y as f32 / 4.0, z as f32 / 4.0])
+    };
+    let vec =
+        prop_oneof![6 => v().prop_map(OpKind::Vector3Add), 1 => v().prop_map(OpKind::Vector3Set)];
+    let target = || {
+        (
+            prop::sample::select(&crate::convergence::CLIENTS[..]),
+            2u64..120,
+        )
+            .prop_map(|(c, lt)| format!("{c}:{lt}"))
+    };
+    let b_props = || {
+        [("p".to_string(), serde_json::json!(1))]
+            .into_iter()
+            .collect()
+    };
+    let op = prop_oneof![
+        10 => (key(), num).prop_map(|(k, kind)| Op::new(k, "p", kind)),
+        5 => (key(), vec).prop_map(|(k, kind)| Op::new(k, "q", kind)),
+        2 => target().prop_map(Op::meta_undo),
+        1 => target().prop_map(Op::meta_redo),
+        1 => Just(Op::node_remove("scene", "b")),
+        1 => Just(Op::node_insert_with("scene", "b", "Mesh", b_props())),
+    ];
+    prop::collection::vec(
+        (
+            prop::sample::select(&crate::convergence::CLIENTS[..]),
+            2u64..120,
+            Just(1.0),
+            prop::collection::vec(op, 1..3),
+        ),
+        60..200,
+    )
+    .prop_map(|mut raw| {
+        let props = |p: serde_json::Value, q: serde_json::Value| {
+            [("p".to_string(), p), ("q".to_string(), q)]
+                .into_iter()
+                .collect()
+        };
+        // A root first: the root's cells take the general path (no checkpoints).
+        let setup = vec![
+            vuer_rtc::op::Op::node_insert("", "scene", "Scene"),
+            vuer_rtc::op::Op::node_insert_with(
+                "scene",
+                "a",
+                "Mesh",
+                props(serde_json::json!(0), serde_json::json!([0, 0, 0])),
+            ),
+            vuer_rtc::op::Op::node_insert_with(
+                "scene",
+                "b",
+                "Mesh",
+                props(serde_json::json!(2), serde_json::json!([1, 1, 1])),
+            ),
+        ];
+        raw.insert(0, ("Mia", 1, 1.0, setup));
+        crate::convergence::numbered(raw)
+    })
+}
+
+/// `msgs` sorted by Lamport time, then each message moved a few places later with
+/// probability 1/3: the order a server sees from concurrent writers.
+fn nearly_in_order(msgs: &[Message], seed: u64) -> Vec<Message> {
+    let mut rng = Rng::new(seed);
+    let mut out = msgs.to_vec();
+    out.sort_by(|a, b| (a.lt, &a.client).cmp(&(b.lt, &b.client)));
+    for i in 0..out.len() {
+        if rng.below(3) == 0 {
+            let j = (i + 1 + rng.below(3)).min(out.len() - 1);
+            out.swap(i, j);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(crate::support::proptest_config(256))]
+
+    /// Long histories where most messages are late by a little (a server's view of
+    /// concurrent writers) or by a lot (shuffled), one message per call: the refolds
+    /// that start at checkpoints give the model's state, and so does compaction.
+    #[test]
+    fn late_ops_on_long_additive_histories_match_the_model(msgs in long_history(), seed in any::<u64>()) {
+        let model = state(&msgs);
+        for order in [nearly_in_order(&msgs, seed), shuffled_with_duplicates(&msgs, seed)] {
+            let mut r = Replica::new();
+            for m in &order {
+                let report = r.apply_message(m);
+                prop_assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+            }
+            r.graph().dbg_check(true);
+            prop_assert_eq!(r.to_json(), model.clone());
+        }
+        // Compaction (undo of a compacted message does nothing: no meta ops here).
+        let plain: Vec<Message> = msgs
+            .into_iter()
+            .map(|mut m| {
+                m.ops.retain(|op| !op.kind.is_meta());
+                m
+            })
+            .collect();
+        let model = state(&plain);
+        let mut r = Replica::new();
+        for c in crate::convergence::CLIENTS {
+            r.register_client(c);
+        }
+        let mut rng = Rng::new(seed);
+        for m in nearly_in_order(&plain, seed) {
+            r.apply_message(&m);
+            if rng.below(8) == 0 {
+                r.compact();
+            }
+        }
+        prop_assert_eq!(r.to_json(), model);
+    }
+}
+
+/// A late op on an additive cell refolds the ops after its position plus at most one
+/// checkpoint interval, not the cell's whole history: 2,000 `number.add`s with every
+/// other one arriving one place late cost a bounded refold each.
+#[test]
+fn a_late_add_refolds_a_bounded_suffix_not_the_whole_history() {
+    use vuer_rtc::op::Op;
+    use vuer_rtc::replica::MARK_EVERY;
+    let n = 2000u64;
+    let setup = vec![
+        Op::node_insert("", "scene", "Scene"),
+        Op::node_insert_with(
+            "scene",
+            "a",
+            "Mesh",
+            [("p".to_string(), serde_json::json!(0))]
+                .into_iter()
+                .collect(),
+        ),
+    ];
+    let mut raw = vec![("Mia", 1, 1.0, setup)];
+    for j in 0..n {
+        let client = if j % 2 == 0 { "alice" } else { "bob" };
+        let add = Op::number_add("a", "p", (j % 7) as f64 / 8.0);
+        raw.push((client, 2 + j, 1.0, vec![add]));
+    }
+    let msgs = crate::convergence::numbered(raw);
+    let mut order = msgs.clone();
+    for pair in order[1..].chunks_mut(2) {
+        pair.reverse();
+    }
+    let mut r = Replica::new();
+    let (mut late, mut refolded) = (0, 0);
+    for m in &order {
+        let report = r.apply_message(m);
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        late += report.late;
+        refolded += report.refolded_ops;
+    }
+    assert_eq!(r.to_json(), state(&msgs));
+    assert_eq!(late, n as usize / 2);
+    // Without checkpoints this is about n²/4 (a million).
+    let bound = late * (MARK_EVERY + 4);
+    assert!(
+        refolded <= bound,
+        "refolded {refolded} ops for {late} late ones (bound {bound})"
+    );
+}
+
 #[test]
 fn late_insert_releases_waiting_ops() {
     use vuer_rtc::op::Op;

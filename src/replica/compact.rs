@@ -136,7 +136,9 @@ impl Replica {
                             node,
                             p,
                             &h[..cut],
-                        )?;
+                            None,
+                        )?
+                        .0;
                         Some((p, base))
                     })
                     .collect();
@@ -160,7 +162,7 @@ impl Replica {
                     saved.push((hk, p, h[cut..].to_vec()));
                 }
             }
-            recompute::recompute(&mut self.graph, &self.journal, &self.index, kid, paths);
+            recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
             let Some(node) = self.graph.node_of(kid) else {
                 continue;
             };
@@ -171,7 +173,7 @@ impl Replica {
             for (hk, p, rest) in saved {
                 self.index.put(hk, p, rest);
             }
-            recompute::recompute(&mut self.graph, &self.journal, &self.index, kid, paths);
+            recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
         }
 
         // 3. Drop the stable ops everywhere, then the messages.

@@ -7,7 +7,11 @@
 //! - an op is listed under every cell [`touched`] names for it (an `object.remove` under
 //!   its path *and* each dotted prefix, since it may act on any of them);
 //! - property ops on a root key are listed under [`KeyId::ROOT`], not under a node: the
-//!   node they reach is whichever is the root at their position.
+//!   node they reach is whichever is the root at their position;
+//! - a history's [`Marks`] (checkpoints) hold the cell's value after the first `n` ops
+//!   of the history for some `n`: listing an op at index `j` drops every mark past `j`
+//!   (their prefix changed), replacing or cutting a history drops them all, and a
+//!   mark is used only under the undo epoch and node lifetime it was folded under.
 
 use std::cmp::Ordering;
 
@@ -17,7 +21,7 @@ use super::bases::BaseStore;
 use super::journal::{Journal, OpRef};
 use crate::apply::{is_reserved_prop, object_remove_candidates};
 use crate::column::{Value, ValueRef};
-use crate::ids::{ClientTable, KeyId, PathId, Stamp};
+use crate::ids::{ClientTable, KeyId, PathId, Pos, Stamp};
 use crate::op::{Op, OpKind};
 
 /// The node key an op's property effects land on (`""` for the root keys), and the
@@ -49,13 +53,69 @@ pub fn touched(op: &Op) -> Option<(&str, Vec<&str>)> {
     })
 }
 
+/// How many ops of a history lie between two of its marks: a late op refolds at most
+/// this many ops more than the ops after its own position.
+pub const MARK_EVERY: usize = 32;
+
+/// A cell's folded value with the stamp that wrote it; `None` while unset.
+pub type Folded = Option<(Value, Stamp)>;
+
+/// Checkpoints of one cell's fold (see the module doc): the value after the first `n`
+/// ops of its history, for increasing `n`, each folded under `epoch` (the journal's
+/// undo epoch) with the node living from `created` until `removed`.
+#[derive(Clone, Debug)]
+pub struct Marks {
+    pub(super) epoch: u64,
+    pub(super) created: Pos,
+    pub(super) removed: Option<Pos>,
+    pub(super) at: Vec<(u32, Folded)>,
+}
+
+impl Marks {
+    /// The newest mark at most `n` ops in, when the marks were folded under `epoch`
+    /// and the lifetime `created..removed`.
+    pub fn best(
+        &self,
+        n: usize,
+        epoch: u64,
+        created: Pos,
+        removed: Option<Pos>,
+    ) -> Option<(usize, &Folded)> {
+        if self.epoch != epoch || self.created != created || self.removed != removed {
+            return None;
+        }
+        let i = self.at.partition_point(|&(at, _)| at as usize <= n);
+        let (at, v) = self.at.get(i.checked_sub(1)?)?;
+        Some((*at as usize, v))
+    }
+}
+
+/// One cell's history.
+#[derive(Clone, Debug)]
+pub(super) struct Hist {
+    pub(super) path: PathId,
+    pub(super) refs: Vec<OpRef>,
+    // Only for cells a recompute folded (late ops, undo): most cells never have any.
+    pub(super) marks: Option<Box<Marks>>,
+}
+
+impl Hist {
+    fn new(path: PathId, refs: Vec<OpRef>) -> Hist {
+        Hist {
+            path,
+            refs,
+            marks: None,
+        }
+    }
+}
+
 /// Every cell's history.
 #[derive(Clone, Debug, Default)]
 pub struct CellIndex {
-    // cells[k] lists the histories of key k's cells, `(path, refs)`, each path once, in
-    // the order the cells were first touched (a node has few paths: a short scan beats
-    // hashing the pair).
-    pub(super) cells: Vec<Vec<(PathId, Vec<OpRef>)>>,
+    // cells[k] lists the histories of key k's cells, each path once, in the order the
+    // cells were first touched (a node has few paths: a short scan beats hashing the
+    // pair).
+    pub(super) cells: Vec<Vec<Hist>>,
     // Cells whose history holds an `object.remove` that may act on another cell.
     pub(super) linked: AHashSet<(KeyId, PathId)>,
     // The value (None = absent) of a node's cell at the compaction point, for cells
@@ -68,28 +128,42 @@ pub struct CellIndex {
 
 impl CellIndex {
     /// The history of (`key`, `path`), created empty when missing.
-    fn slot(&mut self, key: KeyId, path: PathId) -> &mut Vec<OpRef> {
+    fn slot(&mut self, key: KeyId, path: PathId) -> &mut Hist {
         let k = key.index();
         if self.cells.len() <= k {
             self.cells.resize_with(k + 1, Vec::new);
         }
         let cells = &mut self.cells[k];
-        let i = match cells.iter().position(|(p, _)| *p == path) {
+        let i = match cells.iter().position(|h| h.path == path) {
             Some(i) => i,
             None => {
-                cells.push((path, Vec::new()));
+                cells.push(Hist::new(path, Vec::new()));
                 cells.len() - 1
             }
         };
-        &mut cells[i].1
+        &mut cells[i]
     }
 
-    fn find(&self, key: KeyId, path: PathId) -> Option<&Vec<OpRef>> {
+    fn find(&self, key: KeyId, path: PathId) -> Option<&Hist> {
+        self.cells.get(key.index())?.iter().find(|h| h.path == path)
+    }
+
+    fn find_mut(&mut self, key: KeyId, path: PathId) -> Option<&mut Hist> {
         self.cells
-            .get(key.index())?
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map(|(_, h)| h)
+            .get_mut(key.index())?
+            .iter_mut()
+            .find(|h| h.path == path)
+    }
+
+    /// The checkpoints of (`key`, `path`)'s fold, if a recompute left any.
+    pub fn marks(&self, key: KeyId, path: PathId) -> Option<&Marks> {
+        self.find(key, path)?.marks.as_deref()
+    }
+
+    /// The checkpoints of (`key`, `path`)'s fold, to replace or extend (`None` when
+    /// the cell has no history).
+    pub fn marks_mut(&mut self, key: KeyId, path: PathId) -> Option<&mut Option<Box<Marks>>> {
+        Some(&mut self.find_mut(key, path)?.marks)
     }
 
     /// Lists `r` in the history of (`key`, `path`), in position order.
@@ -112,9 +186,10 @@ impl CellIndex {
                 _ => {}
             }
         }
-        let h = self.slot(key, path);
+        let hist = self.slot(key, path);
+        let h = &mut hist.refs;
         let pos = journal.pos(r);
-        // Fast path: in-order arrival appends.
+        // Fast path: in-order arrival appends (every mark stays: their prefixes hold).
         match h.last() {
             None => h.push(r),
             Some(&last) if clients.cmp_pos(journal.pos(last), pos) == Ordering::Less => h.push(r),
@@ -123,6 +198,10 @@ impl CellIndex {
                     h.partition_point(|&x| clients.cmp_pos(journal.pos(x), pos) == Ordering::Less);
                 if h.get(at) != Some(&r) {
                     h.insert(at, r);
+                    if let Some(m) = &mut hist.marks {
+                        let keep = m.at.partition_point(|&(n, _)| n as usize <= at);
+                        m.at.truncate(keep);
+                    }
                 }
             }
         }
@@ -132,7 +211,7 @@ impl CellIndex {
     pub fn histories(&self) -> impl Iterator<Item = (KeyId, PathId, &[OpRef])> + '_ {
         self.cells.iter().enumerate().flat_map(|(k, cells)| {
             let k = KeyId::from_index(u32::try_from(k).unwrap_or(u32::MAX));
-            cells.iter().map(move |(p, h)| (k, *p, h.as_slice()))
+            cells.iter().map(move |h| (k, h.path, h.refs.as_slice()))
         })
     }
 
@@ -141,7 +220,7 @@ impl CellIndex {
         if self.find(key, path).is_some() {
             return false;
         }
-        *self.slot(key, path) = refs;
+        self.slot(key, path).refs = refs;
         true
     }
 
@@ -157,7 +236,7 @@ impl CellIndex {
 
     /// The history of one cell (empty when never touched).
     pub fn history(&self, key: KeyId, path: PathId) -> &[OpRef] {
-        self.find(key, path).map_or(&[], Vec::as_slice)
+        self.find(key, path).map_or(&[], |h| h.refs.as_slice())
     }
 
     /// True when the cell's history holds an `object.remove` (which may tie it to other
@@ -171,7 +250,7 @@ impl CellIndex {
         let mut out: Vec<PathId> = self
             .cells
             .get(key.index())
-            .map(|c| c.iter().map(|(p, _)| *p).collect())
+            .map(|c| c.iter().map(|h| h.path).collect())
             .unwrap_or_default();
         if !self.bases.is_empty() {
             let n = out.len();
@@ -192,21 +271,28 @@ impl CellIndex {
 
     /// Records the cell's value at the compaction point.
     pub fn set_base(&mut self, key: KeyId, path: PathId, base: Option<(Value, Stamp)>) {
+        if let Some(m) = self.marks_mut(key, path) {
+            *m = None;
+        }
         self.bases.set(key, path, base);
     }
 
     /// Takes a cell's history out (to be put back with [`CellIndex::put`]).
     pub fn take(&mut self, key: KeyId, path: PathId) -> Vec<OpRef> {
-        match self.find(key, path) {
-            Some(_) => std::mem::take(self.slot(key, path)),
+        match self.find_mut(key, path) {
+            Some(h) => {
+                h.marks = None;
+                std::mem::take(&mut h.refs)
+            }
             None => Vec::new(),
         }
     }
 
     /// Puts a (sorted) history back.
-    pub fn put(&mut self, key: KeyId, path: PathId, h: Vec<OpRef>) {
-        if self.find(key, path).is_some() {
-            *self.slot(key, path) = h;
+    pub fn put(&mut self, key: KeyId, path: PathId, refs: Vec<OpRef>) {
+        if let Some(h) = self.find_mut(key, path) {
+            h.refs = refs;
+            h.marks = None;
         }
     }
 
@@ -218,7 +304,7 @@ impl CellIndex {
             return;
         }
         if let Some(cells) = self.cells.get_mut(key.index()) {
-            cells.retain(|(p, _)| *p != path);
+            cells.retain(|h| h.path != path);
         }
     }
 
@@ -229,6 +315,6 @@ impl CellIndex {
 
     /// Total number of listed op references (for memory reports).
     pub fn len(&self) -> usize {
-        self.cells.iter().flatten().map(|(_, h)| h.len()).sum()
+        self.cells.iter().flatten().map(|h| h.refs.len()).sum()
     }
 }

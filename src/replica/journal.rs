@@ -209,6 +209,9 @@ pub struct Journal {
     pub(super) by_stamp: AHashMap<Stamp, u32>,
     pub(super) meta: AHashMap<Box<str>, MetaState>,
     pub(super) clients: AHashMap<ClientId, ClientLog>,
+    // Bumped whenever a held message's undo state flips: a cell value folded under an
+    // older epoch may count ops that no longer count (see [`super::index::Marks`]).
+    pub(super) undo_epoch: u64,
 }
 
 impl Journal {
@@ -472,7 +475,15 @@ impl Journal {
     /// Sets the undo state of the message in slot `i` (a copy of the replica that
     /// computes its base, [`super::Replica::join_point`]).
     pub(super) fn set_undone(&mut self, i: u32, undone: bool) {
-        self.heads[i as usize].undone = undone;
+        if self.heads[i as usize].undone != undone {
+            self.heads[i as usize].undone = undone;
+            self.undo_epoch += 1;
+        }
+    }
+
+    /// A counter that changes whenever a held message's undo state flips.
+    pub fn undo_epoch(&self) -> u64 {
+        self.undo_epoch
     }
 
     /// True when the referenced op's message is undone.
@@ -537,6 +548,7 @@ impl Journal {
                 let e = &mut self.heads[t as usize];
                 if e.undone != undo {
                     e.undone = undo;
+                    self.undo_epoch += 1;
                     if let Some(k) = flipped.iter().position(|&x| x == t) {
                         // Flipped back within the same message: no net change.
                         flipped.swap_remove(k);

@@ -374,8 +374,10 @@ impl Replica {
                 .map(|x| x.1)
                 .collect();
             i += paths.len();
-            report.recomputed_cells +=
-                recompute::recompute(&mut self.graph, &self.journal, &self.index, k, &paths);
+            let cost =
+                recompute::recompute(&mut self.graph, &self.journal, &mut self.index, k, &paths);
+            report.recomputed_cells += cost.cells;
+            report.refolded_ops += cost.ops;
         }
 
         let clients = &self.graph.clients;

@@ -55,6 +55,7 @@ use journal::{Journal, OpRef};
 use structure::Structure;
 
 pub use compact::CompactReport;
+pub use index::MARK_EVERY;
 pub(crate) use index::touched;
 pub use join::{JoinPoint, JoinTail};
 
@@ -73,6 +74,10 @@ pub struct BatchReport {
     pub toggled: usize,
     /// Cells recomputed from their histories.
     pub recomputed_cells: usize,
+    /// Ops folded again to recompute those cells: what late ops, undo and redo cost. A
+    /// late op refolds about the ops after its position plus at most
+    /// [`MARK_EVERY`](crate::replica::MARK_EVERY), not its cell's whole history.
+    pub refolded_ops: usize,
     /// Node ops undone and redone to place late node ops.
     pub replayed_node_ops: usize,
     /// Ops applied in order that did nothing, and why.
@@ -750,8 +755,10 @@ impl Replica {
         keys.sort_unstable_by_key(|(k, _)| *k);
         for (k, mut paths) in keys {
             paths.sort_unstable();
-            report.recomputed_cells +=
-                recompute::recompute(&mut self.graph, &self.journal, &self.index, k, &paths);
+            let cost =
+                recompute::recompute(&mut self.graph, &self.journal, &mut self.index, k, &paths);
+            report.recomputed_cells += cost.cells;
+            report.refolded_ops += cost.ops;
         }
     }
 }

@@ -11,6 +11,14 @@
 //! message that has one. An LWW cell whose newest op is a `set` costs O(1); other
 //! cells cost the ops since their last reset.
 //!
+//! An additive cell (`number.add`, `vector3.add`, …) has no reset, so a fold of its
+//! history records *checkpoints* on the way ([`Marks`]: the value after every
+//! [`MARK_EVERY`]-th op) and the next recompute starts from the newest checkpoint
+//! before the late op instead of the history's start: a late op on a long additive
+//! history refolds at most `MARK_EVERY` ops more than the ops after it. Checkpoints
+//! are valid only under the undo epoch and node lifetime they were folded under; text
+//! paths and the root's cells keep none.
+//!
 //! `object.remove` of `a.b` acts on `a.b` or, failing that, on `a`: such cells are
 //! recomputed together as a *group*, from the node's creation.
 //!
@@ -21,7 +29,7 @@ use std::cmp::Ordering;
 
 use ahash::AHashSet;
 
-use super::index::CellIndex;
+use super::index::{CellIndex, Folded, MARK_EVERY, Marks};
 use super::journal::{Journal, OpRef};
 use crate::apply::{is_single_cell, object_remove_candidates, step_owned};
 use crate::column::Value;
@@ -91,15 +99,23 @@ pub(super) fn fold_start<T>(
     Some(first)
 }
 
+/// What a [`recompute`] cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Refold {
+    /// Cells recomputed.
+    pub cells: usize,
+    /// Ops folded again to recompute them.
+    pub ops: usize,
+}
+
 /// Recomputes the given cells of the node named `key` (the root for [`KeyId::ROOT`]).
-/// Returns how many cells were recomputed.
 pub fn recompute(
     graph: &mut SceneGraph,
     journal: &Journal,
-    index: &CellIndex,
+    index: &mut CellIndex,
     key: KeyId,
     paths: &[PathId],
-) -> usize {
+) -> Refold {
     let node = if key == KeyId::ROOT {
         graph.root
     } else {
@@ -107,7 +123,7 @@ pub fn recompute(
     };
     let Some(node) = node else {
         // The node does not exist: it has no cells (uncreate cleared them).
-        return 0;
+        return Refold::default();
     };
     let kid = graph.nodes[node].kid;
     let is_root = graph.root == Some(node);
@@ -116,14 +132,21 @@ pub fn recompute(
     } else {
         [kid, kid]
     };
-    let mut count = 0;
+    let mut cost = Refold::default();
     // Cells of a non-root node untied to others: the typed single-cell fold.
     let mut rest = Vec::new();
     for &p in paths {
-        if !is_root && !index.is_linked(kid, p) && recompute_cell(graph, journal, index, node, p) {
-            count += 1;
+        let folded = if is_root || index.is_linked(kid, p) {
+            None
         } else {
-            rest.push(p);
+            recompute_cell(graph, journal, index, node, p)
+        };
+        match folded {
+            Some(ops) => {
+                cost.cells += 1;
+                cost.ops += ops;
+            }
+            None => rest.push(p),
         }
     }
     let mut done: AHashSet<PathId> = AHashSet::new();
@@ -133,39 +156,73 @@ pub fn recompute(
         }
         let g = group(index, journal, graph, hist_keys, p);
         done.extend(g.iter().copied());
-        count += g.len();
-        recompute_group(graph, journal, index, node, hist_keys, &g);
+        cost.cells += g.len();
+        cost.ops += recompute_group(graph, journal, index, node, hist_keys, &g);
     }
-    count
+    cost
 }
 
 /// Recomputes one cell of a non-root node whose history is made of single-cell ops (and
-/// the node's creation) from its last reset with the typed [`step`], writing the cell
-/// once. Returns false, touching nothing, when the history needs the general path.
+/// the node's creation) from its last reset or checkpoint with the typed [`step`],
+/// writing the cell once and leaving checkpoints of the fold behind (so the next late
+/// op refolds a bounded suffix). Returns how many ops it folded, or `None`, touching
+/// nothing, when the history needs the general path.
 fn recompute_cell(
     graph: &mut SceneGraph,
     journal: &Journal,
-    index: &CellIndex,
+    index: &mut CellIndex,
     node: NodeKey,
     p: PathId,
-) -> bool {
+) -> Option<usize> {
     let kid = graph.nodes[node].kid;
-    match fold_cell(graph, journal, index, node, p, index.history(kid, p)) {
-        None => false,
-        Some(Some((v, s))) => {
-            graph.write(node, p, v, s);
-            true
-        }
-        Some(None) => {
+    let mut marks = Vec::new();
+    let folded = fold_cell(
+        graph,
+        journal,
+        index,
+        node,
+        p,
+        index.history(kid, p),
+        Some(&mut marks),
+    );
+    let (value, ops) = folded?;
+    match value {
+        Some((v, s)) => graph.write(node, p, v, s),
+        None => {
             graph.remove_cell(node, p);
-            true
         }
     }
+    if let Some(&(first, _)) = marks.first()
+        && let Some(slot) = index.marks_mut(kid, p)
+    {
+        let n = &graph.nodes[node];
+        let (created, removed, epoch) = (n.created, n.removed, journal.undo_epoch());
+        match slot {
+            // The marks still valid before the first new one stay.
+            Some(m) if m.epoch == epoch && m.created == created && m.removed == removed => {
+                let keep = m.at.partition_point(|&(n, _)| n < first);
+                m.at.truncate(keep);
+                m.at.append(&mut marks);
+            }
+            _ => {
+                *slot = Some(Box::new(Marks {
+                    epoch,
+                    created,
+                    removed,
+                    at: marks,
+                }));
+            }
+        }
+    }
+    Some(ops)
 }
 
 /// The value (`None`: absent) that cell `p` of `node` (not the root) gets from its base
 /// and the ops `refs` (a prefix of its history, in position order), folded from the
-/// last reset. `None` when an op needs the general path (see [`recompute_cell`]).
+/// last reset or the newest checkpoint ([`Marks`]) at most `refs.len()` ops in,
+/// whichever is later, and how many ops that fold read. `None` when an op needs the
+/// general path (see [`recompute_cell`]). With `record`, the value after every [`MARK_EVERY`]-th op the
+/// fold passes (from its start on) is pushed there, as new checkpoints.
 pub(super) fn fold_cell(
     graph: &SceneGraph,
     journal: &Journal,
@@ -173,7 +230,8 @@ pub(super) fn fold_cell(
     node: NodeKey,
     p: PathId,
     refs: &[OpRef],
-) -> Option<Option<(Value, Stamp)>> {
+    mut record: Option<&mut Vec<(u32, Folded)>>,
+) -> Option<(Folded, usize)> {
     let n = &graph.nodes[node];
     let (kid, created, removed) = (n.kid, n.created, n.removed);
     let clients = &graph.clients;
@@ -206,10 +264,20 @@ pub(super) fn fold_cell(
             None => Class::Fold,
         }
     };
-    // The last reset, then the first reset of its message (only the first `set` of a
-    // message wins).
+    // The newest checkpoint this fold may start from (never on text: its value is the
+    // whole CRDT, and whether a `string.set` resets depends on the path's history).
+    let mark = if text_path {
+        None
+    } else {
+        index
+            .marks(kid, p)
+            .and_then(|m| m.best(refs.len(), journal.undo_epoch(), created, removed))
+    };
+    let floor = mark.map_or(0, |(at, _)| at);
+    // The last reset after the checkpoint, then the first reset of its message (only
+    // the first `set` of a message wins).
     let mut last_reset = None;
-    for (i, &r) in refs.iter().enumerate().rev() {
+    for (i, &r) in refs.iter().enumerate().skip(floor).rev() {
         if !counts(r) {
             continue;
         }
@@ -245,21 +313,38 @@ pub(super) fn fold_cell(
             blocks,
         )
     });
-    let start = last_reset.unwrap_or(0);
-    // Folding from the start: every op before the reset must be foldable here too.
+    // Without a reset: from the checkpoint, else from the base (every op after the
+    // start must be foldable here too).
+    let start = last_reset.unwrap_or(floor);
     if last_reset.is_none()
-        && refs
+        && refs[start..]
             .iter()
             .any(|&r| counts(r) && matches!(class(r), Class::Other))
     {
         return None;
     }
-    let mut cur: Option<(Value, Stamp)> = match (last_reset, index.base(kid, p)) {
-        (None, Some(Some((v, st)))) => Some((v.to_owned(), st)),
-        _ => None,
+    let mut cur: Folded = match (last_reset, mark, index.base(kid, p)) {
+        (Some(_), _, _) => None,
+        (None, Some((_, v)), _) => v.clone(),
+        (None, None, Some(Some((v, st)))) => Some((v.to_owned(), st)),
+        (None, None, _) => None,
     };
+    // The value before op `start` is the cell's after `start` ops unless the fold
+    // starts at a reset (the ops before it were skipped).
+    let first_mark = start + usize::from(last_reset.is_some());
+    if text_path {
+        record = None;
+    }
     let path = graph.paths.name(p);
-    for &r in &refs[start..] {
+    for (j, &r) in refs.iter().enumerate().skip(start) {
+        if let Some(out) = record.as_deref_mut()
+            && j >= first_mark
+            && j > floor
+            && j % MARK_EVERY == 0
+            && let Ok(at) = u32::try_from(j)
+        {
+            out.push((at, cur.clone()));
+        }
         if !counts(r) {
             continue;
         }
@@ -278,7 +363,7 @@ pub(super) fn fold_cell(
             }
         }
     }
-    Some(cur)
+    Some((cur, refs.len() - start))
 }
 
 fn recompute_group(
@@ -288,7 +373,7 @@ fn recompute_group(
     node: NodeKey,
     hist_keys: [KeyId; 2],
     paths: &[PathId],
-) {
+) -> usize {
     // One cell of a non-root node: its history is already sorted; fold it in place.
     // Otherwise merge the histories involved.
     let merged: Vec<OpRef>;
@@ -369,9 +454,10 @@ fn recompute_group(
         }
     }
     let filter = |p: PathId| paths.contains(&p);
-    for r in todo {
+    for &r in &todo {
         journal
             .rec(r)
             .apply_props(graph, node, journal.pos(r), &filter);
     }
+    todo.len()
 }
