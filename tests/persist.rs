@@ -336,3 +336,52 @@ fn a_lost_journal_directory_keeps_numbering_after_the_snapshot() {
     );
     assert_eq!(d.replica().to_json(), reference(&all));
 }
+
+/// A snapshot written in the background (`begin_snapshot`, then the writer on a copy of
+/// the replica while more messages are appended, then `finish_snapshot`) holds what was
+/// appended before it began; recovery replays everything after, truncation keeps it, and
+/// a writer whose snapshot never finished (a crash) leaves everything recoverable.
+#[test]
+fn a_background_snapshot_loses_nothing_appended_while_it_was_written() {
+    use vuer_rtc::persist::{LocalLog, SceneLog};
+    let all = workload_messages(400);
+    let all = &all[..all.len() / 50 * 50];
+    let tmp = TempDir::new("background-snapshot");
+    let dir = tmp.0.join("scene");
+    let (mut log, mut replica, _) = LocalLog::open(&dir, options(1 << 40)).unwrap();
+    let mut begun_at = Vec::new();
+    for (round, chunk) in all.chunks(50).enumerate() {
+        let (before, during) = chunk.split_at(20);
+        log.append(before).unwrap();
+        replica.apply_batch(before);
+        let writer = log
+            .begin_snapshot()
+            .expect("a local log writes in the background");
+        begun_at.push(log.position());
+        let copy = replica.clone();
+        // Appends go on while the snapshot is written.
+        log.append(during).unwrap();
+        replica.apply_batch(during);
+        log.commit().unwrap();
+        let written = std::thread::spawn(move || writer.write(&copy))
+            .join()
+            .unwrap()
+            .unwrap();
+        // The last round's snapshot never finishes: as if the process died first.
+        if round + 1 < all.len() / 50 {
+            log.finish_snapshot(written).unwrap();
+        }
+    }
+    assert_eq!(replica.to_json(), reference(all));
+    drop(log);
+    let snaps = files(&dir.join("snapshots"), "snap");
+    assert!(snaps.len() >= 2, "{snaps:?}");
+    let (_, again, report) = LocalLog::open(&dir, options(1 << 40)).unwrap();
+    let (_, at) = report.snapshot.clone().expect("recovered from a snapshot");
+    assert_eq!(at, *begun_at.last().unwrap(), "{report:?}");
+    assert_eq!(
+        report.replayed, 30,
+        "the messages appended while it was written"
+    );
+    assert_eq!(again.to_json(), reference(all));
+}

@@ -17,7 +17,12 @@
 //!   stable storage ([`LocalLog`]: one `fsync` for all of them, the group commit) and
 //!   will be part of what [`LocalLog::open`] recovers;
 //! - a snapshot written by [`SceneLog::snapshot`] holds every message appended before
-//!   it; truncation removes only messages that the *oldest* kept snapshot holds.
+//!   it; truncation removes only messages that the *oldest* kept snapshot holds;
+//! - a snapshot begun with [`SceneLog::begin_snapshot`] is named by the position at
+//!   that moment and written from a copy of the replica taken at that moment, off the
+//!   owner's thread, while appends go on; until [`SceneLog::finish_snapshot`] nothing
+//!   is truncated, and a crash before it leaves the older snapshots and the whole
+//!   journal in place.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -72,6 +77,25 @@ pub trait SceneLog: Send + std::fmt::Debug {
     /// # Errors
     /// I/O errors (the earlier snapshots and the journal are then untouched).
     fn snapshot(&mut self, replica: &Replica) -> Result<(), PersistError>;
+
+    /// Begins a snapshot that is written elsewhere while appends go on (a server's
+    /// scene keeps merging meanwhile): the returned writer must be given a copy of the
+    /// replica as it is *now* (holding every appended message and nothing more), and
+    /// what it returns handed to [`SceneLog::finish_snapshot`]. `None`: this log
+    /// writes snapshots only through [`SceneLog::snapshot`] (the default).
+    fn begin_snapshot(&mut self) -> Option<SnapshotWriter> {
+        None
+    }
+
+    /// Ends a snapshot begun with [`SceneLog::begin_snapshot`] once its writer
+    /// succeeded: removes what older snapshots and the journal no longer need.
+    ///
+    /// # Errors
+    /// I/O errors while pruning (the new snapshot is in place; nothing is lost).
+    fn finish_snapshot(&mut self, written: SnapshotWritten) -> Result<(), PersistError> {
+        let _ = written;
+        Ok(())
+    }
 
     /// True when enough messages were appended since the last snapshot that the
     /// owner should write one ([`DurableOptions::snapshot_every`]).
@@ -182,6 +206,46 @@ fn dir_bytes(dir: &Path) -> u64 {
     })
 }
 
+/// Writes one snapshot file, off the log's owner (see [`SceneLog::begin_snapshot`]).
+#[derive(Debug)]
+#[must_use = "a begun snapshot is written with SnapshotWriter::write"]
+pub struct SnapshotWriter {
+    path: PathBuf,
+}
+
+/// A snapshot file a [`SnapshotWriter`] put in place.
+#[derive(Debug)]
+pub struct SnapshotWritten {
+    path: PathBuf,
+}
+
+impl SnapshotWriter {
+    /// Writes the snapshot of `replica` (atomically: a temporary file renamed into
+    /// place). Touches nothing but that file, so it may run on another thread while the
+    /// log appends.
+    ///
+    /// # Errors
+    /// I/O errors (no snapshot file is then in place).
+    pub fn write(self, replica: &Replica) -> Result<SnapshotWritten, PersistError> {
+        let path = self.path;
+        replica
+            .snapshot()
+            .write_atomic(&path)
+            .map_err(|e| match e {
+                SnapshotError::Io(source) => PersistError::io(&path, source),
+                other => PersistError::io(&path, std::io::Error::other(other.to_string())),
+            })?;
+        Ok(SnapshotWritten { path })
+    }
+}
+
+impl SnapshotWritten {
+    /// The snapshot file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl LocalLog {
     /// Opens (or creates) the log in `dir` and recovers its replica: the newest
     /// snapshot that opens, then the journal messages after it.
@@ -249,17 +313,24 @@ impl LocalLog {
     /// I/O errors (the previous snapshots and the journal are then untouched).
     pub fn write_snapshot(&mut self, replica: &Replica) -> Result<PathBuf, PersistError> {
         self.journal.sync()?;
-        let index = self.journal.next_index();
-        let snap_dir = self.dir.join("snapshots");
-        let path = snap_dir.join(snapshot_name(index));
-        replica
-            .snapshot()
-            .write_atomic(&path)
-            .map_err(|e| match e {
-                SnapshotError::Io(source) => PersistError::io(&path, source),
-                other => PersistError::io(&path, std::io::Error::other(other.to_string())),
-            })?;
+        let written = self.begin().write(replica)?;
+        let path = written.path.clone();
+        self.finish(written)?;
+        Ok(path)
+    }
+
+    /// The writer of a snapshot at the current position.
+    fn begin(&mut self) -> SnapshotWriter {
         self.since_snapshot = 0;
+        let index = self.journal.next_index();
+        SnapshotWriter {
+            path: self.dir.join("snapshots").join(snapshot_name(index)),
+        }
+    }
+
+    /// Keeps the newest snapshots and the journal segments the oldest kept one needs.
+    fn finish(&mut self, _written: SnapshotWritten) -> Result<(), PersistError> {
+        let snap_dir = self.dir.join("snapshots");
         let all = snapshots(&snap_dir)?;
         let keep = self.options.keep_snapshots.max(1);
         for (_, old) in all.iter().skip(keep) {
@@ -268,7 +339,7 @@ impl LocalLog {
         if let Some(&(oldest, _)) = all.get(keep - 1).or(all.last()) {
             self.journal.truncate_before(oldest)?;
         }
-        Ok(path)
+        Ok(())
     }
 }
 
@@ -316,6 +387,14 @@ impl SceneLog for LocalLog {
 
     fn snapshot(&mut self, replica: &Replica) -> Result<(), PersistError> {
         self.write_snapshot(replica).map(|_| ())
+    }
+
+    fn begin_snapshot(&mut self) -> Option<SnapshotWriter> {
+        Some(self.begin())
+    }
+
+    fn finish_snapshot(&mut self, written: SnapshotWritten) -> Result<(), PersistError> {
+        self.finish(written)
     }
 
     fn snapshot_due(&self) -> bool {

@@ -27,7 +27,8 @@ use std::time::Duration;
 pub use durable::DurableReplica;
 pub use journal::{Damage, Journal, JournalOptions, Recovery, read_journal};
 pub use log::{
-    DurableOptions, LocalLog, MemoryLog, SceneLog, SkippedSnapshot, StartReport, group_commit,
+    DurableOptions, LocalLog, MemoryLog, SceneLog, SkippedSnapshot, SnapshotWriter,
+    SnapshotWritten, StartReport, group_commit,
 };
 
 /// When the journal asks the OS to put appended bytes on stable storage.

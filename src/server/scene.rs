@@ -27,7 +27,7 @@ use super::{AckMode, ServerConfig, close};
 use crate::Replica;
 use crate::error::RejectError;
 use crate::op::Message;
-use crate::persist::SceneLog;
+use crate::persist::{PersistError, SceneLog, SnapshotWritten};
 use crate::protocol::{
     self, BloomFilter, Clock, Encoding, Framing, ServerFrame, SnapshotBody, StateSnapshot,
     SyncStatus,
@@ -181,6 +181,8 @@ pub(crate) struct Scene {
     base: Option<(u64, crate::op::Json)>,
     // Encoded `state` frames, for the log position they were made at.
     state_cache: Option<(u64, [Option<Bytes>; 4])>,
+    // A snapshot being written in the blocking pool from a copy of the replica.
+    snapshot_job: Option<tokio::task::JoinHandle<Result<SnapshotWritten, PersistError>>>,
     failed: bool,
 }
 
@@ -216,6 +218,7 @@ impl Scene {
             last_sync: Instant::now(),
             base: None,
             state_cache: None,
+            snapshot_job: None,
             failed: false,
         }
     }
@@ -281,6 +284,9 @@ impl Scene {
         let failed = matches!(stop, Stop::Failed) || self.failed;
         if !failed {
             self.commit().await;
+            if let Some(job) = self.snapshot_job.take() {
+                self.finish_snapshot(job.await);
+            }
             self.snapshot().await;
         }
         let code = if failed {
@@ -717,8 +723,53 @@ impl Scene {
             let r = self.replica.compact();
             self.metrics.compacted.inc_by(r.messages as u64);
         }
-        if self.log.as_ref().is_some_and(|l| l.snapshot_due()) {
+        if self.snapshot_job.as_ref().is_some_and(|j| j.is_finished())
+            && let Some(job) = self.snapshot_job.take()
+        {
+            self.finish_snapshot(job.await);
+        }
+        if self.snapshot_job.is_none() && self.log.as_ref().is_some_and(|l| l.snapshot_due()) {
+            self.begin_snapshot().await;
+        }
+    }
+
+    /// Starts a snapshot written from a copy of the replica in the blocking pool, so
+    /// the scene goes on merging (the copy costs far less than the encoding); a log
+    /// that cannot snapshot in the background writes it here.
+    async fn begin_snapshot(&mut self) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let Some(writer) = log.begin_snapshot() else {
             self.snapshot().await;
+            return;
+        };
+        let replica = self.replica.clone();
+        self.snapshot_job = Some(tokio::task::spawn_blocking(move || writer.write(&replica)));
+    }
+
+    /// Ends a background snapshot. A failed one loses nothing: the journal still holds
+    /// everything, and the next one is due after another `snapshot_every` messages.
+    fn finish_snapshot(
+        &mut self,
+        r: Result<Result<SnapshotWritten, PersistError>, tokio::task::JoinError>,
+    ) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let r = match r {
+            Ok(Ok(written)) => log.finish_snapshot(written),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(PersistError::io(
+                std::path::Path::new("snapshot"),
+                std::io::Error::other(e.to_string()),
+            )),
+        };
+        self.metrics
+            .journal_bytes
+            .set(i64::try_from(log.stored_bytes()).unwrap_or(i64::MAX));
+        if let Err(e) = r {
+            tracing::error!(scene = %self.name, error = %e, "snapshot failed");
         }
     }
 
