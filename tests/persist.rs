@@ -356,6 +356,7 @@ fn a_background_snapshot_loses_nothing_appended_while_it_was_written() {
         replica.apply_batch(before);
         let writer = log
             .begin_snapshot()
+            .unwrap()
             .expect("a local log writes in the background");
         begun_at.push(log.position());
         let copy = replica.clone();

@@ -576,6 +576,128 @@ fn compaction_keeps_the_journal_bounded_on_a_stream() {
     assert_eq!(r.to_json(), state(&all));
 }
 
+/// Workload A in small (1,000 nodes, 100 authors): the scene's author sends the scene
+/// and falls silent. A replica left at its defaults (no `compact` call anywhere)
+/// evicts the author after the default horizon and compacts by itself, so its journal
+/// stays bounded instead of holding the whole stream; the state is the model's.
+#[test]
+fn a_default_replica_stays_bounded_when_the_scene_author_falls_silent() {
+    use vuer_rtc::replica::{DEFAULT_AUTO_COMPACT, DEFAULT_HORIZON};
+    use vuer_rtc::wire::{Format, encode_message};
+    use vuer_rtc::workload::SceneA;
+    let a = SceneA {
+        nodes: 1_000,
+        messages: 40_000,
+        writes: 2,
+        authors: 100,
+        seed: 7,
+    };
+    let (scene, edits) = (a.scene(), a.messages());
+    let mut r = Replica::new();
+    r.apply_batch(&scene);
+    let (mut peak, mut compacted) = (0, 0);
+    for m in &edits {
+        let report = r.apply_bytes(&encode_message(m, Format::MessagePack), Format::MessagePack);
+        assert_eq!(report.accepted, 1, "{report:?}");
+        compacted += report.compacted;
+        peak = peak.max(r.stats().messages);
+    }
+    let bound = (DEFAULT_HORIZON + 2 * DEFAULT_AUTO_COMPACT) as usize;
+    assert!(bound < edits.len(), "the stream is longer than the bound");
+    assert!(peak <= bound, "peak journal {peak} > {bound}");
+    let end = r.stats().messages;
+    assert!(
+        end <= 2 * DEFAULT_AUTO_COMPACT as usize + a.authors,
+        "journal {end}"
+    );
+    assert!(
+        compacted + end >= edits.len(),
+        "{compacted} compacted, {end} held"
+    );
+    let mut all = scene;
+    all.extend(edits);
+    assert_eq!(r.to_json(), state(&all));
+}
+
+/// The standard workload (a fifth of its messages late) through a replica at its
+/// defaults, in batches of 100: automatic compaction rejects nothing and changes
+/// nothing (the state is the model's, and that of a replica that never compacts).
+#[test]
+fn automatic_compaction_changes_nothing_on_a_stream_with_late_messages() {
+    use vuer_rtc::workload::Workload;
+    let w = Workload::standard().with_messages(20_000);
+    let (scene, edits) = (w.scene(), w.edits());
+    let mut auto = Replica::new();
+    let mut never = Replica::new();
+    never.set_auto_compact(None);
+    let mut compacted = 0;
+    for chunk in std::iter::once(&scene[..]).chain(edits.chunks(100)) {
+        let report = auto.apply_batch(chunk);
+        assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+        compacted += report.compacted;
+        assert!(never.apply_batch(chunk).rejected.is_empty());
+    }
+    assert!(compacted > edits.len() / 2, "compacted only {compacted}");
+    assert_eq!(never.stats().messages, scene.len() + edits.len());
+    assert_eq!(auto.to_json(), never.to_json());
+    let mut all = scene;
+    all.extend(edits);
+    assert_eq!(auto.to_json(), state(&all));
+}
+
+/// Compaction's general path (a node whose histories hold a multi-cell op, here an
+/// `object.update` at `.`) must fold an additive cell's stable ops once: after the
+/// bases are read off, only the ops after the compaction point go back into the
+/// histories. A late op then recomputes the cell from its base.
+#[test]
+fn compaction_of_a_node_on_the_general_path_folds_each_stable_op_once() {
+    use serde_json::json;
+    use vuer_rtc::op::{Op, OpKind};
+    let m = |client: &str, n: u64, lt: u64, ops: Vec<Op>| Message {
+        id: format!("{client}:{lt}"),
+        client: client.into(),
+        clock: [(client.to_string(), n)].into(),
+        lt,
+        ts: 1.0,
+        ops,
+    };
+    let update = OpKind::ObjectUpdate(json!({"p": 3}).as_object().cloned().unwrap_or_default());
+    let mut all = vec![
+        m("Mia", 1, 1, vec![Op::node_insert("", "a", "Group")]),
+        m("Mia", 2, 2, vec![Op::node_insert("a", "e", "Mesh")]),
+        m("Mia", 3, 3, vec![Op::new("e", ".", update)]),
+        m(
+            "Mia",
+            4,
+            4,
+            vec![Op::new("e", "q", OpKind::ArrayPush(json!(0)))],
+        ),
+        m("Mia", 5, 6, vec![Op::number_add("e", "p", 1.0)]),
+    ];
+    let mut r = Replica::new();
+    r.register_client("Mia");
+    r.apply_batch(&all);
+    let report = r.compact_through(5);
+    assert_eq!(report.messages, 4, "{report:?}");
+    assert_eq!(r.to_json(), state(&all), "after compaction");
+    let newer = m(
+        "Mia",
+        6,
+        7,
+        vec![Op::new("e", "q", OpKind::ArrayPush(json!(1)))],
+    );
+    let late = m(
+        "bob",
+        1,
+        6,
+        vec![Op::new("e", "q", OpKind::ArrayPush(json!(2)))],
+    );
+    r.apply_batch(std::slice::from_ref(&newer));
+    assert_eq!(r.apply_batch(std::slice::from_ref(&late)).late, 1);
+    all.extend([newer, late]);
+    assert_eq!(r.to_json(), state(&all), "after a late op");
+}
+
 #[test]
 fn inset_then_set_in_one_message_of_a_batch_keeps_the_first_write() {
     // `node.inset` writes `d.p` first; the `color.set` after it in the same message

@@ -193,9 +193,14 @@ enum Command {
         /// Worker threads for the merge (default: one per core).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         threads: Option<u64>,
-        /// Compact after every N batches (0: never) and report the peak journal size.
+        /// Compact after every N batches as well (0: never) and report the peak journal
+        /// size.
         #[arg(long, value_name = "N", default_value_t = 0)]
         compact_every: u64,
+        /// The replica compacts by itself after every N accepted messages (0: never;
+        /// the default is the library's, `Replica::set_auto_compact`).
+        #[arg(long, value_name = "N", default_value_t = vuer_rtc::replica::DEFAULT_AUTO_COMPACT)]
+        auto_compact: u64,
         /// Compaction horizon in Lamport ticks (clients silent longer are evicted).
         #[arg(long, default_value_t = vuer_rtc::replica::DEFAULT_HORIZON)]
         horizon: u64,
@@ -818,9 +823,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             input,
             threads,
             compact_every,
+            auto_compact,
             horizon,
         } => with_threads(threads, || {
-            bench(messages, batch, mix, undo, input, (compact_every, horizon))
+            let compaction = (compact_every, auto_compact, horizon);
+            bench(messages, batch, mix, undo, input, compaction)
         })?,
         Command::Workload {
             messages,
@@ -884,7 +891,7 @@ fn bench(
     mix: BenchMix,
     undo: f64,
     input: BenchInput,
-    (compact_every, horizon): (u64, u64),
+    (compact_every, auto_compact, horizon): (u64, u64, u64),
 ) -> Result<(), Failure> {
     use std::time::Instant;
 
@@ -892,6 +899,7 @@ fn bench(
     let mut replica = Replica::new();
     replica.set_horizon(horizon);
     replica.apply_batch(&scene);
+    replica.set_auto_compact((auto_compact > 0).then_some(auto_compact));
     let size = usize::try_from(batch).unwrap_or(usize::MAX);
     let batches: Vec<&[Message]> = edits.chunks(size).collect();
     let format = match input {
@@ -924,6 +932,11 @@ fn bench(
         }
         late += report.late;
         recomputed += report.recomputed_cells;
+        if report.compacted > 0 {
+            // Counted before the call's compaction: the journal peaks there.
+            peak = peak.max(replica.journal().len() + report.compacted);
+            compacted += report.compacted;
+        }
         if compact_every > 0 && (i as u64 + 1).is_multiple_of(compact_every) {
             // The journal peaks right before a compaction (`stats` walks the indexes,
             // so it is not read after every batch).

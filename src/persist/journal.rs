@@ -264,22 +264,34 @@ pub fn read_journal(dir: &Path, limits: &Limits) -> Result<Recovery, PersistErro
     read_segments(segs, limits).map(|(r, _)| r)
 }
 
-/// Reads `segs` (sorted by first index), plus the newest segment's path and intact
-/// length.
+/// The newest segment as recovery read it.
+struct Newest {
+    path: PathBuf,
+    /// Bytes up to the end of its last intact frame.
+    intact: usize,
+    /// Intact messages in it.
+    messages: usize,
+}
+
+/// Reads `segs` (sorted by first index), and what the newest segment holds.
 fn read_segments(
     segs: Vec<(u64, PathBuf)>,
     limits: &Limits,
-) -> Result<(Recovery, Option<(PathBuf, usize)>), PersistError> {
+) -> Result<(Recovery, Option<Newest>), PersistError> {
     let mut out = Recovery::default();
     let mut newest = None;
     for (first, path) in segs {
         let bytes = fs::read(&path).map_err(|e| PersistError::io(&path, e))?;
         let (msgs, intact, damage) = read_segment(&path, &bytes, first, limits)?;
-        let end = first + msgs.len() as u64;
+        let (end, messages) = (first + msgs.len() as u64, msgs.len());
         out.next_index = out.next_index.max(end).max(first);
         out.messages.extend(msgs);
         out.damage.extend(damage);
-        newest = Some((path, intact));
+        newest = Some(Newest {
+            path,
+            intact,
+            messages,
+        });
     }
     Ok((out, newest))
 }
@@ -312,7 +324,16 @@ impl Journal {
         fs::create_dir_all(dir).map_err(|e| PersistError::io(dir, e))?;
         // A directory without segments is a new, empty journal here.
         let (recovery, newest) = read_segments(segments(dir)?, &Limits::default())?;
-        if let Some((path, intact)) = newest
+        if let Some(Newest {
+            path, messages: 0, ..
+        }) = &newest
+        {
+            // A segment created just before a crash, with no message in it: appends go
+            // to a new segment with the same first index, so this one goes.
+            fs::remove_file(path)
+                .and_then(|()| File::open(dir).and_then(|d| d.sync_all()))
+                .map_err(|e| PersistError::io(path, e))?;
+        } else if let Some(Newest { path, intact, .. }) = newest
             && recovery.damage.iter().any(|d| d.segment == path)
         {
             let f = OpenOptions::new()

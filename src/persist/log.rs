@@ -19,7 +19,8 @@
 //! - a snapshot written by [`SceneLog::snapshot`] holds every message appended before
 //!   it; truncation removes only messages that the *oldest* kept snapshot holds;
 //! - a snapshot begun with [`SceneLog::begin_snapshot`] is named by the position at
-//!   that moment and written from a copy of the replica taken at that moment, off the
+//!   that moment (everything before it synced first) and written from a copy of the
+//!   replica taken at that moment, off the
 //!   owner's thread, while appends go on; until [`SceneLog::finish_snapshot`] nothing
 //!   is truncated, and a crash before it leaves the older snapshots and the whole
 //!   journal in place.
@@ -79,12 +80,17 @@ pub trait SceneLog: Send + std::fmt::Debug {
     fn snapshot(&mut self, replica: &Replica) -> Result<(), PersistError>;
 
     /// Begins a snapshot that is written elsewhere while appends go on (a server's
-    /// scene keeps merging meanwhile): the returned writer must be given a copy of the
-    /// replica as it is *now* (holding every appended message and nothing more), and
-    /// what it returns handed to [`SceneLog::finish_snapshot`]. `None`: this log
-    /// writes snapshots only through [`SceneLog::snapshot`] (the default).
-    fn begin_snapshot(&mut self) -> Option<SnapshotWriter> {
-        None
+    /// scene keeps merging meanwhile): everything appended so far is put on stable
+    /// storage first (so a snapshot never names a position the journal could lose on a
+    /// crash), then the returned writer must be given a copy of the replica as it is
+    /// *now* (holding every appended message and nothing more), and what it returns
+    /// handed to [`SceneLog::finish_snapshot`]. `Ok(None)`: this log writes snapshots
+    /// only through [`SceneLog::snapshot`] (the default).
+    ///
+    /// # Errors
+    /// The storage's error from putting the appended messages on stable storage.
+    fn begin_snapshot(&mut self) -> Result<Option<SnapshotWriter>, PersistError> {
+        Ok(None)
     }
 
     /// Ends a snapshot begun with [`SceneLog::begin_snapshot`] once its writer
@@ -289,7 +295,12 @@ impl LocalLog {
             .collect();
         report.replayed = after.len();
         report.damage = recovery.damage;
+        // Recovery replays without compacting: the owner decides when (a server waits
+        // for its sessions).
+        let auto = replica.auto_compact_every();
+        replica.set_auto_compact(None);
         report.report = replica.apply_owned(after);
+        replica.set_auto_compact(auto);
         let since_snapshot = journal.next_index() - from.min(journal.next_index());
         let log = LocalLog {
             dir,
@@ -389,8 +400,9 @@ impl SceneLog for LocalLog {
         self.write_snapshot(replica).map(|_| ())
     }
 
-    fn begin_snapshot(&mut self) -> Option<SnapshotWriter> {
-        Some(self.begin())
+    fn begin_snapshot(&mut self) -> Result<Option<SnapshotWriter>, PersistError> {
+        self.journal.sync()?;
+        Ok(Some(self.begin()))
     }
 
     fn finish_snapshot(&mut self, written: SnapshotWritten) -> Result<(), PersistError> {

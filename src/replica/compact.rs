@@ -25,9 +25,10 @@
 //! Copies of compacted messages are recognised by their `clock` counter and dropped as
 //! duplicates. `meta.undo`/`meta.redo` of a compacted message do nothing.
 
-use super::journal::OpRef;
+use super::index::{CellIndex, Folded};
+use super::journal::{Journal, OpRef};
 use super::{Replica, recompute};
-use crate::ids::{KeyId, PathId};
+use crate::ids::{KeyId, NodeKey, PathId};
 
 /// What one [`Replica::compact`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,116 +76,96 @@ impl Replica {
             return report;
         }
 
-        // 1. Cells the stable ops touch (sorted, once each), grouped by the node they
-        //    belong to (ROOT-listed cells belong to the root).
-        let mut cells: Vec<(KeyId, PathId)> = Vec::new();
+        // 1. Keys the stable ops touch, each once (a bitmap over key indices, no sort).
+        //    Histories are in position order, so a cell's stable ops are a prefix.
+        let is_stable = |journal: &Journal, r: OpRef| journal.stamp(r.msg).lt <= s;
+        let mut seen: Vec<u64> = Vec::new();
+        let mut keys: Vec<KeyId> = Vec::new();
         for &i in &stable {
-            cells.extend(self.cells_of(i).into_iter().map(|(k, p, _)| (k, p)));
-        }
-        cells.sort_unstable();
-        cells.dedup();
-        let root_kid = self.graph.root.map(|r| self.graph.nodes[r].kid);
-        let mut owned: Vec<(KeyId, PathId)> = cells
-            .iter()
-            .filter_map(|&(k, p)| {
-                let real = if k == KeyId::ROOT { root_kid? } else { k };
-                self.graph.node_of(real).map(|_| (real, p))
-            })
-            .collect();
-        owned.sort_unstable();
-        owned.dedup();
-        let mut by_node: Vec<(KeyId, Vec<PathId>)> = Vec::new();
-        for (k, p) in owned {
-            match by_node.last_mut() {
-                Some((last, paths)) if *last == k => paths.push(p),
-                _ => by_node.push((k, vec![p])),
-            }
-        }
-        // `object.remove` ties cells of a node together: take the whole node then.
-        for (kid, paths) in &mut by_node {
-            if paths
-                .iter()
-                .any(|&p| self.index.is_linked(*kid, p) || self.index.is_linked(KeyId::ROOT, p))
-            {
-                paths.extend(self.index.paths(*kid));
-                paths.sort_unstable();
-                paths.dedup();
-            }
-        }
-
-        // 2. Bases: a cell's value at S. A foldable history (single-cell ops) folds its
-        //    stable prefix without touching the graph; otherwise recompute the node's
-        //    cells with histories cut at S, read them off, put the rest of the
-        //    histories back and recompute again.
-        let is_stable = |journal: &super::journal::Journal, r: OpRef| journal.stamp(r.msg).lt <= s;
-        for (kid, paths) in &by_node {
-            let kid = *kid;
-            // Cells with a foldable history: fold the stable prefix, nothing to undo.
-            if Some(kid) != root_kid
-                && !paths.iter().any(|&p| self.index.is_linked(kid, p))
-                && let Some(node) = self.graph.node_of(kid)
-            {
-                let bases: Option<Vec<_>> = paths
-                    .iter()
-                    .map(|&p| {
-                        let h = self.index.history(kid, p);
-                        let cut = h.partition_point(|&r| is_stable(&self.journal, r));
-                        let base = recompute::fold_cell(
-                            &self.graph,
-                            &self.journal,
-                            &self.index,
-                            node,
-                            p,
-                            &h[..cut],
-                            None,
-                        )?
-                        .0;
-                        Some((p, base))
-                    })
-                    .collect();
-                if let Some(bases) = bases {
-                    for (p, base) in bases {
-                        self.index.set_base(kid, p, base);
+            for op in 0..self.journal.entry(i).len() {
+                let op = u32::try_from(op).unwrap_or(u32::MAX);
+                for (k, _) in self.cells_of_op(OpRef { msg: i, op }).0 {
+                    if set_bit(&mut seen, k.index()) {
+                        keys.push(k);
                     }
-                    continue;
                 }
             }
+        }
+        let root_kid = self.graph.root.map(|r| self.graph.nodes[r].kid);
+        let cut_paths = |index: &CellIndex, journal: &Journal, k: KeyId| -> Vec<PathId> {
+            index.cells.get(k.index()).map_or_else(Vec::new, |hs| {
+                hs.iter()
+                    .filter(|h| h.refs.first().is_some_and(|&r| is_stable(journal, r)))
+                    .map(|h| h.path)
+                    .collect()
+            })
+        };
+
+        // 2. Bases: a cell's value at S. A node's cells with foldable histories fold
+        //    their stable prefixes without touching the graph (and lose them at once).
+        let mut general: Vec<(KeyId, Vec<PathId>)> = Vec::new();
+        let mut root_touched = false;
+        for &k in &keys {
+            let paths = cut_paths(&self.index, &self.journal, k);
+            report.cells += paths.len();
+            if k == KeyId::ROOT || Some(k) == root_kid {
+                root_touched = true;
+                continue;
+            }
+            let Some(node) = self.graph.node_of(k) else {
+                continue; // ops waiting for a node that never came: no cell to keep
+            };
+            if paths.iter().any(|&p| self.index.is_linked(k, p)) {
+                general.push((k, paths));
+                continue;
+            }
+            match self.stable_bases(node, k, &paths, s) {
+                Some(bases) => {
+                    for (p, base) in bases {
+                        let mut h = self.index.take(k, p);
+                        let cut = h.partition_point(|&r| is_stable(&self.journal, r));
+                        h.drain(..cut);
+                        self.index.set_base(k, p, base);
+                        self.index.put_cut(k, p, h);
+                    }
+                }
+                None => general.push((k, paths)),
+            }
+        }
+        // The root (its properties are listed under ROOT and under its own key), and
+        // nodes whose cells an `object.remove` ties together or whose histories need
+        // the general path.
+        if root_touched && let Some(rk) = root_kid {
+            let mut paths = cut_paths(&self.index, &self.journal, KeyId::ROOT);
+            paths.extend(cut_paths(&self.index, &self.journal, rk));
+            general.push((rk, paths));
+        }
+        for (kid, mut paths) in general {
+            if paths
+                .iter()
+                .any(|&p| self.index.is_linked(kid, p) || self.index.is_linked(KeyId::ROOT, p))
+            {
+                paths.extend(self.index.paths(kid));
+            }
+            paths.sort_unstable();
+            paths.dedup();
             let mut hist_keys = vec![kid];
             if Some(kid) == root_kid {
                 hist_keys.push(KeyId::ROOT);
             }
-            let mut saved = Vec::new();
-            for &p in paths {
-                for &hk in &hist_keys {
-                    let h = self.index.take(hk, p);
-                    let cut = h.partition_point(|&r| is_stable(&self.journal, r));
-                    self.index.put(hk, p, h[..cut].to_vec());
-                    saved.push((hk, p, h[cut..].to_vec()));
-                }
-            }
-            recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
-            let Some(node) = self.graph.node_of(kid) else {
-                continue;
-            };
-            for &p in paths {
-                let base = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
-                self.index.set_base(kid, p, base);
-            }
-            for (hk, p, rest) in saved {
-                self.index.put(hk, p, rest);
-            }
-            recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
+            self.general_bases(kid, &hist_keys, &paths, s);
         }
 
-        // 3. Drop the stable ops everywhere, then the messages.
-        // Histories are in position order, so the stable ops are a prefix.
-        for &(k, p) in &cells {
-            let mut h = self.index.take(k, p);
-            let cut = h.partition_point(|&r| is_stable(&self.journal, r));
-            h.drain(..cut);
-            self.index.put_cut(k, p, h);
+        // 3. Drop the stable ops still listed (those of keys without a node), then the
+        //    stable node ops and the messages.
+        for &k in &keys {
+            for p in cut_paths(&self.index, &self.journal, k) {
+                let mut h = self.index.take(k, p);
+                let cut = h.partition_point(|&r| is_stable(&self.journal, r));
+                h.drain(..cut);
+                self.index.put_cut(k, p, h);
+            }
         }
-        report.cells = cells.len();
         self.structure.drop_through(s, &self.journal);
         for &i in &stable {
             self.journal.remove(i);
@@ -192,4 +173,96 @@ impl Replica {
         report.messages = stable.len();
         report
     }
+
+    /// The bases at Lamport time `s` of cells `paths` of `node` (key `kid`, not the
+    /// root), folded from their histories' stable prefixes; `None` when one needs the
+    /// general path.
+    fn stable_bases(
+        &self,
+        node: NodeKey,
+        kid: KeyId,
+        paths: &[PathId],
+        s: u64,
+    ) -> Option<Vec<(PathId, Folded)>> {
+        let alive = self.graph.nodes[node].removed.is_none();
+        paths
+            .iter()
+            .map(|&p| {
+                let h = self.index.history(kid, p);
+                let cut = h.partition_point(|&r| self.journal.stamp(r.msg).lt <= s);
+                if alive && cut == h.len() && !self.index.is_text_path(p) {
+                    // The whole history is stable: the cell's value is its fold, which
+                    // is the base (the recompute invariant; checked in debug builds).
+                    let now = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
+                    debug_assert!(
+                        recompute::fold_cell(
+                            &self.graph,
+                            &self.journal,
+                            &self.index,
+                            node,
+                            p,
+                            h,
+                            None
+                        )
+                        .is_none_or(|(v, _)| v == now),
+                        "a fully stable cell's value is the fold of its history"
+                    );
+                    return Some((p, now));
+                }
+                let (base, _) = recompute::fold_cell(
+                    &self.graph,
+                    &self.journal,
+                    &self.index,
+                    node,
+                    p,
+                    &h[..cut],
+                    None,
+                )?;
+                Some((p, base))
+            })
+            .collect()
+    }
+
+    /// The general path to the bases at `s` of node `kid`'s cells `paths` (histories
+    /// listed under `hist_keys`): recompute with the histories cut at `s`, read the
+    /// cells off as bases, put the rest of the histories back and recompute again
+    /// from the bases (which leaves the state as it was).
+    fn general_bases(&mut self, kid: KeyId, hist_keys: &[KeyId], paths: &[PathId], s: u64) {
+        let mut saved = Vec::new();
+        for &p in paths {
+            for &hk in hist_keys {
+                let mut h = self.index.take(hk, p);
+                let cut = h.partition_point(|&r| self.journal.stamp(r.msg).lt <= s);
+                let rest = h.split_off(cut);
+                self.index.put(hk, p, h);
+                saved.push((hk, p, rest));
+            }
+        }
+        recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
+        let Some(node) = self.graph.node_of(kid) else {
+            for (hk, p, rest) in saved {
+                self.index.put(hk, p, rest);
+            }
+            return;
+        };
+        for &p in paths {
+            let base = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
+            self.index.set_base(kid, p, base);
+        }
+        for (hk, p, rest) in saved {
+            self.index.put_cut(hk, p, rest);
+        }
+        recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
+    }
+}
+
+/// Sets bit `i` of `bits` (growing it); true when it was clear.
+fn set_bit(bits: &mut Vec<u64>, i: usize) -> bool {
+    if i / 64 >= bits.len() {
+        bits.resize(i / 64 + 1, 0);
+    }
+    let (w, b) = (i / 64, 1u64 << (i % 64));
+    let was = bits[w] & b != 0;
+    bits[w] |= b;
+    !was
 }

@@ -227,9 +227,14 @@ impl Journal {
 
     /// The slots of every journaled message.
     pub fn live(&self) -> impl Iterator<Item = u32> + '_ {
-        let free: ahash::AHashSet<u32> = self.free.iter().copied().collect();
+        let mut free = vec![false; self.entries.len()];
+        for &i in &self.free {
+            if let Some(f) = free.get_mut(i as usize) {
+                *f = true;
+            }
+        }
         (0..u32::try_from(self.entries.len()).unwrap_or(u32::MAX))
-            .filter(move |i| !free.contains(i))
+            .filter(move |&i| !free.get(i as usize).copied().unwrap_or(true))
     }
 
     /// Records that `client` sent message number `seq` (its own `clock` counter, if the

@@ -82,6 +82,9 @@ pub struct BatchReport {
     pub replayed_node_ops: usize,
     /// Ops applied in order that did nothing, and why.
     pub warnings: Vec<Warning>,
+    /// Messages folded into the base by the compaction this call ran by itself
+    /// ([`Replica::set_auto_compact`]); 0 when it ran none.
+    pub compacted: usize,
 }
 
 /// Sizes of a replica's parts, for memory reports.
@@ -128,6 +131,10 @@ pub struct Replica {
     horizon: u64,
     // The Lamport time compacted through, if any.
     compacted_through: Option<u64>,
+    // Compact by itself after this many accepted messages (`None`: only when asked),
+    // and how many were accepted since the last compaction.
+    auto_compact: Option<u64>,
+    since_compact: u64,
 }
 
 /// A hasher with fixed keys for transient sets of interned ids (never of strings from
@@ -137,8 +144,15 @@ pub(crate) type FixedState = std::hash::BuildHasherDefault<ahash::AHasher>;
 /// A hash set of interned ids (see [`FixedState`]).
 pub(crate) type IdSet<T> = std::collections::HashSet<T, FixedState>;
 
-/// The default compaction horizon, in Lamport ticks.
-pub const DEFAULT_HORIZON: u64 = 100_000;
+/// The default compaction horizon, in Lamport ticks: a client silent for longer no
+/// longer holds compaction back (a departed scene author, say). Servers, whose
+/// sessions report what they hold, use a longer one
+/// ([`crate::server::ServerConfig`]'s 100,000).
+pub const DEFAULT_HORIZON: u64 = 10_000;
+
+/// How many accepted messages a [`Replica`] takes, by default, before it compacts by
+/// itself ([`Replica::set_auto_compact`]).
+pub const DEFAULT_AUTO_COMPACT: u64 = 10_000;
 
 impl Default for Replica {
     fn default() -> Self {
@@ -151,6 +165,8 @@ impl Default for Replica {
             limits: Limits::default(),
             horizon: DEFAULT_HORIZON,
             compacted_through: None,
+            auto_compact: Some(DEFAULT_AUTO_COMPACT),
+            since_compact: 0,
         }
     }
 }
@@ -175,6 +191,58 @@ impl Replica {
     /// messages then get).
     pub fn set_horizon(&mut self, ticks: u64) {
         self.horizon = ticks;
+    }
+
+    /// Sets when the replica compacts by itself: after every `messages` accepted
+    /// messages (counted across calls), at the end of the call that reaches the count,
+    /// it runs [`Replica::compact`] and reports the messages folded in
+    /// [`BatchReport::compacted`]. `None`: only when [`Replica::compact`] is called
+    /// (a [`crate::GraphStore`], which keeps its unacknowledged messages out of the
+    /// base, and a server scene, which compacts on its own count, turn it off). The
+    /// default, [`DEFAULT_AUTO_COMPACT`] with the [`DEFAULT_HORIZON`], keeps a replica
+    /// fed a stream bounded even when a client (the scene's author) falls silent.
+    ///
+    /// What compaction gives up is in `compact.rs`'s module doc: a message older than
+    /// the compacted base, from a client evicted by the horizon, is rejected
+    /// ([`RejectError::Compacted`]), an undo of a compacted message does nothing, and
+    /// [`Replica::journaled_messages`] holds only what is not compacted.
+    ///
+    /// # Examples
+    /// ```
+    /// use vuer_rtc::replica::Replica;
+    /// use vuer_rtc::op::{Message, Op};
+    /// let m = |client: &str, n: u64, lt, ops| Message {
+    ///     id: format!("{client}:{n}"), client: client.into(), lt, ts: 0.0, ops,
+    ///     clock: [(client.to_string(), n)].into(),
+    /// };
+    /// let mut r = Replica::new();
+    /// r.set_auto_compact(Some(2));
+    /// r.apply_message(&m("a", 1, 1, vec![Op::node_insert("", "obj", "Mesh")]));
+    /// let report = r.apply_message(&m("a", 2, 2, vec![Op::number_set("obj", "hp", 1.0)]));
+    /// assert_eq!(report.compacted, 2); // one client, all of it received: all stable
+    /// assert_eq!(r.stats().messages, 0);
+    /// ```
+    pub fn set_auto_compact(&mut self, messages: Option<u64>) {
+        self.auto_compact = messages.map(|n| n.max(1));
+        self.since_compact = 0;
+    }
+
+    /// After how many accepted messages the replica compacts by itself
+    /// ([`Replica::set_auto_compact`]).
+    pub fn auto_compact_every(&self) -> Option<u64> {
+        self.auto_compact
+    }
+
+    /// Counts a call's accepted messages and compacts when the count is due.
+    fn auto_compact(&mut self, report: &mut BatchReport) {
+        let Some(every) = self.auto_compact else {
+            return;
+        };
+        self.since_compact += report.accepted as u64;
+        if self.since_compact >= every {
+            self.since_compact = 0;
+            report.compacted += self.compact().messages;
+        }
     }
 
     /// Declares a client that takes part in the scene (e.g. a session that just
@@ -361,6 +429,7 @@ impl Replica {
             if let [view] = views.as_slice() {
                 let mut report = BatchReport::default();
                 if self.try_apply_view(view, &mut report) {
+                    self.auto_compact(&mut report);
                     return report;
                 }
             }
@@ -473,7 +542,14 @@ impl Replica {
     }
 
     /// [`Replica::apply_batch`] for messages the caller hands over (no copies).
-    pub fn apply_owned(&mut self, mut msgs: Vec<Message>) -> BatchReport {
+    pub fn apply_owned(&mut self, msgs: Vec<Message>) -> BatchReport {
+        let mut report = self.merge_owned(msgs);
+        self.auto_compact(&mut report);
+        report
+    }
+
+    /// [`Replica::apply_owned`] without the automatic compaction.
+    fn merge_owned(&mut self, mut msgs: Vec<Message>) -> BatchReport {
         let mut report = BatchReport::default();
         if msgs.len() == 1
             && let Some(m) = msgs.pop()

@@ -530,6 +530,8 @@ impl Replica {
             },
             horizon: parts.horizon,
             compacted_through: parts.compacted_through,
+            auto_compact: Some(super::DEFAULT_AUTO_COMPACT),
+            since_compact: 0,
         })
     }
 }

@@ -104,6 +104,13 @@ impl Default for ServerLimits {
     }
 }
 
+/// The server's default compaction horizon, in Lamport ticks: longer than a bare
+/// replica's ([`crate::replica::DEFAULT_HORIZON`]), because a session that reconnects
+/// after a few seconds still resends edits from before (with many writers, Lamport time
+/// advances thousands of ticks a second) and connected sessions that heartbeat do not
+/// hold compaction back anyway.
+pub const DEFAULT_SESSION_HORIZON: u64 = 100_000;
+
 /// Everything `serve` needs.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -138,7 +145,7 @@ impl Default for ServerConfig {
             auth: None,
             snapshot_every: 10_000,
             compact_every: 1_000,
-            horizon: crate::replica::DEFAULT_HORIZON,
+            horizon: DEFAULT_SESSION_HORIZON,
         }
     }
 }

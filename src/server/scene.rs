@@ -203,6 +203,8 @@ impl Scene {
         config: &ServerConfig,
     ) -> Scene {
         replica.set_horizon(config.horizon);
+        // The scene compacts on its own count (`compact_every`), with metrics.
+        replica.set_auto_compact(None);
         Scene {
             name,
             replica,
@@ -740,9 +742,17 @@ impl Scene {
         let Some(log) = self.log.as_mut() else {
             return;
         };
-        let Some(writer) = log.begin_snapshot() else {
-            self.snapshot().await;
-            return;
+        let writer = match log.begin_snapshot() {
+            Ok(Some(writer)) => writer,
+            Ok(None) => {
+                self.snapshot().await;
+                return;
+            }
+            Err(e) => {
+                // Nothing is lost: the journal holds everything, the next one is due later.
+                tracing::error!(scene = %self.name, error = %e, "snapshot failed");
+                return;
+            }
         };
         let replica = self.replica.clone();
         self.snapshot_job = Some(tokio::task::spawn_blocking(move || writer.write(&replica)));

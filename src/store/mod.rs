@@ -462,6 +462,8 @@ impl GraphStore {
     }
 
     fn on_replica(client: String, mut replica: Replica, lt: u64, mut clock: Clock) -> GraphStore {
+        // The store compacts itself, keeping its unacknowledged messages out.
+        replica.set_auto_compact(None);
         replica.graph_mut().clients.intern(&client);
         clock.entry(client.clone()).or_insert(0);
         GraphStore {
@@ -610,6 +612,7 @@ impl GraphStore {
         bytes: &[u8],
     ) -> Result<RejoinReport, crate::snapshot::SnapshotError> {
         let mut replica = Replica::from_snapshot(bytes)?;
+        replica.set_auto_compact(None);
         let me = replica.graph_mut().clients.intern(&self.client);
         // The pending edits come off the old graph and go back on at the end.
         self.lift();

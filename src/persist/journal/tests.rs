@@ -359,3 +359,26 @@ fn a_batch_is_the_same_journal_as_its_messages_one_by_one() {
     assert_eq!(j.next_index(), 40);
     assert_eq!(segments(&batched.0).unwrap().len(), before);
 }
+
+/// A crash right after a new segment was created (its header synced, no frame yet)
+/// leaves a segment with no message whose name the next segment wants: reopening
+/// removes it, and appending goes on with nothing lost.
+#[test]
+fn an_empty_segment_left_by_a_crash_does_not_block_appends() {
+    let tmp = TempDir::new("empty-segment");
+    drop(write(&tmp.0, 0..3, JournalOptions::default()));
+    let (mut j, _) = Journal::open(&tmp.0, JournalOptions::default()).unwrap();
+    // What a kill between `new_segment` and the first frame leaves behind.
+    drop(j.new_segment().unwrap());
+    drop(j);
+    assert_eq!(segments(&tmp.0).unwrap().len(), 2);
+    let (mut j, recovered) = Journal::open(&tmp.0, JournalOptions::default()).unwrap();
+    assert_eq!(recovered.next_index, 3);
+    assert_eq!(j.append(&msg(3)).unwrap(), 3);
+    j.sync().unwrap();
+    drop(j);
+    let r = read_journal(&tmp.0, &Limits::default()).unwrap();
+    let want: Vec<(u64, String)> = (0..4).map(|i| (i, format!("c:{i}"))).collect();
+    assert_eq!(ids(&r), want);
+    assert!(r.damage.is_empty(), "{:?}", r.damage);
+}
