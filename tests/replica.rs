@@ -698,6 +698,38 @@ fn compaction_of_a_node_on_the_general_path_folds_each_stable_op_once() {
     assert_eq!(r.to_json(), state(&all), "after a late op");
 }
 
+/// An undo whose Lamport time is older than its target's (a client clock running
+/// behind) is not compacted before its target: a client joining at the join point
+/// (base and journal after it) must still see the target undone.
+#[test]
+fn an_undo_older_than_its_target_is_not_compacted_before_it() {
+    use vuer_rtc::op::Op;
+    let m = |client: &str, n: u64, lt: u64, ops: Vec<Op>| Message {
+        id: format!("{client}:{lt}"),
+        client: client.into(),
+        clock: [(client.to_string(), n)].into(),
+        lt,
+        ts: 1.0,
+        ops,
+    };
+    let msgs = [
+        m("alice", 1, 8, vec![Op::node_insert("", "c", "Mesh")]),
+        m("alice", 2, 9, vec![Op::number_set("c", "q", 0.0)]),
+        m("Mia", 1, 1, vec![Op::meta_undo("alice:9")]),
+    ];
+    let mut server = Replica::new();
+    server.register_client("alice");
+    server.register_client("Mia");
+    server.apply_batch(&msgs);
+    server.compact();
+    let join = server.join_point();
+    let tail: Vec<Message> = join.tail.iter().map(|m| (*m).clone()).collect();
+    let mut client = Replica::from_base(join.graph, &join.clock, join.through);
+    assert!(client.apply_owned(tail).rejected.is_empty());
+    assert_eq!(client.to_json(), server.to_json());
+    assert_eq!(server.to_json(), state(&msgs));
+}
+
 #[test]
 fn inset_then_set_in_one_message_of_a_batch_keeps_the_first_write() {
     // `node.inset` writes `d.p` first; the `color.set` after it in the same message

@@ -14,6 +14,10 @@
 //! 2. the stable ops leave the cell histories, the stable node ops leave the structural
 //!    log, and the stable messages leave the journal (their slots are reused).
 //!
+//! `S` is lowered below a `meta.undo`/`meta.redo` it would fold while that op's target
+//! is journaled after `S` or has not arrived (within the horizon): a client that joins
+//! from the base and the journal after it must still see the target's undo state.
+//!
 //! After compaction, recompute starts from a cell's base when its remaining history
 //! has no reset, so every later late message still lands where its stamp says.
 //!
@@ -58,7 +62,7 @@ impl Replica {
         let Some(s) = self.journal.stable_lt(frontier.lt, self.horizon) else {
             return report;
         };
-        let s = s.min(limit);
+        let s = self.meta_floor(s.min(limit), frontier.lt);
         if s == 0 {
             return report;
         }
@@ -172,6 +176,31 @@ impl Replica {
         }
         report.messages = stable.len();
         report
+    }
+
+    /// `s` lowered below every meta op it would fold whose target is journaled after
+    /// `s`, or has not arrived yet and the meta op is within the horizon of the
+    /// frontier `newest`: the join point (the base and the journal after it) would lose
+    /// that target's undo state, so the meta op's message stays until its target is
+    /// stable too. (An undo normally comes after its target; only a clock running
+    /// behind, or a target still on its way, puts it before.) A meta op whose target
+    /// never comes holds compaction back no longer than the horizon.
+    fn meta_floor(&self, mut s: u64, newest: u64) -> u64 {
+        loop {
+            let lowered = self.journal.meta.iter().fold(s, |s, (target, m)| {
+                let lt = m.pos.stamp.lt;
+                let hold = lt <= s
+                    && match self.journal.slot(target) {
+                        Some(t) => self.journal.stamp(t).lt > s,
+                        None => lt.saturating_add(self.horizon) >= newest,
+                    };
+                if hold { lt.saturating_sub(1) } else { s }
+            });
+            if lowered == s {
+                return s;
+            }
+            s = lowered;
+        }
     }
 
     /// The bases at Lamport time `s` of cells `paths` of `node` (key `kid`, not the
