@@ -11,7 +11,7 @@
 //! Invariants: the same [`Workload`] always produces the same messages (seeded
 //! splitmix64, no global state); ids are `client:lt` and `(lt, client)` pairs are unique.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::op::{Json, Message, Op};
 
@@ -58,7 +58,7 @@ pub enum Mix {
 }
 
 /// A parametrised merge workload.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Workload {
     /// Nodes in the scene.
     pub nodes: usize,
@@ -154,75 +154,146 @@ impl Workload {
 
     /// The edit messages, in arrival order.
     pub fn edits(&self) -> Vec<Message> {
-        let mut rng = SplitMix64::new(self.seed);
+        self.stream().collect()
+    }
+
+    /// The edit messages of [`Workload::edits`], made one at a time (a streaming
+    /// harness holds one batch, not the whole workload).
+    pub fn stream(&self) -> Edits {
         let first_lt = self.nodes.div_ceil(100) as u64 + 1;
-        // history[i] = the highest lt sent after i messages.
-        let mut history: Vec<u64> = vec![first_lt];
-        let mut client_lt = vec![0u64; self.clients];
-        // Each client numbers its messages in its own clock entry.
-        let mut client_seq = vec![0u64; self.clients];
-        let mut out = Vec::with_capacity(self.messages);
-        let mut sent: Vec<(String, usize)> = Vec::new();
-        for i in 0..self.messages {
-            let c = rng.below(self.clients);
-            let lagging = (rng.below(1 << 20) as f64) < self.lagging * (1u64 << 20) as f64;
-            let lag = if lagging { 1 + rng.below(2_000) } else { 0 };
-            let seen = history[history.len().saturating_sub(1 + lag)];
-            let lt = client_lt[c].max(seen) + 1;
-            client_lt[c] = lt;
-            history.push(history[history.len() - 1].max(lt));
-            let client = format!("c{c:04}");
-            let mut ops = Vec::with_capacity(self.ops_per_message);
-            for k in 0..self.ops_per_message {
-                let node = Self::node_key(rng.below(self.nodes));
-                let op = match (self.mix, k % 4) {
-                    (Mix::Vector3Set, _) | (_, 0 | 2) => Op::vector3_set(
-                        node,
-                        "position",
-                        [
-                            rng.unit_f32() * 8.0,
-                            rng.unit_f32() * 8.0,
-                            rng.unit_f32() * 8.0,
-                        ],
-                    ),
-                    (_, 1) => Op::number_add(node, "health", (rng.below(21) as f64) - 10.0),
-                    _ => {
-                        let t = rng.unit_f32();
-                        let (s, co) = (t * 0.5).sin_cos();
-                        Op::quaternion_multiply(node, "rotation", [0.0, s, 0.0, co])
-                    }
-                };
-                ops.push(op);
-            }
-            let id = format!("{client}:{lt}");
-            sent.push((id.clone(), out.len()));
-            client_seq[c] += 1;
-            out.push(Message {
-                id,
+        Edits {
+            w: *self,
+            rng: SplitMix64::new(self.seed),
+            i: 0,
+            history: VecDeque::from([first_lt]),
+            history_len: 1,
+            client_lt: vec![0; self.clients],
+            client_seq: vec![0; self.clients],
+            recent: VecDeque::new(),
+            undo: None,
+        }
+    }
+}
+
+/// How far back a lagging client's view of the stream reaches, in messages.
+const MAX_LAG: usize = 2_000;
+/// How many recent messages an undo picks its target from.
+const UNDO_WINDOW: usize = 32;
+
+/// The edit messages of a [`Workload`], one at a time ([`Workload::stream`]).
+pub struct Edits {
+    w: Workload,
+    rng: SplitMix64,
+    // Edit messages made so far.
+    i: usize,
+    // The highest lt sent after each of the last messages (`history_len` in all).
+    history: VecDeque<u64>,
+    history_len: usize,
+    client_lt: Vec<u64>,
+    // Each client numbers its messages in its own clock entry.
+    client_seq: Vec<u64>,
+    // The ids of the last edit messages (undo targets).
+    recent: VecDeque<String>,
+    // The undo that follows the message just made, if any.
+    undo: Option<Message>,
+}
+
+impl Edits {
+    /// The highest lt sent `back` messages ago (the first one when the stream is
+    /// shorter).
+    fn seen(&self, back: usize) -> u64 {
+        let at = self.history_len.saturating_sub(1 + back);
+        let first_held = self.history_len - self.history.len();
+        self.history[at.saturating_sub(first_held)]
+    }
+
+    fn push_history(&mut self, lt: u64) {
+        self.history.push_back(lt);
+        self.history_len += 1;
+        if self.history.len() > MAX_LAG + 2 {
+            self.history.pop_front();
+        }
+    }
+}
+
+impl Iterator for Edits {
+    type Item = Message;
+
+    fn next(&mut self) -> Option<Message> {
+        if let Some(u) = self.undo.take() {
+            return Some(u);
+        }
+        let w = self.w;
+        if self.i >= w.messages {
+            return None;
+        }
+        let i = self.i;
+        self.i += 1;
+        let rng = &mut self.rng;
+        let c = rng.below(w.clients);
+        let lagging = (rng.below(1 << 20) as f64) < w.lagging * (1u64 << 20) as f64;
+        let lag = if lagging { 1 + rng.below(MAX_LAG) } else { 0 };
+        let seen = self.seen(lag);
+        let lt = self.client_lt[c].max(seen) + 1;
+        self.client_lt[c] = lt;
+        let newest = self.seen(0).max(lt);
+        self.push_history(newest);
+        let client = format!("c{c:04}");
+        let rng = &mut self.rng;
+        let mut ops = Vec::with_capacity(w.ops_per_message);
+        for k in 0..w.ops_per_message {
+            let node = Workload::node_key(rng.below(w.nodes));
+            let op = match (w.mix, k % 4) {
+                (Mix::Vector3Set, _) | (_, 0 | 2) => Op::vector3_set(
+                    node,
+                    "position",
+                    [
+                        rng.unit_f32() * 8.0,
+                        rng.unit_f32() * 8.0,
+                        rng.unit_f32() * 8.0,
+                    ],
+                ),
+                (_, 1) => Op::number_add(node, "health", (rng.below(21) as f64) - 10.0),
+                _ => {
+                    let t = rng.unit_f32();
+                    let (s, co) = (t * 0.5).sin_cos();
+                    Op::quaternion_multiply(node, "rotation", [0.0, s, 0.0, co])
+                }
+            };
+            ops.push(op);
+        }
+        let id = format!("{client}:{lt}");
+        self.recent.push_back(id.clone());
+        if self.recent.len() > UNDO_WINDOW {
+            self.recent.pop_front();
+        }
+        self.client_seq[c] += 1;
+        let msg = Message {
+            id,
+            client: client.clone(),
+            clock: BTreeMap::from([(client.clone(), self.client_seq[c])]),
+            lt,
+            ts: i as f64 * 0.001,
+            ops,
+        };
+        let undo = (self.rng.below(1 << 20) as f64) < w.undo * (1u64 << 20) as f64;
+        if undo {
+            let back = self.rng.below(self.recent.len().min(UNDO_WINDOW));
+            let target = self.recent[self.recent.len() - 1 - back].clone();
+            let lt = self.client_lt[c].max(self.seen(0)) + 1;
+            self.client_lt[c] = lt;
+            self.push_history(lt);
+            self.client_seq[c] += 1;
+            self.undo = Some(Message {
+                id: format!("{client}:{lt}"),
                 client: client.clone(),
-                clock: BTreeMap::from([(client.clone(), client_seq[c])]),
+                clock: BTreeMap::from([(client, self.client_seq[c])]),
                 lt,
                 ts: i as f64 * 0.001,
-                ops,
+                ops: vec![Op::meta_undo(target)],
             });
-            let undo = (rng.below(1 << 20) as f64) < self.undo * (1u64 << 20) as f64;
-            if undo {
-                let (target, _) = &sent[sent.len() - 1 - rng.below(sent.len().min(32))];
-                let lt = client_lt[c].max(history[history.len() - 1]) + 1;
-                client_lt[c] = lt;
-                history.push(lt);
-                client_seq[c] += 1;
-                out.push(Message {
-                    id: format!("{client}:{lt}"),
-                    client: client.clone(),
-                    clock: BTreeMap::from([(client, client_seq[c])]),
-                    lt,
-                    ts: i as f64 * 0.001,
-                    ops: vec![Op::meta_undo(target.clone())],
-                });
-            }
         }
-        out
+        Some(msg)
     }
 }
 
@@ -458,6 +529,29 @@ impl SceneA {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stream keeps bounded state however long it runs, while lagging messages
+    /// still reach back up to `MAX_LAG` messages and undos target recent messages.
+    #[test]
+    fn the_stream_holds_bounded_state() {
+        let mut w = Workload::standard().with_messages(20_000);
+        w.undo = 0.05;
+        let mut s = w.stream();
+        let (mut n, mut undos, mut newest, mut behind) = (0, 0, 0u64, 0u64);
+        for m in s.by_ref() {
+            n += 1;
+            if matches!(m.ops[0].kind, crate::op::OpKind::MetaUndo { .. }) {
+                undos += 1;
+            }
+            behind = behind.max(newest.saturating_sub(m.lt));
+            newest = newest.max(m.lt);
+        }
+        assert!(s.history.len() <= MAX_LAG + 2, "{}", s.history.len());
+        assert!(s.recent.len() <= UNDO_WINDOW);
+        assert_eq!(n, 20_000 + undos);
+        assert!(undos > 500, "{undos} undos");
+        assert!(behind > 100, "lagging messages land late: {behind}");
+    }
 
     #[test]
     fn deterministic_and_unique() {

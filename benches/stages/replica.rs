@@ -57,9 +57,9 @@ fn replica_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("replica");
     group.sample_size(10);
 
-    let mut v3 = base.clone();
+    let mut v3 = base;
     v3.mix = Mix::Vector3Set;
-    let mut undo = base.clone();
+    let mut undo = base;
     undo.undo = 0.01;
     for (variant, w) in [
         ("standard", &base),

@@ -132,6 +132,28 @@ impl BenchMix {
         }
         (w.scene(), w.edits())
     }
+
+    /// [`BenchMix::build`] with the edits made as they are taken (the standard mixes;
+    /// workload A is made up front).
+    fn stream(
+        self,
+        messages: usize,
+        undo: f64,
+    ) -> (Vec<Message>, Box<dyn Iterator<Item = Message>>) {
+        use vuer_rtc::workload::{Mix, SceneA, Workload};
+        let mix = match self {
+            BenchMix::Standard => Mix::Standard,
+            BenchMix::Vector3Set => Mix::Vector3Set,
+            BenchMix::SceneA => {
+                let a = SceneA::standard().with_messages(messages);
+                return (a.scene(), Box::new(a.messages().into_iter()));
+            }
+        };
+        let mut w = Workload::standard().with_messages(messages);
+        w.undo = undo;
+        w.mix = mix;
+        (w.scene(), Box::new(w.stream()))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -885,6 +907,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Messages the bench makes and encodes at a time (rounded to whole batches).
+const BENCH_CHUNK: usize = 100_000;
+
 fn bench(
     messages: usize,
     batch: u64,
@@ -895,62 +920,77 @@ fn bench(
 ) -> Result<(), Failure> {
     use std::time::Instant;
 
-    let (scene, edits) = mix.build(messages, undo, None);
+    let (scene, mut edits) = mix.stream(messages, undo);
     let mut replica = Replica::new();
     replica.set_horizon(horizon);
     replica.apply_batch(&scene);
     replica.set_auto_compact((auto_compact > 0).then_some(auto_compact));
     let size = usize::try_from(batch).unwrap_or(usize::MAX);
-    let batches: Vec<&[Message]> = edits.chunks(size).collect();
     let format = match input {
         BenchInput::Json => Some(Format::Json),
         BenchInput::Msgpack => Some(Format::MessagePack),
         BenchInput::None => None,
     };
-    let encoded: Vec<Vec<u8>> = match format {
-        Some(f) => batches
-            .iter()
-            .map(|b| wire::encode_messages(b, f))
-            .collect(),
-        None => Vec::new(),
-    };
-    let ops: usize = edits.iter().map(|m| m.ops.len()).sum();
-    // Pre-decoded input is handed over (moved), as a server hands over what it decoded.
-    let mut owned: Vec<Option<Vec<Message>>> = match format {
-        None => batches.iter().map(|b| Some(b.to_vec())).collect(),
-        Some(_) => Vec::new(),
-    };
+    // The workload is made, split and encoded a chunk of whole batches at a time
+    // (untimed), so the harness holds one chunk, not the whole stream.
+    let chunk = (BENCH_CHUNK / size).max(1).saturating_mul(size);
+    let (mut n, mut ops) = (0, 0);
     let (mut late, mut recomputed, mut peak, mut compacted) = (0, 0, 0, 0);
-    let start = Instant::now();
-    for (i, b) in batches.iter().enumerate() {
-        let report = match format {
-            Some(f) => replica.apply_bytes(&encoded[i], f),
-            None => replica.apply_owned(owned[i].take().unwrap_or_else(|| b.to_vec())),
+    let mut secs = 0.0;
+    let mut i = 0u64;
+    loop {
+        let edits: Vec<Message> = edits.by_ref().take(chunk).collect();
+        if edits.is_empty() {
+            break;
+        }
+        n += edits.len();
+        ops += edits.iter().map(|m| m.ops.len()).sum::<usize>();
+        let batches: Vec<&[Message]> = edits.chunks(size).collect();
+        let encoded: Vec<Vec<u8>> = match format {
+            Some(f) => batches
+                .iter()
+                .map(|b| wire::encode_messages(b, f))
+                .collect(),
+            None => Vec::new(),
         };
-        if let Some(e) = report.rejected.first() {
-            return Err(e.to_string().into());
+        // Pre-decoded input is handed over (moved), as a server hands over what it
+        // decoded.
+        let mut owned: Vec<Option<Vec<Message>>> = match format {
+            None => batches.iter().map(|b| Some(b.to_vec())).collect(),
+            Some(_) => Vec::new(),
+        };
+        let start = Instant::now();
+        for (k, b) in batches.iter().enumerate() {
+            let report = match format {
+                Some(f) => replica.apply_bytes(&encoded[k], f),
+                None => replica.apply_owned(owned[k].take().unwrap_or_else(|| b.to_vec())),
+            };
+            if let Some(e) = report.rejected.first() {
+                return Err(e.to_string().into());
+            }
+            late += report.late;
+            recomputed += report.recomputed_cells;
+            if report.compacted > 0 {
+                // Counted before the call's compaction: the journal peaks there.
+                peak = peak.max(replica.journal().len() + report.compacted);
+                compacted += report.compacted;
+            }
+            i += 1;
+            if compact_every > 0 && i.is_multiple_of(compact_every) {
+                // The journal peaks right before a compaction (`stats` walks the
+                // indexes, so it is not read after every batch).
+                peak = peak.max(replica.stats().messages);
+                compacted += replica.compact().messages;
+            }
         }
-        late += report.late;
-        recomputed += report.recomputed_cells;
-        if report.compacted > 0 {
-            // Counted before the call's compaction: the journal peaks there.
-            peak = peak.max(replica.journal().len() + report.compacted);
-            compacted += report.compacted;
-        }
-        if compact_every > 0 && (i as u64 + 1).is_multiple_of(compact_every) {
-            // The journal peaks right before a compaction (`stats` walks the indexes,
-            // so it is not read after every batch).
-            peak = peak.max(replica.stats().messages);
-            compacted += replica.compact().messages;
-        }
+        secs += start.elapsed().as_secs_f64();
     }
-    let secs = start.elapsed().as_secs_f64();
     let stats = replica.stats();
     let peak = peak.max(stats.messages);
     writeln!(
         std::io::stdout().lock(),
         "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages (peak {peak}, {compacted} compacted), {} indexed ops; state hash {:016x}",
-        edits.len(),
+        n,
         ops as f64 / secs,
         late,
         stats.messages,
