@@ -110,6 +110,18 @@ impl BenchMix {
         undo: f64,
         nodes_clients: Option<(usize, usize)>,
     ) -> (Vec<Message>, Vec<Message>) {
+        let (scene, edits) = self.stream(messages, undo, nodes_clients);
+        (scene, edits.collect())
+    }
+
+    /// [`BenchMix::build`] with the edits made as they are taken (the standard mixes;
+    /// workload A is made up front).
+    fn stream(
+        self,
+        messages: usize,
+        undo: f64,
+        nodes_clients: Option<(usize, usize)>,
+    ) -> (Vec<Message>, Box<dyn Iterator<Item = Message>>) {
         use vuer_rtc::workload::{Mix, SceneA, Workload};
         let mix = match self {
             BenchMix::Standard => Mix::Standard,
@@ -120,7 +132,7 @@ impl BenchMix {
                     a.nodes = nodes;
                     a.authors = clients;
                 }
-                return (a.scene(), a.messages());
+                return (a.scene(), Box::new(a.messages().into_iter()));
             }
         };
         let mut w = Workload::standard().with_messages(messages);
@@ -130,28 +142,6 @@ impl BenchMix {
             w.nodes = nodes;
             w.clients = clients;
         }
-        (w.scene(), w.edits())
-    }
-
-    /// [`BenchMix::build`] with the edits made as they are taken (the standard mixes;
-    /// workload A is made up front).
-    fn stream(
-        self,
-        messages: usize,
-        undo: f64,
-    ) -> (Vec<Message>, Box<dyn Iterator<Item = Message>>) {
-        use vuer_rtc::workload::{Mix, SceneA, Workload};
-        let mix = match self {
-            BenchMix::Standard => Mix::Standard,
-            BenchMix::Vector3Set => Mix::Vector3Set,
-            BenchMix::SceneA => {
-                let a = SceneA::standard().with_messages(messages);
-                return (a.scene(), Box::new(a.messages().into_iter()));
-            }
-        };
-        let mut w = Workload::standard().with_messages(messages);
-        w.undo = undo;
-        w.mix = mix;
         (w.scene(), Box::new(w.stream()))
     }
 }
@@ -920,7 +910,7 @@ fn bench(
 ) -> Result<(), Failure> {
     use std::time::Instant;
 
-    let (scene, mut edits) = mix.stream(messages, undo);
+    let (scene, mut edits) = mix.stream(messages, undo, None);
     let mut replica = Replica::new();
     replica.set_horizon(horizon);
     replica.apply_batch(&scene);
