@@ -12,6 +12,14 @@ use vuer_rtc::replica::Replica;
 use crate::convergence::{history, state};
 use crate::support::{Rng, msg, shuffled_with_duplicates};
 
+/// A message from its parts that numbers itself `seq` in its client's `clock` entry
+/// (what compaction's stability rule counts).
+fn counted(client: &str, lt: u64, seq: u64, ops: Vec<vuer_rtc::op::Op>) -> Message {
+    let mut m = msg(client, lt, 1.0, ops);
+    m.clock.insert(client.into(), seq);
+    m
+}
+
 /// Feeds `msgs` to a fresh replica in random batches, compacting after some of them
 /// when `compact` is set.
 fn feed(msgs: &[Message], seed: u64, compact: bool) -> Replica {
@@ -471,15 +479,10 @@ fn thread_count_and_batch_split_do_not_change_a_single_bit() {
 fn compaction_evicts_silent_clients_and_rejects_their_very_late_messages() {
     use vuer_rtc::error::RejectError;
     use vuer_rtc::op::Op;
-    let with_seq = |client: &str, lt: u64, seq: u64, ops| {
-        let mut m = msg(client, lt, 1.0, ops);
-        m.clock.insert(client.into(), seq);
-        m
-    };
     let mut r = Replica::new();
     r.set_horizon(10);
     r.register_client("late");
-    r.apply_message(&with_seq(
+    r.apply_message(&counted(
         "a",
         1,
         1,
@@ -489,10 +492,10 @@ fn compaction_evicts_silent_clients_and_rejects_their_very_late_messages() {
         ],
     ));
     for lt in 2..30 {
-        r.apply_message(&with_seq("a", lt, lt, vec![Op::number_add("n", "x", 1.0)]));
+        r.apply_message(&counted("a", lt, lt, vec![Op::number_add("n", "x", 1.0)]));
     }
     // `b` is active: its first message (lt 25) bounds what is stable.
-    r.apply_message(&with_seq("b", 25, 1, vec![Op::number_add("n", "x", 0.0)]));
+    r.apply_message(&counted("b", 25, 1, vec![Op::number_add("n", "x", 0.0)]));
     // `late` is known but silent: it holds compaction back until the horizon evicts it.
     let rep = r.compact();
     assert!(rep.messages > 0, "{rep:?}");
@@ -505,11 +508,11 @@ fn compaction_evicts_silent_clients_and_rejects_their_very_late_messages() {
     );
 
     // A copy of a compacted message is a duplicate, not a new edit.
-    let copy = with_seq("a", 2, 2, vec![Op::number_add("n", "x", 1.0)]);
+    let copy = counted("a", 2, 2, vec![Op::number_add("n", "x", 1.0)]);
     let rep = r.apply_message(&copy);
     assert_eq!((rep.duplicates, rep.accepted), (1, 0));
     // The evicted client's very late message cannot be placed any more.
-    let rep = r.apply_message(&with_seq(
+    let rep = r.apply_message(&counted(
         "late",
         3,
         1,
@@ -525,14 +528,14 @@ fn compaction_evicts_silent_clients_and_rejects_their_very_late_messages() {
         Some(29.0)
     );
     // A late message above the compacted base still lands where its stamp says.
-    let rep = r.apply_message(&with_seq(
+    let rep = r.apply_message(&counted(
         "b",
         27,
         2,
         vec![Op::number_multiply("n", "x", 2.0)],
     ));
     assert_eq!(rep.late, 1);
-    let mut all: Vec<Message> = vec![with_seq(
+    let mut all: Vec<Message> = vec![counted(
         "a",
         1,
         1,
@@ -541,9 +544,9 @@ fn compaction_evicts_silent_clients_and_rejects_their_very_late_messages() {
             Op::number_set("n", "x", 1.0),
         ],
     )];
-    all.extend((2..30).map(|lt| with_seq("a", lt, lt, vec![Op::number_add("n", "x", 1.0)])));
-    all.push(with_seq("b", 25, 1, vec![Op::number_add("n", "x", 0.0)]));
-    all.push(with_seq(
+    all.extend((2..30).map(|lt| counted("a", lt, lt, vec![Op::number_add("n", "x", 1.0)])));
+    all.push(counted("b", 25, 1, vec![Op::number_add("n", "x", 0.0)]));
+    all.push(counted(
         "b",
         27,
         2,
@@ -653,26 +656,18 @@ fn automatic_compaction_changes_nothing_on_a_stream_with_late_messages() {
 fn compaction_of_a_node_on_the_general_path_folds_each_stable_op_once() {
     use serde_json::json;
     use vuer_rtc::op::{Op, OpKind};
-    let m = |client: &str, n: u64, lt: u64, ops: Vec<Op>| Message {
-        id: format!("{client}:{lt}"),
-        client: client.into(),
-        clock: [(client.to_string(), n)].into(),
-        lt,
-        ts: 1.0,
-        ops,
-    };
     let update = OpKind::ObjectUpdate(json!({"p": 3}).as_object().cloned().unwrap_or_default());
     let mut all = vec![
-        m("Mia", 1, 1, vec![Op::node_insert("", "a", "Group")]),
-        m("Mia", 2, 2, vec![Op::node_insert("a", "e", "Mesh")]),
-        m("Mia", 3, 3, vec![Op::new("e", ".", update)]),
-        m(
+        counted("Mia", 1, 1, vec![Op::node_insert("", "a", "Group")]),
+        counted("Mia", 2, 2, vec![Op::node_insert("a", "e", "Mesh")]),
+        counted("Mia", 3, 3, vec![Op::new("e", ".", update)]),
+        counted(
             "Mia",
             4,
             4,
             vec![Op::new("e", "q", OpKind::ArrayPush(json!(0)))],
         ),
-        m("Mia", 5, 6, vec![Op::number_add("e", "p", 1.0)]),
+        counted("Mia", 6, 5, vec![Op::number_add("e", "p", 1.0)]),
     ];
     let mut r = Replica::new();
     r.register_client("Mia");
@@ -680,16 +675,16 @@ fn compaction_of_a_node_on_the_general_path_folds_each_stable_op_once() {
     let report = r.compact_through(5);
     assert_eq!(report.messages, 4, "{report:?}");
     assert_eq!(r.to_json(), state(&all), "after compaction");
-    let newer = m(
+    let newer = counted(
         "Mia",
-        6,
         7,
+        6,
         vec![Op::new("e", "q", OpKind::ArrayPush(json!(1)))],
     );
-    let late = m(
+    let late = counted(
         "bob",
-        1,
         6,
+        1,
         vec![Op::new("e", "q", OpKind::ArrayPush(json!(2)))],
     );
     r.apply_batch(std::slice::from_ref(&newer));
@@ -704,18 +699,10 @@ fn compaction_of_a_node_on_the_general_path_folds_each_stable_op_once() {
 #[test]
 fn an_undo_older_than_its_target_is_not_compacted_before_it() {
     use vuer_rtc::op::Op;
-    let m = |client: &str, n: u64, lt: u64, ops: Vec<Op>| Message {
-        id: format!("{client}:{lt}"),
-        client: client.into(),
-        clock: [(client.to_string(), n)].into(),
-        lt,
-        ts: 1.0,
-        ops,
-    };
     let msgs = [
-        m("alice", 1, 8, vec![Op::node_insert("", "c", "Mesh")]),
-        m("alice", 2, 9, vec![Op::number_set("c", "q", 0.0)]),
-        m("Mia", 1, 1, vec![Op::meta_undo("alice:9")]),
+        counted("alice", 8, 1, vec![Op::node_insert("", "c", "Mesh")]),
+        counted("alice", 9, 2, vec![Op::number_set("c", "q", 0.0)]),
+        counted("Mia", 1, 1, vec![Op::meta_undo("alice:9")]),
     ];
     let mut server = Replica::new();
     server.register_client("alice");
