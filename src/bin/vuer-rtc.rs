@@ -900,6 +900,12 @@ fn main() -> ExitCode {
 /// Messages the bench makes and encodes at a time (rounded to whole batches).
 const BENCH_CHUNK: usize = 100_000;
 
+/// One batch of the bench's input.
+enum Input {
+    Bytes(Vec<u8>, Format),
+    Owned(Vec<Message>),
+}
+
 fn bench(
     messages: usize,
     batch: u64,
@@ -935,25 +941,28 @@ fn bench(
         }
         n += edits.len();
         ops += edits.iter().map(|m| m.ops.len()).sum::<usize>();
-        let batches: Vec<&[Message]> = edits.chunks(size).collect();
-        let encoded: Vec<Vec<u8>> = match format {
-            Some(f) => batches
-                .iter()
-                .map(|b| wire::encode_messages(b, f))
-                .collect(),
-            None => Vec::new(),
-        };
-        // Pre-decoded input is handed over (moved), as a server hands over what it
+        // Encoded input stays alive until the chunk is done (its drop is not timed);
+        // pre-decoded input is handed over (moved), as a server hands over what it
         // decoded.
-        let mut owned: Vec<Option<Vec<Message>>> = match format {
-            None => batches.iter().map(|b| Some(b.to_vec())).collect(),
-            Some(_) => Vec::new(),
+        let mut batches: Vec<Input> = match format {
+            Some(f) => edits
+                .chunks(size)
+                .map(|b| Input::Bytes(wire::encode_messages(b, f), f))
+                .collect(),
+            None => {
+                let mut it = edits.into_iter();
+                std::iter::from_fn(|| {
+                    let b: Vec<Message> = it.by_ref().take(size).collect();
+                    (!b.is_empty()).then_some(Input::Owned(b))
+                })
+                .collect()
+            }
         };
         let start = Instant::now();
-        for (k, b) in batches.iter().enumerate() {
-            let report = match format {
-                Some(f) => replica.apply_bytes(&encoded[k], f),
-                None => replica.apply_owned(owned[k].take().unwrap_or_else(|| b.to_vec())),
+        for b in &mut batches {
+            let report = match b {
+                Input::Bytes(bytes, f) => replica.apply_bytes(bytes, *f),
+                Input::Owned(msgs) => replica.apply_owned(std::mem::take(msgs)),
             };
             if let Some(e) = report.rejected.first() {
                 return Err(e.to_string().into());

@@ -20,10 +20,9 @@
 //!   it; truncation removes only messages that the *oldest* kept snapshot holds;
 //! - a snapshot begun with [`SceneLog::begin_snapshot`] is named by the position at
 //!   that moment (everything before it synced first) and written from a copy of the
-//!   replica taken at that moment, off the
-//!   owner's thread, while appends go on; until [`SceneLog::finish_snapshot`] nothing
-//!   is truncated, and a crash before it leaves the older snapshots and the whole
-//!   journal in place.
+//!   replica taken at that moment, off the owner's thread, while appends go on; until
+//!   [`SceneLog::finish_snapshot`] nothing is truncated, and a crash before it leaves
+//!   the older snapshots and the whole journal in place.
 
 use std::fs;
 use std::path::{Path, PathBuf};

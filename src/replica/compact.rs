@@ -82,7 +82,6 @@ impl Replica {
 
         // 1. Keys the stable ops touch, each once (a bitmap over key indices, no sort).
         //    Histories are in position order, so a cell's stable ops are a prefix.
-        let is_stable = |journal: &Journal, r: OpRef| journal.stamp(r.msg).lt <= s;
         let mut seen: Vec<u64> = Vec::new();
         let mut keys: Vec<KeyId> = Vec::new();
         for &i in &stable {
@@ -99,7 +98,11 @@ impl Replica {
         let cut_paths = |index: &CellIndex, journal: &Journal, k: KeyId| -> Vec<PathId> {
             index.cells.get(k.index()).map_or_else(Vec::new, |hs| {
                 hs.iter()
-                    .filter(|h| h.refs.first().is_some_and(|&r| is_stable(journal, r)))
+                    .filter(|h| {
+                        h.refs
+                            .first()
+                            .is_some_and(|&r| journal.stamp(r.msg).lt <= s)
+                    })
                     .map(|h| h.path)
                     .collect()
             })
@@ -126,11 +129,8 @@ impl Replica {
             match self.stable_bases(node, k, &paths, s) {
                 Some(bases) => {
                     for (p, base) in bases {
-                        let mut h = self.index.take(k, p);
-                        let cut = h.partition_point(|&r| is_stable(&self.journal, r));
-                        h.drain(..cut);
                         self.index.set_base(k, p, base);
-                        self.index.put_cut(k, p, h);
+                        self.drop_stable(k, p, s);
                     }
                 }
                 None => general.push((k, paths)),
@@ -164,10 +164,7 @@ impl Replica {
         //    stable node ops and the messages.
         for &k in &keys {
             for p in cut_paths(&self.index, &self.journal, k) {
-                let mut h = self.index.take(k, p);
-                let cut = h.partition_point(|&r| is_stable(&self.journal, r));
-                h.drain(..cut);
-                self.index.put_cut(k, p, h);
+                self.drop_stable(k, p, s);
             }
         }
         self.structure.drop_through(s, &self.journal);
@@ -218,7 +215,7 @@ impl Replica {
             .iter()
             .map(|&p| {
                 let h = self.index.history(kid, p);
-                let cut = h.partition_point(|&r| self.journal.stamp(r.msg).lt <= s);
+                let cut = stable_len(&self.journal, h, s);
                 if alive && cut == h.len() && !self.index.is_text_path(p) {
                     // The whole history is stable: the cell's value is its fold, which
                     // is the base (the recompute invariant; checked in debug builds).
@@ -261,28 +258,36 @@ impl Replica {
         for &p in paths {
             for &hk in hist_keys {
                 let mut h = self.index.take(hk, p);
-                let cut = h.partition_point(|&r| self.journal.stamp(r.msg).lt <= s);
-                let rest = h.split_off(cut);
+                let rest = h.split_off(stable_len(&self.journal, &h, s));
                 self.index.put(hk, p, h);
                 saved.push((hk, p, rest));
             }
         }
         recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
-        let Some(node) = self.graph.node_of(kid) else {
-            for (hk, p, rest) in saved {
-                self.index.put(hk, p, rest);
+        if let Some(node) = self.graph.node_of(kid) {
+            for &p in paths {
+                let base = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
+                self.index.set_base(kid, p, base);
             }
-            return;
-        };
-        for &p in paths {
-            let base = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
-            self.index.set_base(kid, p, base);
         }
         for (hk, p, rest) in saved {
             self.index.put_cut(hk, p, rest);
         }
         recompute::recompute(&mut self.graph, &self.journal, &mut self.index, kid, paths);
     }
+
+    /// Drops the stable prefix (`lt ≤ s`) of the history of (`k`, `p`); an emptied
+    /// history of a cell with a base goes.
+    fn drop_stable(&mut self, k: KeyId, p: PathId, s: u64) {
+        let mut h = self.index.take(k, p);
+        h.drain(..stable_len(&self.journal, &h, s));
+        self.index.put_cut(k, p, h);
+    }
+}
+
+/// How many ops at the start of `h` (in position order) are stable, `lt ≤ s`.
+fn stable_len(journal: &Journal, h: &[OpRef], s: u64) -> usize {
+    h.partition_point(|&r| journal.stamp(r.msg).lt <= s)
 }
 
 /// Sets bit `i` of `bits` (growing it); true when it was clear.

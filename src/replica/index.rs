@@ -81,12 +81,24 @@ impl Marks {
         created: Pos,
         removed: Option<Pos>,
     ) -> Option<(usize, &Folded)> {
-        if self.epoch != epoch || self.created != created || self.removed != removed {
+        if !self.valid(epoch, created, removed) {
             return None;
         }
         let i = self.at.partition_point(|&(at, _)| at as usize <= n);
         let (at, v) = self.at.get(i.checked_sub(1)?)?;
         Some((*at as usize, v))
+    }
+
+    /// True when the marks were folded under undo epoch `epoch` and the lifetime
+    /// `created..removed`.
+    pub fn valid(&self, epoch: u64, created: Pos, removed: Option<Pos>) -> bool {
+        self.epoch == epoch && self.created == created && self.removed == removed
+    }
+
+    /// Drops the marks at `n` ops or more (their prefix changed).
+    pub fn drop_from(&mut self, n: usize) {
+        let keep = self.at.partition_point(|&(at, _)| (at as usize) < n);
+        self.at.truncate(keep);
     }
 }
 
@@ -199,8 +211,7 @@ impl CellIndex {
                 if h.get(at) != Some(&r) {
                     h.insert(at, r);
                     if let Some(m) = &mut hist.marks {
-                        let keep = m.at.partition_point(|&(n, _)| n as usize <= at);
-                        m.at.truncate(keep);
+                        m.drop_from(at + 1);
                     }
                 }
             }

@@ -199,9 +199,8 @@ fn recompute_cell(
         let (created, removed, epoch) = (n.created, n.removed, journal.undo_epoch());
         match slot {
             // The marks still valid before the first new one stay.
-            Some(m) if m.epoch == epoch && m.created == created && m.removed == removed => {
-                let keep = m.at.partition_point(|&(n, _)| n < first);
-                m.at.truncate(keep);
+            Some(m) if m.valid(epoch, created, removed) => {
+                m.drop_from(first as usize);
                 m.at.append(&mut marks);
             }
             _ => {
