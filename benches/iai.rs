@@ -8,6 +8,11 @@
 //!   LWW writes each) applied one per call from MessagePack bytes (`apply_bytes`, the
 //!   fast reader) to a replica holding the 10,000-node scene: divide by 10,000 for the
 //!   instructions per write;
+//! - `telemetry_ticks`: 50 ticks of the telemetry workload
+//!   ([`vuer_rtc::workload::Telemetry`]: a [`vuer_rtc::Writer`] sets `position` and
+//!   `rotation` of all 10,000 nodes per tick, one commit each), filling included, with
+//!   the one automatic compaction those 1,000,000 writes trigger: divide by 1,000,000
+//!   for the instructions per write;
 //! - `store_receive`: 1,000 messages of [`Workload::relayed`] (10 `vector3.set` each)
 //!   received one by one by a client store holding the 1,000-node scene;
 //! - `store_edit_commit`: 100 rounds of 10 `vector3.set` edits and a commit on that store;
@@ -211,6 +216,31 @@ fn scene_a_bytes((mut r, bytes): (Replica, Vec<Vec<u8>>)) -> Replica {
     r
 }
 
+type TelemetrySetup = (
+    Replica,
+    Vec<vuer_rtc::ids::KeyId>,
+    vuer_rtc::ids::PathId,
+    vuer_rtc::ids::PathId,
+);
+
+fn telemetry_replica() -> TelemetrySetup {
+    let mut r = vuer_rtc::workload::Telemetry::standard().replica();
+    let keys = (0..10_000).map(|k| r.key_id(&format!("n{k}"))).collect();
+    let (pos, rot) = (r.path_id("position"), r.path_id("rotation"));
+    (r, keys, pos, rot)
+}
+
+#[library_benchmark]
+#[bench::writes_1m(telemetry_replica())]
+fn telemetry_ticks((mut r, keys, pos, rot): TelemetrySetup) -> Replica {
+    let mut w = r.writer("author");
+    for t in 1..=50 {
+        vuer_rtc::workload::Telemetry::fill(t, black_box(&keys), pos, rot, &mut w);
+        r.commit(&mut w, 0.0).unwrap();
+    }
+    r
+}
+
 #[library_benchmark]
 #[bench::standard_1k(warm_replica_and_batch())]
 fn merge_batch((mut r, batch): (Replica, Vec<Message>)) -> Replica {
@@ -245,7 +275,7 @@ fn apply_quat_scalar_chain(qs: Vec<[f32; 4]>) -> [f32; 3] {
 
 library_benchmark_group!(
     name = merge;
-    benchmarks = merge_batch, scene_a_bytes, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
+    benchmarks = merge_batch, scene_a_bytes, telemetry_ticks, store_receive, store_edit_commit, quat_mul_scalar_chain, quat_mul_simd_chain, apply_quat_scalar_chain
 );
 
 fn compacted_scene() -> Replica {

@@ -11,6 +11,7 @@
 //! |                         | `replica/scene_a_one_by_one/{msgpack,decoded}/20k` |
 //! | [`stages::store`]       | `store/{receive,receive_pending,receive_batch,edit_commit}/10k` |
 //! | [`stages::persist`]     | `persist/journal_append/{never,every}`, `persist/journal_read/10k` |
+//! | [`stages::telemetry`]   | `telemetry/{tick,tick_and_feed}/10k`           |
 //! | [`stages::text`]        | `text/{local,local_ops,remote,remote_encoded,replica}/{automerge-paper,seph-blog1}`, `text/concurrent/friendsforever` |
 //!
 //! The inputs are built by [`stages::workload`] from a seeded PRNG, so every run sees
@@ -41,6 +42,7 @@ mod stages {
     pub mod replica;
     pub mod snapshot;
     pub mod store;
+    pub mod telemetry;
     pub mod text;
     pub mod traces;
     pub mod workload;
@@ -52,6 +54,7 @@ criterion::criterion_main!(
     stages::snapshot::benches,
     stages::replica::benches,
     stages::store::benches,
+    stages::telemetry::benches,
     stages::text::benches,
     stages::persist::benches,
     stages::kernels::benches

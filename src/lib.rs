@@ -90,7 +90,7 @@ pub(crate) mod test_support;
 pub use apply::{
     ApplyReport, OpMeta, apply_message, apply_messages, apply_operation, create_empty_graph,
 };
-pub use graph::{NodeRef, SceneGraph};
+pub use graph::{Changes, NodeRef, SceneGraph};
 pub use op::{Message, Op, OpKind};
-pub use replica::{BatchReport, CompactReport, Replica, ReplicaStats};
+pub use replica::{BatchReport, Committed, CompactReport, Replica, ReplicaStats, Writer};
 pub use store::{GraphStore, create_graph};

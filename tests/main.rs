@@ -16,6 +16,8 @@ mod decode_garbage;
 mod ops;
 // Replica: any delivery order, batch split and thread count gives the model's state.
 mod replica;
+// The telemetry writer and the change feed.
+mod writer;
 // GraphStore: the guide's examples, multi-store convergence with undo, offline, compaction.
 mod store;
 // The text CRDT against the Python reference (ignored unless VUER_RTC_REFERENCE_PYTHON

@@ -269,6 +269,7 @@ pub(crate) fn undo_effect(graph: &mut SceneGraph, effect: Effect) {
             let n = &mut graph.nodes[node];
             n.tag = tag;
             n.name = name;
+            graph.touch(node);
         }
     }
 }
@@ -490,12 +491,11 @@ pub(crate) fn set_lww(
     value: Value,
     stamp: Stamp,
 ) {
-    let newer = graph
-        .cell(node, pid)
-        .is_none_or(|(_, s)| graph.clients.cmp_stamps(stamp, s) == Ordering::Greater);
-    if newer {
-        graph.write(node, pid, value, stamp);
-    }
+    let row = graph.nodes[node].row;
+    let clients = &graph.clients;
+    graph.props.set_lww(pid, row, value, stamp, |s| {
+        clients.cmp_stamps(stamp, s) == Ordering::Greater
+    });
 }
 
 pub(crate) fn set_cell(
@@ -708,6 +708,7 @@ fn rename(graph: &mut SceneGraph, id: NodeKey, spec: &NodeSpec, effects: &mut Ve
     if spec.tag.is_none() && spec.name.is_none() {
         return;
     }
+    graph.touch(id);
     let n = &mut graph.nodes[id];
     effects.push(Effect::Renamed {
         node: id,

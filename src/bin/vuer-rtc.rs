@@ -217,6 +217,20 @@ enum Command {
         #[arg(long, default_value_t = vuer_rtc::replica::DEFAULT_HORIZON)]
         horizon: u64,
     },
+    /// Run the telemetry workload: a writer moves every node of a scene each tick (a
+    /// `vector3.set` of `position` and a `quaternion.set` of `rotation` per node, one
+    /// message per tick) and a renderer takes the change feed every few ticks.
+    Telemetry {
+        /// Nodes in the scene.
+        #[arg(long, default_value_t = 10_000, value_parser = at_least_one)]
+        nodes: usize,
+        /// Ticks to run (1,000 is one second at 1 kHz).
+        #[arg(long, default_value_t = 1_000, value_parser = at_least_one)]
+        ticks: usize,
+        /// The renderer takes the change feed every N ticks (0: never).
+        #[arg(long, default_value_t = 16)]
+        frame_every: usize,
+    },
     /// Print a reproducible workload (the scene's messages, then the edits in arrival
     /// order) as one JSON array, e.g. to run the same workload through another engine.
     Workload {
@@ -792,6 +806,32 @@ fn read_messages(file: &PathBuf, format: Enc, limits: &LimitArgs) -> Result<Vec<
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Telemetry {
+            nodes,
+            ticks,
+            frame_every,
+        } => {
+            let t = vuer_rtc::workload::Telemetry {
+                nodes,
+                ticks,
+                frame_every,
+            };
+            let run = t.run().map_err(|e| e.to_string())?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{ticks} ticks x {} writes: {:.3} s, {:.0} writes/s ({:.0} ticks/s; commits alone {:.0} writes/s); renderer fed {} cells; journal {} messages ({} compacted); state hash {:016x}",
+                2 * nodes,
+                run.secs,
+                run.writes as f64 / run.secs,
+                ticks as f64 / run.secs,
+                run.writes as f64 / run.commit_secs,
+                run.fed_cells,
+                run.journaled,
+                run.compacted,
+                run.state_hash
+            )
+            .map_err(output)?;
+        }
         Command::Replay {
             file,
             format,

@@ -11,11 +11,16 @@
 //!   another kind goes to `dynamic` (the "path written with two dtypes" fallback of
 //!   DESIGN.md §5), so no write ever fails or panics.
 //!
+//! - every row whose cell a [`PathColumn`] wrote or took since the last
+//!   [`PropertyStore::take_changes`] is marked in that column's dirty bitmap (a written
+//!   cell may end equal to what it was: the feed may over-report, never under-report).
+//!
 //! Nothing here knows what an op means or compares stamps: callers pass the stamp to
 //! store. Absent cells report [`Stamp::ZERO`].
 
 use ahash::AHashMap;
 
+use super::dirty::RowBits;
 use super::value::{Kind, Rgb, TextCell, Value, ValueRef};
 use crate::ids::{PathId, Stamp};
 use crate::op::Json;
@@ -64,6 +69,30 @@ impl<T: Default> Column<T> {
         self.values[i] = value;
         self.stamps[i] = stamp;
         self.present[i] = true;
+    }
+
+    /// Writes the cell of `row` unless it holds a stamp `newer` says no to; true when
+    /// it wrote. One bounds check and one stamp read, no [`Value`] dispatch.
+    #[inline]
+    pub fn set_lww(
+        &mut self,
+        row: Row,
+        value: T,
+        stamp: Stamp,
+        newer: impl Fn(Stamp) -> bool,
+    ) -> bool {
+        let i = row.index();
+        if i < self.values.len() {
+            if self.present[i] && !newer(self.stamps[i]) {
+                return false;
+            }
+            self.values[i] = value;
+            self.stamps[i] = stamp;
+            self.present[i] = true;
+        } else {
+            self.set(row, value, stamp);
+        }
+        true
     }
 
     /// A column from its parallel arrays; `None` unless the three have equal length.
@@ -245,6 +274,9 @@ pub struct PathColumn {
     primary: TypedColumn,
     // Cells whose kind differs from `primary`'s. Disjoint from `primary`'s present rows.
     dynamic: AHashMap<Row, (Value, Stamp)>,
+    // Rows written or taken since the change feed last took them (not state: never
+    // snapshotted or compared).
+    dirty: RowBits,
 }
 
 impl PathColumn {
@@ -261,7 +293,11 @@ impl PathColumn {
         dynamic: AHashMap<Row, (Value, Stamp)>,
     ) -> Option<Self> {
         let clash = dynamic.keys().any(|&r| primary.get(r).is_some());
-        (!clash).then_some(PathColumn { primary, dynamic })
+        (!clash).then_some(PathColumn {
+            primary,
+            dynamic,
+            dirty: RowBits::default(),
+        })
     }
 
     /// The cells whose kind differs from the typed column's, in no particular order.
@@ -287,6 +323,7 @@ impl PathColumn {
 
     /// Writes the cell of `row` (typed column when the kind matches, else dynamic).
     pub fn set(&mut self, row: Row, value: Value, stamp: Stamp) {
+        self.dirty.mark(row);
         if self.primary.kind().is_none() {
             self.primary = TypedColumn::empty_of(value.kind());
         }
@@ -303,9 +340,58 @@ impl PathColumn {
         }
     }
 
+    /// Writes the cell of `row` unless it is present with a stamp `newer` says no to
+    /// (a last-writer-wins write); true when it wrote. A value of the typed column's
+    /// kind, with no dynamic cells, is written in place without a [`Value`] round trip.
+    pub fn set_lww(
+        &mut self,
+        row: Row,
+        value: Value,
+        stamp: Stamp,
+        newer: impl Fn(Stamp) -> bool,
+    ) -> bool {
+        if self.dynamic.is_empty() {
+            let wrote = match (&mut self.primary, value) {
+                (TypedColumn::F32x3(c), Value::Vec3(v)) => c.set_lww(row, v, stamp, newer),
+                (TypedColumn::F32x4(c), Value::Quat(q)) => c.set_lww(row, q, stamp, newer),
+                (TypedColumn::F64(c), Value::Number(x)) => c.set_lww(row, x, stamp, newer),
+                (TypedColumn::Bool(c), Value::Bool(b)) => c.set_lww(row, b, stamp, newer),
+                (_, value) => return self.set_lww_general(row, value, stamp, newer),
+            };
+            if wrote {
+                self.dirty.mark(row);
+            }
+            return wrote;
+        }
+        self.set_lww_general(row, value, stamp, newer)
+    }
+
+    fn set_lww_general(
+        &mut self,
+        row: Row,
+        value: Value,
+        stamp: Stamp,
+        newer: impl Fn(Stamp) -> bool,
+    ) -> bool {
+        let write = self.get(row).is_none_or(|(_, s)| newer(s));
+        if write {
+            self.set(row, value, stamp);
+        }
+        write
+    }
+
     /// Takes the cell of `row` out.
     pub fn take(&mut self, row: Row) -> Option<(Value, Stamp)> {
-        self.primary.take(row).or_else(|| self.dynamic.remove(&row))
+        let taken = self.primary.take(row).or_else(|| self.dynamic.remove(&row));
+        if taken.is_some() {
+            self.dirty.mark(row);
+        }
+        taken
+    }
+
+    /// The rows written or taken since the last call (see the module doc).
+    pub fn take_dirty(&mut self) -> RowBits {
+        self.dirty.take()
     }
 }
 
@@ -338,6 +424,23 @@ impl PropertyStore {
         self.paths[i].set(row, value, stamp);
     }
 
+    /// [`PathColumn::set_lww`] of the cell at (`path`, `row`).
+    #[inline]
+    pub fn set_lww(
+        &mut self,
+        path: PathId,
+        row: Row,
+        value: Value,
+        stamp: Stamp,
+        newer: impl Fn(Stamp) -> bool,
+    ) -> bool {
+        let i = path.index();
+        if i >= self.paths.len() {
+            self.paths.resize_with(i + 1, PathColumn::default);
+        }
+        self.paths[i].set_lww(row, value, stamp, newer)
+    }
+
     /// Removes a cell, returning it.
     pub fn take(&mut self, path: PathId, row: Row) -> Option<(Value, Stamp)> {
         self.paths.get_mut(path.index())?.take(row)
@@ -357,6 +460,19 @@ impl PropertyStore {
             self.paths.resize_with(n, PathColumn::default);
         }
         &mut self.paths[..n]
+    }
+
+    /// Per path, the rows written or taken since the last call (paths with none left
+    /// out), in path order.
+    pub fn take_changes(&mut self) -> Vec<(PathId, RowBits)> {
+        self.paths
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let bits = c.take_dirty();
+                (!bits.is_empty()).then(|| (PathId::from_index(i), bits))
+            })
+            .collect()
     }
 
     /// A store from its path columns, indexed by [`PathId::index`].

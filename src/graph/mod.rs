@@ -9,8 +9,10 @@
 //! This module does not decide what an op does; [`crate::apply`] does, using the
 //! structural primitives here. Read [`crate::apply`] next.
 
+mod changes;
 mod scene;
 mod view;
 
+pub use changes::Changes;
 pub use scene::{Node, SceneGraph};
 pub use view::NodeRef;

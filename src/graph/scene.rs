@@ -9,7 +9,10 @@
 //! - a tombstoned node has no parent; it keeps its children and properties;
 //! - `root` is the live-or-tombstoned node with the smallest creation position;
 //! - `rows[node.row] == Some(id)`; a row freed by [`SceneGraph::uncreate`] is `None` and
-//!   holds no cell.
+//!   holds no cell;
+//! - `dirty_nodes` holds the row of every node the primitives below created, removed,
+//!   tombstoned, revived, renamed, attached or detached (and of every parent that
+//!   gained or lost a child) since the last [`SceneGraph::take_changes`].
 //!
 //! The structural primitives here (`create`, `attach`, `detach`, `tombstone`,
 //! `is_ancestor`) enforce these invariants; *when* to call them (idempotent insert,
@@ -19,7 +22,8 @@ use std::cmp::Ordering;
 
 use slotmap::SlotMap;
 
-use crate::column::{PropertyStore, Row, Value, ValueRef};
+use super::Changes;
+use crate::column::{PropertyStore, Row, RowBits, Value, ValueRef};
 use crate::ids::{ClientTable, KeyId, KeyTable, NodeKey, PathId, PathTable, Pos, Stamp};
 
 /// One node of the scene.
@@ -64,6 +68,9 @@ pub struct SceneGraph {
     pub(crate) paths: PathTable,
     pub(crate) clients: ClientTable,
     pub(crate) props: PropertyStore,
+    // Rows of the nodes whose record changed since the change feed last took them (not
+    // state: never snapshotted or compared).
+    pub(crate) dirty_nodes: RowBits,
 }
 
 impl SceneGraph {
@@ -137,6 +144,7 @@ impl SceneGraph {
         }
         self.by_kid[kid.index()] = Some(id);
         self.rows.push(Some(id));
+        self.dirty_nodes.mark(row);
         let earlier =
             |r: NodeKey| self.clients.cmp_pos(self.nodes[r].created, pos) == Ordering::Less;
         if !self.root.is_some_and(earlier) {
@@ -153,6 +161,7 @@ impl SceneGraph {
             return;
         };
         self.props.clear_row(n.row);
+        self.dirty_nodes.mark(n.row);
         if let Some(slot) = self.by_kid.get_mut(n.kid.index()) {
             *slot = None;
         }
@@ -184,13 +193,48 @@ impl SceneGraph {
             .unwrap_or_else(|p| p);
         self.nodes[parent].children.insert(pos, child);
         self.nodes[child].parent = Some(parent);
+        self.touch(child);
+        self.touch(parent);
     }
 
     /// Detaches `child` from its actual parent, if any.
     pub(crate) fn detach(&mut self, child: NodeKey) {
         if let Some(p) = self.nodes[child].parent.take() {
             self.nodes[p].children.retain(|&c| c != child);
+            self.touch(child);
+            self.touch(p);
         }
+    }
+
+    /// Marks `node`'s record changed for the change feed (see the module doc).
+    pub(crate) fn touch(&mut self, node: NodeKey) {
+        if let Some(n) = self.nodes.get(node) {
+            self.dirty_nodes.mark(n.row);
+        }
+    }
+
+    /// What changed since the last call: per column, the rows whose cell was written
+    /// or removed, and the rows whose node record (existence, parent, children,
+    /// tombstone, tag, name) changed. A renderer calls it once per frame and reads
+    /// just those cells. It may over-report (a cell written back to the value it
+    /// had), never under-report. A graph made by a snapshot restore starts with nothing
+    /// to report: read it whole first.
+    pub fn take_changes(&mut self) -> Changes {
+        Changes {
+            columns: self.props.take_changes(),
+            nodes: self.dirty_nodes.take(),
+        }
+    }
+
+    /// The key of the node at `row` (`None` for a row freed by a rewound creation).
+    pub fn key_of_row(&self, row: Row) -> Option<&str> {
+        let id = (*self.rows.get(row.index())?)?;
+        Some(&self.nodes.get(id)?.key)
+    }
+
+    /// The row of a node key: its index in every property column.
+    pub fn row_of(&self, key: &str) -> Option<Row> {
+        Some(self.nodes.get(self.node_id(key)?)?.row)
     }
 
     /// True when `ancestor` is `node` or one of its ancestors.
@@ -209,11 +253,13 @@ impl SceneGraph {
     pub(crate) fn tombstone(&mut self, node: NodeKey, pos: Pos) {
         self.detach(node);
         self.nodes[node].removed = Some(pos);
+        self.touch(node);
     }
 
     /// Reverts [`SceneGraph::tombstone`] (the caller re-attaches the parent).
     pub(crate) fn untombstone(&mut self, node: NodeKey) {
         self.nodes[node].removed = None;
+        self.touch(node);
     }
 
     /// Interns a path.

@@ -218,6 +218,13 @@ impl CellIndex {
         }
     }
 
+    /// Lists `r`, an op with an inline body of the newest message held, in the history
+    /// of (`key`, `path`): it goes last, so no position is compared and no mark drops.
+    #[inline]
+    pub fn push_newest(&mut self, key: KeyId, path: PathId, r: OpRef) {
+        self.slot(key, path).refs.push(r);
+    }
+
     /// Every history: `(key, path, refs)`.
     pub fn histories(&self) -> impl Iterator<Item = (KeyId, PathId, &[OpRef])> + '_ {
         self.cells.iter().enumerate().flat_map(|(k, cells)| {

@@ -212,6 +212,8 @@ pub struct Journal {
     // Bumped whenever a held message's undo state flips: a cell value folded under an
     // older epoch may count ops that no longer count (see [`super::index::Marks`]).
     pub(super) undo_epoch: u64,
+    // Ops of every message ever pushed (what automatic compaction counts).
+    pub(super) ops_pushed: u64,
 }
 
 impl Journal {
@@ -299,6 +301,14 @@ impl Journal {
         }
         let i = log.recent.partition_point(|&(s, _)| s <= seq);
         i.checked_sub(1).map(|i| log.recent[i].1)
+    }
+
+    /// The greatest `clock` counter received from `client` (0 when none).
+    pub fn last_seq(&self, client: ClientId) -> u64 {
+        self.clients.get(&client).map_or(0, |l| {
+            let ahead = l.ahead.last_key_value().map_or(0, |(&s, _)| s);
+            l.prefix.max(ahead)
+        })
     }
 
     /// True when `client`'s message number `seq` was received before (it may have been
@@ -512,6 +522,7 @@ impl Journal {
         let undone = self.meta.get(&*entry.id).is_some_and(|m| m.undo);
         self.note_client(stamp.client, entry.seq, entry.lt);
         let head = Head { stamp, undone };
+        self.ops_pushed = self.ops_pushed.saturating_add(entry.ops.len() as u64);
         let i = match self.free.pop() {
             Some(i) => {
                 self.entries[i as usize] = entry;

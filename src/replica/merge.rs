@@ -152,7 +152,7 @@ impl Replica {
 
     /// Applies the freshly journaled in-order entry `i` op by op, as the model does,
     /// and indexes it.
-    fn apply_entry(&mut self, i: u32, stamp: Stamp, ts: f64, report: &mut BatchReport) {
+    pub(super) fn apply_entry(&mut self, i: u32, stamp: Stamp, ts: f64, report: &mut BatchReport) {
         report.accepted += 1;
         let n = self.journal.entry(i).len();
         let mut effects = Vec::new();
@@ -161,13 +161,16 @@ impl Replica {
                 msg: i,
                 op: u32::try_from(k).unwrap_or(u32::MAX),
             };
-            self.index_op(r, |_, _| {});
-            let rec = self.journal.rec(r);
-            let pos = Pos::new(stamp, k);
-            let warning = match rec.whole() {
-                Some(op) if !is_single_cell(op) => {
+            // Multi-cell (`Some(true)`), whole single-cell (`Some(false)`) or inline.
+            let whole = self.journal.rec(r).whole().map(|op| !is_single_cell(op));
+            let warning = match whole {
+                Some(true) => {
+                    self.index_op(r, |_, _| {});
+                    let Some(op) = self.journal.rec(r).whole() else {
+                        continue;
+                    };
                     let ctx = Ctx {
-                        pos,
+                        pos: Pos::new(stamp, k),
                         ts,
                         write_props: true,
                     };
@@ -179,15 +182,25 @@ impl Replica {
                     w
                 }
                 _ => {
-                    let (kid, pid) = rec.ids;
+                    let (kid, pid) = self.journal.rec(r).ids;
+                    // The entry is the newest held: its ops go last in their histories.
+                    // A whole single-cell op (a string, a JSON value) may mark its
+                    // cell linked or text, which `insert` records.
+                    if whole.is_none() {
+                        self.index.push_newest(kid, pid, r);
+                    } else {
+                        self.index
+                            .insert(kid, pid, r, &self.journal, &self.graph.clients);
+                    }
+                    let rec = self.journal.rec(r);
                     match node_for(&self.graph, kid, rec.key(&self.graph.keys)) {
                         Err(w) => Some(w),
                         Ok(n) => match rec.lww_value() {
                             Some(v) => {
-                                set_lww(&mut self.graph, n, pid, v, pos.stamp);
+                                set_lww(&mut self.graph, n, pid, v, stamp);
                                 None
                             }
-                            None => set_cell(&mut self.graph, n, pid, &rec.kind(), pos.stamp),
+                            None => set_cell(&mut self.graph, n, pid, &rec.kind(), stamp),
                         },
                     }
                 }
@@ -205,7 +218,7 @@ impl Replica {
     /// True when a message of this stamp, id and own counter is newer than everything
     /// held, of a fresh id, stamp and counter, above the compacted base and not aimed
     /// at by a seen undo/redo: what the in-order fast paths take.
-    fn fresh_in_order(&self, stamp: Stamp, id: &str, seq: Option<u64>) -> bool {
+    pub(super) fn fresh_in_order(&self, stamp: Stamp, id: &str, seq: Option<u64>) -> bool {
         let clients = &self.graph.clients;
         let newer = self
             .frontier

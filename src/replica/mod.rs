@@ -39,6 +39,7 @@ pub(crate) mod parts;
 mod recompute;
 pub mod record;
 mod structure;
+mod writer;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -58,6 +59,7 @@ pub use compact::CompactReport;
 pub use index::MARK_EVERY;
 pub(crate) use index::touched;
 pub use join::{JoinPoint, JoinTail};
+pub use writer::{Committed, Writer};
 
 /// What one [`Replica::apply_batch`] did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -135,6 +137,8 @@ pub struct Replica {
     // and how many were accepted since the last compaction.
     auto_compact: Option<u64>,
     since_compact: u64,
+    // `journal.ops_pushed` at the last automatic compaction.
+    ops_at_compact: u64,
 }
 
 /// A hasher with fixed keys for transient sets of interned ids (never of strings from
@@ -154,6 +158,11 @@ pub const DEFAULT_HORIZON: u64 = 10_000;
 /// itself ([`Replica::set_auto_compact`]).
 pub const DEFAULT_AUTO_COMPACT: u64 = 10_000;
 
+/// Automatic compaction also runs once the messages accepted since the last one hold
+/// this many ops per message of the policy (1,000,000 ops at the default): a stream of
+/// large messages (a [`Writer`] committing a whole scene per tick) stays bounded too.
+pub const AUTO_COMPACT_OPS_PER_MESSAGE: u64 = 100;
+
 impl Default for Replica {
     fn default() -> Self {
         Replica {
@@ -167,6 +176,7 @@ impl Default for Replica {
             compacted_through: None,
             auto_compact: Some(DEFAULT_AUTO_COMPACT),
             since_compact: 0,
+            ops_at_compact: 0,
         }
     }
 }
@@ -194,8 +204,9 @@ impl Replica {
     }
 
     /// Sets when the replica compacts by itself: after every `messages` accepted
-    /// messages (counted across calls), at the end of the call that reaches the count,
-    /// it runs [`Replica::compact`] and reports the messages folded in
+    /// messages (counted across calls), or of messages holding `messages` ×
+    /// [`AUTO_COMPACT_OPS_PER_MESSAGE`] ops, at the end of the call that reaches the
+    /// count, it runs [`Replica::compact`] and reports the messages folded in
     /// [`BatchReport::compacted`]. `None`: only when [`Replica::compact`] is called
     /// (a [`crate::GraphStore`], which keeps its unacknowledged messages out of the
     /// base, and a server scene, which compacts on its own count, turn it off). The
@@ -225,6 +236,7 @@ impl Replica {
     pub fn set_auto_compact(&mut self, messages: Option<u64>) {
         self.auto_compact = messages.map(|n| n.max(1));
         self.since_compact = 0;
+        self.ops_at_compact = self.journal.ops_pushed;
     }
 
     /// After how many accepted messages the replica compacts by itself
@@ -239,8 +251,11 @@ impl Replica {
             return;
         };
         self.since_compact += report.accepted as u64;
-        if self.since_compact >= every {
+        let ops = self.journal.ops_pushed - self.ops_at_compact;
+        if self.since_compact >= every || ops >= every.saturating_mul(AUTO_COMPACT_OPS_PER_MESSAGE)
+        {
             self.since_compact = 0;
+            self.ops_at_compact = self.journal.ops_pushed;
             report.compacted += self.compact().messages;
         }
     }

@@ -511,6 +511,7 @@ impl Replica {
         if let Some(t) = parts.compacted_through {
             safe("compacted-through time", t)?;
         }
+        let ops_at_compact = journal.ops_pushed;
         Ok(Replica {
             graph,
             journal,
@@ -532,6 +533,7 @@ impl Replica {
             compacted_through: parts.compacted_through,
             auto_compact: Some(super::DEFAULT_AUTO_COMPACT),
             since_compact: 0,
+            ops_at_compact,
         })
     }
 }

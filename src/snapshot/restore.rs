@@ -273,6 +273,7 @@ pub(super) fn restore(view: SnapshotView<'_>) -> Result<Replica, SnapshotError> 
         paths,
         clients,
         props: PropertyStore::from_columns(columns),
+        dirty_nodes: Default::default(),
     };
 
     // Bookkeeping and journal.

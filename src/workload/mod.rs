@@ -8,8 +8,16 @@
 //! are sent by clients that lag behind (they have not seen the last 1–2,000 messages
 //! yet), so that about 20 % of the messages land late in batches of 1,000.
 //!
+//! [`Telemetry`] (`telemetry.rs`) is the embedded high-frequency workload: a
+//! [`crate::Writer`] updating the position and rotation of every node of a scene per
+//! tick, with a renderer reading the change feed.
+//!
 //! Invariants: the same [`Workload`] always produces the same messages (seeded
 //! splitmix64, no global state); ids are `client:lt` and `(lt, client)` pairs are unique.
+
+mod telemetry;
+
+pub use telemetry::{Telemetry, TelemetryRun};
 
 use std::collections::{BTreeMap, VecDeque};
 
