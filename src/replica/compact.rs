@@ -86,8 +86,19 @@ impl Replica {
         let mut keys: Vec<KeyId> = Vec::new();
         for &i in &stable {
             for op in 0..self.journal.entry(i).len() {
-                let op = u32::try_from(op).unwrap_or(u32::MAX);
-                for (k, _) in self.cells_of_op(OpRef { msg: i, op }).0 {
+                let r = OpRef {
+                    msg: i,
+                    op: u32::try_from(op).unwrap_or(u32::MAX),
+                };
+                // An inline op touches its own cell; a whole one may touch several.
+                if self.journal.rec(r).whole().is_none() {
+                    let k = self.journal.rec(r).ids.0;
+                    if set_bit(&mut seen, k.index()) {
+                        keys.push(k);
+                    }
+                    continue;
+                }
+                for (k, _) in self.cells_of_op(r).0 {
                     if set_bit(&mut seen, k.index()) {
                         keys.push(k);
                     }
@@ -235,18 +246,51 @@ impl Replica {
                     );
                     return Some((p, now));
                 }
+                let prefix = &h[..cut];
+                if alive && let Some(base) = self.last_set(node, p, prefix) {
+                    debug_assert!(
+                        recompute::fold_cell(
+                            &self.graph,
+                            &self.journal,
+                            &self.index,
+                            node,
+                            p,
+                            prefix,
+                            None
+                        )
+                        .is_some_and(|(v, _)| v == base),
+                        "a prefix ending in a counted set folds to that set"
+                    );
+                    return Some((p, base));
+                }
                 let (base, _) = recompute::fold_cell(
                     &self.graph,
                     &self.journal,
                     &self.index,
                     node,
                     p,
-                    &h[..cut],
+                    prefix,
                     None,
                 )?;
                 Some((p, base))
             })
             .collect()
+    }
+
+    /// The fold of the history prefix `refs` of cell `p` of the live `node`, read off
+    /// its last op when that op is an LWW set that counts (not undone, after the node's
+    /// creation, the only op of its message in the prefix, not on a text path): in
+    /// position order its stamp beats everything before it, so the cell is its value.
+    /// `None` when the prefix needs the fold.
+    fn last_set(&self, node: NodeKey, p: PathId, refs: &[OpRef]) -> Option<Folded> {
+        let (&last, before) = refs.split_last()?;
+        let value = self.journal.rec(last).lww_value()?;
+        let same_message = before.last().is_some_and(|r| r.msg == last.msg);
+        let created = self.graph.nodes[node].created;
+        let pos = self.journal.pos(last);
+        let counts = !self.journal.is_undone(last)
+            && self.graph.clients.cmp_pos(pos, created) == std::cmp::Ordering::Greater;
+        (counts && !same_message && !self.index.is_text_path(p)).then_some(Some((value, pos.stamp)))
     }
 
     /// The general path to the bases at `s` of node `kid`'s cells `paths` (histories

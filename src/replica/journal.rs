@@ -361,7 +361,9 @@ impl Journal {
         );
         self.by_id.remove(&*e.id);
         self.by_stamp.remove(&head.stamp);
-        self.meta.remove(&*e.id);
+        if !self.meta.is_empty() {
+            self.meta.remove(&*e.id);
+        }
         self.free.push(i);
     }
 
@@ -398,7 +400,7 @@ impl Journal {
 
     /// True when a `meta.undo`/`meta.redo` targeting `id` was seen.
     pub fn has_meta(&self, id: &str) -> bool {
-        self.meta.contains_key(id)
+        !self.meta.is_empty() && self.meta.contains_key(id)
     }
 
     /// True when the journaled message with this id is undone (false for ids not held).
@@ -519,7 +521,7 @@ impl Journal {
 
     /// [`Journal::push`] of a built entry.
     pub fn push_entry(&mut self, entry: Entry, stamp: Stamp) -> u32 {
-        let undone = self.meta.get(&*entry.id).is_some_and(|m| m.undo);
+        let undone = !self.meta.is_empty() && self.meta.get(&*entry.id).is_some_and(|m| m.undo);
         self.note_client(stamp.client, entry.seq, entry.lt);
         let head = Head { stamp, undone };
         self.ops_pushed = self.ops_pushed.saturating_add(entry.ops.len() as u64);

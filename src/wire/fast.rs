@@ -285,6 +285,30 @@ impl<'a> Reader<'a> {
 
     /// Exactly `N` numbers, each a finite `f32` (as the general decoder converts them).
     fn floats<const N: usize>(&mut self) -> Option<[f32; N]> {
+        // The common encoding first: a fixarray of `N` float64s, read at fixed offsets.
+        if let Some(b) = self.b.get(self.at..self.at + 1 + 9 * N)
+            && usize::from(b[0]) == 0x90 + N
+        {
+            let mut out = [0.0f32; N];
+            let mut all = true;
+            for (k, slot) in out.iter_mut().enumerate() {
+                let e = &b[1 + 9 * k..1 + 9 * (k + 1)];
+                all &= e[0] == 0xcb;
+                let mut be = [0u8; 8];
+                be.copy_from_slice(&e[1..]);
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    reason = "payloads are f32 by design (checked finite)"
+                )]
+                let y = f64::from_be_bytes(be) as f32;
+                all &= y.is_finite();
+                *slot = y;
+            }
+            if all {
+                self.at += 1 + 9 * N;
+                return Some(out);
+            }
+        }
         if self.array()? != N {
             return None;
         }
@@ -365,6 +389,41 @@ impl<'a> Reader<'a> {
     }
 
     fn op(&mut self, lim: &Limits) -> Option<OpView<'a>> {
+        let start = self.at;
+        if let Some(v) = self.op_as_written(lim) {
+            return Some(v);
+        }
+        // Another field order or spelling (or a bad op, which the loop below refuses
+        // the same way).
+        self.at = start;
+        self.op_any_order(lim)
+    }
+
+    /// The next bytes are `lit`: skipped.
+    #[inline]
+    fn expect(&mut self, lit: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(lit.len())?;
+        (self.b.get(self.at..end)? == lit).then(|| self.at = end)
+    }
+
+    /// An op as this crate (and the reference's MessagePack) writes it: a map of
+    /// `ot`, `key`, `path`, `value` in that order, names as fixstrs: the names are
+    /// compared as four byte strings, not read and dispatched one by one.
+    #[inline]
+    fn op_as_written(&mut self, lim: &Limits) -> Option<OpView<'a>> {
+        self.expect(&[0x84, 0xa2, b'o', b't'])?;
+        let ot = Ot::of(self.raw_str(lim)?)?;
+        self.expect(&[0xa3, b'k', b'e', b'y'])?;
+        let key = self.str(lim)?;
+        self.expect(&[0xa4, b'p', b'a', b't', b'h'])?;
+        let path = self.str(lim)?;
+        self.expect(&[0xa5, b'v', b'a', b'l', b'u', b'e'])?;
+        let body = self.body(ot)?;
+        Some(OpView { key, path, body })
+    }
+
+    /// An op whose four fields come in any order, in either spelling of `ot`.
+    fn op_any_order(&mut self, lim: &Limits) -> Option<OpView<'a>> {
         if self.map(lim)? != 4 {
             return None;
         }
@@ -472,28 +531,26 @@ enum Ot {
 }
 
 impl Ot {
-    /// The `ot` spelled `b`, split at its dot: the type first, then the verb.
+    /// The `ot` spelled `b` (one match on the whole name: by length, then bytes).
     fn of(b: &[u8]) -> Option<Ot> {
-        let dot = b.iter().position(|&c| c == b'.')?;
-        let (ty, verb) = (&b[..dot], &b[dot + 1..]);
-        Some(match (ty, verb) {
-            (b"number", b"set") => Ot::NumberSet,
-            (b"number", b"add") => Ot::NumberAdd,
-            (b"number", b"multiply") => Ot::NumberMultiply,
-            (b"number", b"min") => Ot::NumberMin,
-            (b"number", b"max") => Ot::NumberMax,
-            (b"vector3", b"set") => Ot::Vector3Set,
-            (b"vector3", b"add") => Ot::Vector3Add,
-            (b"vector3", b"multiply") => Ot::Vector3Multiply,
-            (b"vector3", b"applyQuaternion") => Ot::Vector3ApplyQuaternion,
-            (b"euler", b"set") => Ot::EulerSet,
-            (b"euler", b"add") => Ot::EulerAdd,
-            (b"quaternion", b"set") => Ot::QuaternionSet,
-            (b"quaternion", b"multiply") => Ot::QuaternionMultiply,
-            (b"boolean", b"set") => Ot::BooleanSet,
-            (b"boolean", b"or") => Ot::BooleanOr,
-            (b"boolean", b"and") => Ot::BooleanAnd,
-            (b"boolean", b"xor") => Ot::BooleanXor,
+        Some(match b {
+            b"number.set" => Ot::NumberSet,
+            b"number.add" => Ot::NumberAdd,
+            b"number.multiply" => Ot::NumberMultiply,
+            b"number.min" => Ot::NumberMin,
+            b"number.max" => Ot::NumberMax,
+            b"vector3.set" => Ot::Vector3Set,
+            b"vector3.add" => Ot::Vector3Add,
+            b"vector3.multiply" => Ot::Vector3Multiply,
+            b"vector3.applyQuaternion" => Ot::Vector3ApplyQuaternion,
+            b"euler.set" => Ot::EulerSet,
+            b"euler.add" => Ot::EulerAdd,
+            b"quaternion.set" => Ot::QuaternionSet,
+            b"quaternion.multiply" => Ot::QuaternionMultiply,
+            b"boolean.set" => Ot::BooleanSet,
+            b"boolean.or" => Ot::BooleanOr,
+            b"boolean.and" => Ot::BooleanAnd,
+            b"boolean.xor" => Ot::BooleanXor,
             _ => return None,
         })
     }
