@@ -513,3 +513,63 @@ fn loadtest_spawns_a_server_and_reports_in_json() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// The number after `key` in a bench line (`replica heap 15.6 MB`).
+fn number_after(line: &str, key: &str) -> f64 {
+    let at = line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {line}"))
+        + key.len();
+    line[at..]
+        .trim_start()
+        .split([' ', ',', ')'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn bench_reports_the_replica_heap_and_telemetry_runs() {
+    // The replica's heap (what dropping it frees) grows with what it keeps: a journal
+    // of every message when it never compacts, a short one by default.
+    let heap = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--mix",
+            "scene-a",
+            "--messages",
+            "3000",
+            "--batch",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = vuer(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("state hash"), "{out}");
+        number_after(&out, "replica heap")
+    };
+    let kept = heap(&["--auto-compact", "0"]);
+    let compacted = heap(&["--auto-compact", "1000"]);
+    assert!(
+        compacted > 0.5,
+        "a 10,000-node scene is megabytes: {compacted}"
+    );
+    assert!(
+        kept > compacted + 1.0,
+        "3,000 journaled messages cost more: {kept} vs {compacted}"
+    );
+
+    let (code, out, err) = vuer(&[
+        "telemetry",
+        "--nodes",
+        "200",
+        "--ticks",
+        "32",
+        "--frame-every",
+        "8",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Four frames, each told about both cells of every node.
+    assert_eq!(number_after(&out, "renderer fed"), 4.0 * 400.0, "{out}");
+}

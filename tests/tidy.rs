@@ -514,6 +514,10 @@ const UNSAFE: &[(&str, &str)] = &[
     ),
     ("benches/stages/snapshot.rs", "measures `open_unchecked`"),
     (
+        "src/bin/cli/alloc.rs",
+        "the binary's global allocator: mimalloc with an optional count of live bytes (`bench`'s replica heap)",
+    ),
+    (
         "tests/support.rs",
         "a counting global allocator: how a test bounds what one decode allocates",
     ),

@@ -17,6 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[path = "cli/alloc.rs"]
+mod alloc;
 #[path = "cli/loadtest.rs"]
 mod loadtest;
 #[path = "cli/serve.rs"]
@@ -27,9 +29,10 @@ use vuer_rtc::wire::{self, Format};
 use vuer_rtc::{Message, Replica};
 
 // The merge allocates small strings and vectors at a high rate; mimalloc serves them
-// several times faster than the system allocator (see perf/README.md).
+// several times faster than the system allocator (see perf/README.md). `bench` turns
+// on its count of live bytes to report the replica's own heap.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 #[derive(Parser)]
 #[command(
@@ -114,8 +117,7 @@ impl BenchMix {
         (scene, edits.collect())
     }
 
-    /// [`BenchMix::build`] with the edits made as they are taken (the standard mixes;
-    /// workload A is made up front).
+    /// [`BenchMix::build`] with the edits made as they are taken.
     fn stream(
         self,
         messages: usize,
@@ -132,7 +134,7 @@ impl BenchMix {
                     a.nodes = nodes;
                     a.authors = clients;
                 }
-                return (a.scene(), Box::new(a.messages().into_iter()));
+                return (a.scene(), Box::new(a.stream()));
             }
         };
         let mut w = Workload::standard().with_messages(messages);
@@ -956,10 +958,12 @@ fn bench(
 ) -> Result<(), Failure> {
     use std::time::Instant;
 
+    alloc::start_counting();
     let (scene, mut edits) = mix.stream(messages, undo, None);
     let mut replica = Replica::new();
     replica.set_horizon(horizon);
     replica.apply_batch(&scene);
+    drop(scene);
     replica.set_auto_compact((auto_compact > 0).then_some(auto_compact));
     let size = usize::try_from(batch).unwrap_or(usize::MAX);
     let format = match input {
@@ -1026,15 +1030,22 @@ fn bench(
     }
     let stats = replica.stats();
     let peak = peak.max(stats.messages);
+    let hash = replica.state_hash();
+    // The replica's own heap: what dropping it frees.
+    let before = alloc::live_bytes();
+    drop(replica);
+    let heap = before - alloc::live_bytes();
     writeln!(
         std::io::stdout().lock(),
-        "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages (peak {peak}, {compacted} compacted), {} indexed ops; state hash {:016x}",
+        "{} messages, {ops} ops in batches of {size}: {secs:.3} s, {:.0} ops/s ({} late messages, {recomputed} cells recomputed); journal {} messages (peak {peak}, {compacted} compacted), {} indexed ops; replica heap {:.1} MB ({:.0} B per node); state hash {:016x}",
         n,
         ops as f64 / secs,
         late,
         stats.messages,
         stats.indexed_ops,
-        replica.state_hash()
+        heap as f64 / 1e6,
+        heap as f64 / stats.nodes.max(1) as f64,
+        hash
     )
     .map_err(output)
 }

@@ -23,6 +23,19 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::op::{Json, Message, Op};
 
+/// Message `client:lt` at wall clock `lt`, numbered `seq` in its client's own `clock`
+/// entry.
+fn counted(client: String, lt: u64, seq: u64, ops: Vec<Op>) -> Message {
+    Message {
+        id: format!("{client}:{lt}"),
+        clock: BTreeMap::from([(client.clone(), seq)]),
+        client,
+        lt,
+        ts: lt as f64,
+        ops,
+    }
+}
+
 /// splitmix64 (Steele, Lea & Flood 2014): a tiny, seedable PRNG.
 #[derive(Clone, Debug)]
 pub struct SplitMix64(u64);
@@ -148,14 +161,7 @@ impl Workload {
                         Op::vector3_set(Self::node_key(rng.below(self.nodes)), "position", v)
                     })
                     .collect();
-                Message {
-                    id: format!("{client}:{lt}"),
-                    clock: BTreeMap::from([(client.clone(), (i / clients + 1) as u64)]),
-                    client,
-                    lt,
-                    ts: lt as f64,
-                    ops,
-                }
+                counted(client, lt, (i / clients + 1) as u64, ops)
             })
             .collect()
     }
@@ -373,9 +379,11 @@ fn author_messages(
 /// Workload A of the side-by-side comparison with other CRDTs (`perf/peers`): a flat
 /// scene of `nodes` nodes `n0 … n{nodes-1}` under the root, each with `position`
 /// `[0, 0, 0]` and `health` `100`, created by client `author`; then `messages` messages
-/// of `writes` writes each. Write *k* of a message targets a uniformly random node: even
-/// *k* set `position` to a random `[x, y, z]` (`vector3.set`), odd *k* set `health` to a
-/// random number (`number.set`). Message *j* is authored by client `c{j mod authors}`
+/// of `writes` writes each. Write *k* of a message targets a uniformly random node not
+/// yet written by that message (so no message writes a cell twice: systems differ on
+/// which of two writes of one cell in one update wins — this engine keeps the first,
+/// as the reference does, a map update the last): even *k* set `position` to a random
+/// `[x, y, z]` (`vector3.set`), odd *k* set `health` to a random number (`number.set`). Message *j* is authored by client `c{j mod authors}`
 /// and stamped `lt = base + j`, in the order a server relays them.
 ///
 /// The writes are also available as plain records ([`SceneA::writes`]), so that another
@@ -454,9 +462,20 @@ impl SceneA {
     pub fn writes(&self) -> Vec<SceneWrite> {
         let mut rng = SplitMix64::new(self.seed);
         let nodes = self.nodes.max(1);
+        // The nodes written so far by the current message: a message writes each node
+        // at most once (while the scene has nodes enough), so no system's rule for two
+        // writes of one cell in one update decides the outcome.
+        let mut used: Vec<u32> = Vec::with_capacity(self.writes);
         (0..self.messages * self.writes)
             .map(|i| {
-                let node = rng.below(nodes) as u32;
+                if i % self.writes.max(1) == 0 {
+                    used.clear();
+                }
+                let mut node = rng.below(nodes) as u32;
+                while used.contains(&node) && used.len() < nodes {
+                    node = rng.below(nodes) as u32;
+                }
+                used.push(node);
                 let value = if (i % self.writes).is_multiple_of(2) {
                     SceneValue::Position([
                         rng.unit_f32() * 100.0,
@@ -486,35 +505,31 @@ impl SceneA {
     /// The edit messages as this engine's [`Message`]s, in relay order, each with its
     /// author's own clock counter.
     pub fn messages(&self) -> Vec<Message> {
+        self.stream().collect()
+    }
+
+    /// [`SceneA::messages`], made one at a time as they are taken (the writes are
+    /// made up front: 24 bytes each).
+    pub fn stream(&self) -> impl Iterator<Item = Message> + use<> {
         let writes = self.writes();
         let first = self.first_lt();
-        let authors = self.authors.max(1);
-        writes
-            .chunks(self.writes.max(1))
-            .enumerate()
-            .map(|(j, w)| {
-                let client = self.author(j);
-                let lt = first + j as u64;
-                let ops = w
-                    .iter()
-                    .map(|w| {
-                        let node = format!("n{}", w.node);
-                        match w.value {
-                            SceneValue::Position(v) => Op::vector3_set(node, "position", v),
-                            SceneValue::Health(h) => Op::number_set(node, "health", h),
-                        }
-                    })
-                    .collect();
-                Message {
-                    id: format!("{client}:{lt}"),
-                    clock: BTreeMap::from([(client.clone(), (j / authors + 1) as u64)]),
-                    client,
-                    lt,
-                    ts: lt as f64,
-                    ops,
-                }
-            })
-            .collect()
+        let (authors, per) = (self.authors.max(1), self.writes.max(1));
+        let a = self.clone();
+        (0..writes.len().div_ceil(per)).map(move |j| {
+            let client = a.author(j);
+            let lt = first + j as u64;
+            let ops = writes[j * per..((j + 1) * per).min(writes.len())]
+                .iter()
+                .map(|w| {
+                    let node = format!("n{}", w.node);
+                    match w.value {
+                        SceneValue::Position(v) => Op::vector3_set(node, "position", v),
+                        SceneValue::Health(h) => Op::number_set(node, "health", h),
+                    }
+                })
+                .collect();
+            counted(client, lt, (j / authors + 1) as u64, ops)
+        })
     }
 
     /// The final `(position, health)` of every node after all the writes, computed
@@ -593,6 +608,15 @@ mod tests {
     fn scene_a_is_deterministic_and_the_model_agrees_with_the_engine() {
         let a = SceneA::standard().with_messages(300).with_authors(7);
         assert_eq!(a.writes(), a.writes());
+        // No message writes a node twice (on 100,000 messages, unconstrained draws
+        // would give about 45 such pairs per 10,000 messages).
+        let big = SceneA::standard().with_messages(20_000).writes();
+        for m in big.chunks(10) {
+            let mut nodes: Vec<u32> = m.iter().map(|w| w.node).collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            assert_eq!(nodes.len(), 10);
+        }
         let msgs = a.messages();
         assert_eq!(msgs.len(), 300);
         assert!(msgs.iter().all(|m| m.ops.len() == 10));
