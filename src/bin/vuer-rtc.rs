@@ -218,6 +218,9 @@ enum Command {
         /// Compaction horizon in Lamport ticks (clients silent longer are evicted).
         #[arg(long, default_value_t = vuer_rtc::replica::DEFAULT_HORIZON)]
         horizon: u64,
+        /// Editing clients (the standard workload and workload A have 1,000).
+        #[arg(long, default_value_t = 1_000, value_parser = at_least_one)]
+        clients: usize,
     },
     /// Run the telemetry workload: a writer moves every node of a scene each tick (a
     /// `vector3.set` of `position` and a `quaternion.set` of `rotation` per node, one
@@ -879,9 +882,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             compact_every,
             auto_compact,
             horizon,
+            clients,
         } => with_threads(threads, || {
             let compaction = (compact_every, auto_compact, horizon);
-            bench(messages, batch, mix, undo, input, compaction)
+            bench(messages, (batch, clients), mix, undo, input, compaction)
         })?,
         Command::Workload {
             messages,
@@ -950,7 +954,7 @@ enum Input {
 
 fn bench(
     messages: usize,
-    batch: u64,
+    (batch, clients): (u64, usize),
     mix: BenchMix,
     undo: f64,
     input: BenchInput,
@@ -959,7 +963,7 @@ fn bench(
     use std::time::Instant;
 
     alloc::start_counting();
-    let (scene, mut edits) = mix.stream(messages, undo, None);
+    let (scene, mut edits) = mix.stream(messages, undo, Some((10_000, clients)));
     let mut replica = Replica::new();
     replica.set_horizon(horizon);
     replica.apply_batch(&scene);
