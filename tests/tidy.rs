@@ -237,7 +237,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "apply", "column", "error", "graph", "ids", "op", "replica", "snapshot", "wire",
         ],
     ),
-    ("workload", &["error", "ids", "op", "replica"]),
+    ("workload", &["error", "ids", "op", "replica", "wire"]),
     // The frames of the sync protocol: messages through `wire`, nothing of the replica.
     ("protocol", &["error", "op", "wire"]),
     (

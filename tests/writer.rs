@@ -116,6 +116,28 @@ fn a_commit_is_the_message_a_peer_receives() {
     assert_eq!(a.commit(&mut w, 4.0), Ok(None));
 }
 
+/// Automatic compaction never folds the message a commit just made: the producer
+/// can still send it, even when the writer is the scene's only client (everything
+/// stable at once) and the replica compacts after every message.
+#[test]
+fn a_committed_message_stays_journaled_until_the_next_call() {
+    let mut r = Replica::new();
+    r.set_auto_compact(Some(1));
+    r.apply_batch(&scene(3));
+    let (n0, pos) = (r.key_id("n0"), r.path_id("position"));
+    let mut w = r.writer("author");
+    let mut ids = Vec::new();
+    for t in 0..3u8 {
+        w.set_vec3(n0, pos, [f32::from(t), 0.0, 0.0]);
+        let done = r.commit(&mut w, 0.0).unwrap().unwrap();
+        assert!(r.journaled_message(&done.id).is_some(), "tick {t}");
+        ids.push(done.id);
+    }
+    // The earlier ticks were folded by the later commits' compactions.
+    assert!(r.journaled_message(&ids[0]).is_none());
+    assert_eq!(r.stats().messages, 1);
+}
+
 #[test]
 fn a_bad_commit_applies_nothing_and_keeps_the_buffer() {
     let mut r = Replica::new();

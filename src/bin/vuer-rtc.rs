@@ -235,6 +235,10 @@ enum Command {
         /// The renderer takes the change feed every N ticks (0: never).
         #[arg(long, default_value_t = 16)]
         frame_every: usize,
+        /// A peer replica also receives every tick as MessagePack bytes (encoding it
+        /// is not timed) and must end on the same state.
+        #[arg(long)]
+        peer: bool,
     },
     /// Print a reproducible workload (the scene's messages, then the edits in arrival
     /// order) as one JSON array, e.g. to run the same workload through another engine.
@@ -815,13 +819,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
             nodes,
             ticks,
             frame_every,
+            peer,
         } => {
             let t = vuer_rtc::workload::Telemetry {
                 nodes,
                 ticks,
                 frame_every,
+                peer,
             };
             let run = t.run().map_err(|e| e.to_string())?;
+            if let Some(h) = run.peer_hash {
+                if h != run.state_hash {
+                    return Err(format!("the peer ended on state hash {h:016x}").into());
+                }
+                writeln!(
+                    std::io::stdout().lock(),
+                    "peer: {:.3} s receiving, {:.0} writes/s (apply_bytes of each tick), same state",
+                    run.peer_secs,
+                    run.writes as f64 / run.peer_secs
+                )
+                .map_err(output)?;
+            }
             writeln!(
                 std::io::stdout().lock(),
                 "{ticks} ticks x {} writes: {:.3} s, {:.0} writes/s ({:.0} ticks/s; commits alone {:.0} writes/s); renderer fed {} cells; journal {} messages ({} compacted); state hash {:016x}",

@@ -247,6 +247,11 @@ impl Replica {
 
     /// Counts a call's accepted messages and compacts when the count is due.
     fn auto_compact(&mut self, report: &mut BatchReport) {
+        self.auto_compact_through(report, u64::MAX);
+    }
+
+    /// [`Replica::auto_compact`], folding nothing newer than Lamport time `limit`.
+    fn auto_compact_through(&mut self, report: &mut BatchReport, limit: u64) {
         let Some(every) = self.auto_compact else {
             return;
         };
@@ -256,7 +261,7 @@ impl Replica {
         {
             self.since_compact = 0;
             self.ops_at_compact = self.journal.ops_pushed;
-            report.compacted += self.compact().messages;
+            report.compacted += self.compact_through(limit).messages;
         }
     }
 

@@ -22,6 +22,10 @@
 //! - the state after a commit equals the state after receiving
 //!   `journaled_message(id)` (tested in `tests/replica.rs`).
 //!
+//! A commit's message stays in the journal at least until the replica's next call
+//! (automatic compaction never folds it in the commit that made it), so a producer
+//! sends it with [`Replica::journaled_message`] right after the commit.
+//!
 //! One writer per client name: two writers (or a writer and a [`crate::GraphStore`]) of
 //! one client in different processes would reuse counters.
 
@@ -282,7 +286,9 @@ impl Replica {
         self.frontier = Some(stamp);
         let mut report = BatchReport::default();
         self.apply_entry(i, stamp, ts, &mut report);
-        self.auto_compact(&mut report);
+        // The new message stays journaled at least until the next call, so the
+        // producer can send it (`journaled_message`) whatever the compaction folds.
+        self.auto_compact_through(&mut report, lt - 1);
         Ok(Some(Committed {
             id,
             lt,

@@ -9,8 +9,8 @@
 //! (`number.*`, `vector3.set|add|multiply|applyQuaternion`, `euler.set|add`,
 //! `quaternion.*`, `boolean.*`). Anything else — another field or op, a `nil`, a
 //! `bin`, a duplicate key, a value out of a [`Limits`] bound, an integer beyond
-//! ±2^53 − 1, a float that is not finite, more than 1,024 ops or clock entries, bytes
-//! after the message — makes the reader
+//! ±2^53 − 1, a float that is not finite, more than 1,024 clock entries, more ops than
+//! the bytes could hold, bytes after the message — makes the reader
 //! decline (`None`): the caller takes the general decoder, which accepts or reports
 //! the message exactly as before.
 //!
@@ -144,10 +144,18 @@ fn utf8(b: &[u8]) -> Option<&str> {
     }
 }
 
-/// The most ops (and clock entries) of a message the reader takes: what it holds for
-/// a message it then finds over a limit is at most this many views (about 56 KiB), as
-/// the general decoder allocates nothing for such a message.
+/// The most clock entries of a message the reader takes: what it holds for a message
+/// it then finds over a limit is at most this many entries, as the general decoder
+/// allocates nothing for such a message.
 const FAST_MAX_LEN: usize = 1_024;
+
+/// The fewest bytes an op of the common shape takes (a fixmap, the four names, the
+/// shortest `ot`, one-byte key, path and value). An `ops` array announcing more ops
+/// than the bytes left (or a message within [`Limits::max_message_bytes`]) could hold
+/// is declined before anything is allocated, so the views of a message (56 bytes per
+/// op) never take more than about twice the bytes they are read from, however many
+/// ops it has (a telemetry writer's message of 20,000 ops reads here too).
+const MIN_OP_BYTES: usize = 32;
 
 /// A number as read.
 #[derive(Clone, Copy)]
@@ -364,9 +372,10 @@ impl<'a> Reader<'a> {
                     if n > lim.max_ops_per_message {
                         return None;
                     }
-                    // A larger message goes to the general decoder, which refuses one
-                    // over a limit before it allocates anything for it.
-                    if n > FAST_MAX_LEN {
+                    // More ops than the bytes left could hold: not a message of the
+                    // common shape (the general decoder reports it).
+                    let room = (self.b.len() - self.at).min(lim.max_message_bytes);
+                    if n > room / MIN_OP_BYTES {
                         return None;
                     }
                     let mut v = Vec::with_capacity(n);
@@ -768,5 +777,31 @@ mod workload_tests {
             let one = crate::wire::encode_messages(std::slice::from_ref(&m), Format::MessagePack);
             assert!(super::read_messages(&one, &crate::op::Limits::default()).is_some());
         }
+    }
+
+    /// A telemetry tick (a writer's message of 20,000 ops, the shortest `ot`s
+    /// included) reads in place, equal to the general decoder's message; an `ops`
+    /// array announcing more ops than its bytes could hold is declined.
+    #[test]
+    fn a_whole_scene_tick_takes_the_fast_reader() {
+        use crate::op::{Limits, Op};
+        let mut m = crate::workload::props_scene(1_000).remove(0);
+        m.ops = (0..20_000)
+            .map(|k| match k % 4 {
+                0 => Op::vector3_set(format!("n{k}"), "position", [1.0, 2.0, 3.0]),
+                1 => Op::number_set("", "", 1.0),
+                2 => Op::new("", "", crate::op::OpKind::BooleanOr(true)),
+                _ => Op::new("", "", crate::op::OpKind::EulerAdd([0.0; 3])),
+            })
+            .collect();
+        let bytes = encode_message(&m, Format::MessagePack);
+        let view = super::read_message(&bytes, &Limits::default()).expect("fast");
+        assert_eq!(view.to_message(), m);
+        // The same header announcing 2^16 ops in the bytes of 20,000.
+        let at = bytes.windows(4).position(|w| w == b"\xa3ops").unwrap() + 4;
+        let mut lying = bytes.clone();
+        assert_eq!(lying[at], 0xdc);
+        lying[at + 1..at + 3].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert!(super::read_message(&lying, &Limits::default()).is_none());
     }
 }

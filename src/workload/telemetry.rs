@@ -18,6 +18,7 @@ use super::props_scene;
 use crate::error::RejectError;
 use crate::ids::{KeyId, PathId};
 use crate::replica::{Replica, Writer};
+use crate::wire::{self, Format};
 
 /// The telemetry workload's parameters (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct Telemetry {
     pub ticks: usize,
     /// The renderer takes the change feed every this many ticks (0: never).
     pub frame_every: usize,
+    /// A peer replica receives every tick's message as MessagePack bytes
+    /// ([`Replica::apply_bytes`]; encoding it is not timed).
+    pub peer: bool,
 }
 
 /// What one [`Telemetry::run`] measured.
@@ -36,7 +40,7 @@ pub struct TelemetryRun {
     /// Property writes committed.
     pub writes: u64,
     /// Wall time of the ticks: filling the writer, committing, and the renderer's
-    /// takes of the change feed.
+    /// takes of the change feed (not the peer's share).
     pub secs: f64,
     /// Of that, the commits alone.
     pub commit_secs: f64,
@@ -46,8 +50,12 @@ pub struct TelemetryRun {
     pub compacted: usize,
     /// Messages journaled at the end.
     pub journaled: usize,
+    /// Wall time of the peer's `apply_bytes` calls (0 without a peer).
+    pub peer_secs: f64,
     /// [`Replica::state_hash`] at the end.
     pub state_hash: u64,
+    /// The peer's state hash at the end (equal to `state_hash` when it converged).
+    pub peer_hash: Option<u64>,
 }
 
 impl Telemetry {
@@ -57,6 +65,7 @@ impl Telemetry {
             nodes: 10_000,
             ticks: 1_000,
             frame_every: 16,
+            peer: false,
         }
     }
 
@@ -97,20 +106,40 @@ impl Telemetry {
         let mut r = self.replica();
         let (keys, pos, rot) = self.handles(&mut r);
         let mut w = r.writer("author");
+        let mut peer = self.peer.then(|| self.replica());
         let (mut commit_secs, mut fed_cells, mut compacted, mut writes) = (0.0, 0u64, 0, 0u64);
-        let start = Instant::now();
+        let (mut secs, mut peer_secs) = (0.0, 0.0);
         for t in 1..=self.ticks {
+            let start = Instant::now();
             Self::fill(t, &keys, pos, rot, &mut w);
             writes += w.len() as u64;
             let c = Instant::now();
             let done = r.commit(&mut w, t as f64 * 0.001)?;
             commit_secs += c.elapsed().as_secs_f64();
-            compacted += done.map_or(0, |d| d.report.compacted);
             if self.frame_every > 0 && t % self.frame_every == 0 {
                 fed_cells += r.take_changes().cells() as u64;
             }
+            secs += start.elapsed().as_secs_f64();
+            if let (Some(p), Some(d)) = (&mut peer, &done) {
+                // A commit's message stays journaled until the next call.
+                let Some(msg) = r.journaled_message(&d.id) else {
+                    return Err(RejectError::Invalid(crate::error::DecodeError::Message {
+                        index: 0,
+                        id: Some(d.id.clone()),
+                        reason: "the committed message is no longer journaled".into(),
+                    }));
+                };
+                let bytes = wire::encode_message(&msg, Format::MessagePack);
+                let got = Instant::now();
+                let mut report = p.apply_bytes(&bytes, Format::MessagePack);
+                peer_secs += got.elapsed().as_secs_f64();
+                if let Some(e) = report.rejected.pop() {
+                    return Err(e);
+                }
+            }
+            compacted += done.map_or(0, |d| d.report.compacted);
         }
-        let secs = start.elapsed().as_secs_f64();
+
         Ok(TelemetryRun {
             writes,
             secs,
@@ -118,7 +147,9 @@ impl Telemetry {
             fed_cells,
             compacted,
             journaled: r.stats().messages,
+            peer_secs,
             state_hash: r.state_hash(),
+            peer_hash: peer.as_ref().map(Replica::state_hash),
         })
     }
 }
@@ -133,7 +164,13 @@ mod tests {
             nodes: 1_000,
             ticks: 20,
             frame_every: 4,
+            peer: false,
         };
+        // A peer receiving every tick lands on the same state.
+        let with_peer = Telemetry { peer: true, ..t }.run().unwrap();
+        assert_eq!(with_peer.state_hash, t.run().unwrap().state_hash);
+        assert_eq!(with_peer.peer_hash, Some(with_peer.state_hash));
+        assert!(with_peer.peer_secs > 0.0);
         let run = t.run().unwrap();
         assert_eq!(run.writes, 2 * 1_000 * 20);
         // Every frame sees both cells of every node.
