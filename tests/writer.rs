@@ -191,6 +191,12 @@ fn a_bad_commit_applies_nothing_and_keeps_the_buffer() {
     // The writer can go on once the clash is behind it.
     r.apply_batch(&[msg("x", 3, 0.0, vec![])]);
     assert!(r.commit(&mut w, 0.0).unwrap().is_some());
+    // A writer without a client name makes messages no peer would take.
+    let mut nameless = Writer::new("");
+    nameless.set_vec3(n1, pos, [1.0, 1.0, 1.0]);
+    let e = r.commit(&mut nameless, 0.0).unwrap_err();
+    assert!(e.to_string().contains("non-empty client"), "{e}");
+    assert_eq!(nameless.len(), 1);
     // Pushing a whole op is refused at once.
     let whole = vuer_rtc::replica::record::Body::Whole(Box::new(Op::number_set("n0", "hp", 1.0)));
     assert!(w.push(n1, pos, whole).is_err());

@@ -15,7 +15,7 @@
 //!
 //! Invariants:
 //! - a commit is all or nothing: it is refused, with nothing applied and the buffer
-//!   kept, when a write names an id the replica never handed out, carries a value
+//!   kept, when the client name is empty, a write names an id the replica never handed out, carries a value
 //!   that is not finite, or when the message would exceed the replica's
 //!   [`crate::op::Limits::max_ops_per_message`], its Lamport time the wire's bound, or
 //!   reuse a held id or counter (another process writing as the same client);
@@ -222,6 +222,14 @@ impl Replica {
     pub fn commit(&mut self, w: &mut Writer, ts: f64) -> Result<Option<Committed>, RejectError> {
         if w.ops.is_empty() {
             return Ok(None);
+        }
+        if w.client.is_empty() {
+            // The wire refuses a message without a client: no peer could take it.
+            return Err(RejectError::Invalid(DecodeError::Message {
+                index: 0,
+                id: None,
+                reason: "a writer needs a non-empty client name".into(),
+            }));
         }
         let client = self.graph.clients.intern(&w.client);
         let lt = self.lt().saturating_add(1);
