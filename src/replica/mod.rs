@@ -31,6 +31,7 @@
 
 pub(crate) mod bases;
 mod compact;
+mod encode;
 mod index;
 mod join;
 pub mod journal;

@@ -18,7 +18,7 @@ use super::props_scene;
 use crate::error::RejectError;
 use crate::ids::{KeyId, PathId};
 use crate::replica::{Replica, Writer};
-use crate::wire::{self, Format};
+use crate::wire::Format;
 
 /// The telemetry workload's parameters (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +30,8 @@ pub struct Telemetry {
     /// The renderer takes the change feed every this many ticks (0: never).
     pub frame_every: usize,
     /// A peer replica receives every tick's message as MessagePack bytes
-    /// ([`Replica::apply_bytes`]; encoding it is not timed).
+    /// ([`Replica::encode_journaled`], then [`Replica::apply_bytes`]; both timed apart
+    /// from the ticks).
     pub peer: bool,
 }
 
@@ -52,6 +53,8 @@ pub struct TelemetryRun {
     pub journaled: usize,
     /// Wall time of the peer's `apply_bytes` calls (0 without a peer).
     pub peer_secs: f64,
+    /// Wall time of encoding each tick for the peer ([`Replica::encode_journaled`]).
+    pub encode_secs: f64,
     /// [`Replica::state_hash`] at the end.
     pub state_hash: u64,
     /// The peer's state hash at the end (equal to `state_hash` when it converged).
@@ -108,7 +111,7 @@ impl Telemetry {
         let mut w = r.writer("author");
         let mut peer = self.peer.then(|| self.replica());
         let (mut commit_secs, mut fed_cells, mut compacted, mut writes) = (0.0, 0u64, 0, 0u64);
-        let (mut secs, mut peer_secs) = (0.0, 0.0);
+        let (mut secs, mut peer_secs, mut encode_secs) = (0.0, 0.0, 0.0);
         for t in 1..=self.ticks {
             let start = Instant::now();
             Self::fill(t, &keys, pos, rot, &mut w);
@@ -122,14 +125,15 @@ impl Telemetry {
             secs += start.elapsed().as_secs_f64();
             if let (Some(p), Some(d)) = (&mut peer, &done) {
                 // A commit's message stays journaled until the next call.
-                let Some(msg) = r.journaled_message(&d.id) else {
+                let sent = Instant::now();
+                let Some(bytes) = r.encode_journaled(&d.id, Format::MessagePack) else {
                     return Err(RejectError::Invalid(crate::error::DecodeError::Message {
                         index: 0,
                         id: Some(d.id.clone()),
                         reason: "the committed message is no longer journaled".into(),
                     }));
                 };
-                let bytes = wire::encode_message(&msg, Format::MessagePack);
+                encode_secs += sent.elapsed().as_secs_f64();
                 let got = Instant::now();
                 let mut report = p.apply_bytes(&bytes, Format::MessagePack);
                 peer_secs += got.elapsed().as_secs_f64();
@@ -148,6 +152,7 @@ impl Telemetry {
             compacted,
             journaled: r.stats().messages,
             peer_secs,
+            encode_secs,
             state_hash: r.state_hash(),
             peer_hash: peer.as_ref().map(Replica::state_hash),
         })
