@@ -197,6 +197,11 @@ fn a_bad_commit_applies_nothing_and_keeps_the_buffer() {
     let e = r.commit(&mut nameless, 0.0).unwrap_err();
     assert!(e.to_string().contains("non-empty client"), "{e}");
     assert_eq!(nameless.len(), 1);
+    // A wall clock the wire cannot carry.
+    w.set_vec3(n1, pos, [2.0, 2.0, 2.0]);
+    let e = r.commit(&mut w, f64::NAN).unwrap_err();
+    assert!(e.to_string().contains("not a finite number"), "{e}");
+    assert_eq!(w.len(), 1);
     // Pushing a whole op is refused at once.
     let whole = vuer_rtc::replica::record::Body::Whole(Box::new(Op::number_set("n0", "hp", 1.0)));
     assert!(w.push(n1, pos, whole).is_err());

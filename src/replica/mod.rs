@@ -406,6 +406,12 @@ impl Replica {
         &self.graph
     }
 
+    /// What changed in the scene since the last call (see [`crate::graph::Changes`]):
+    /// a renderer's once-per-frame read of the cells to redraw.
+    pub fn take_changes(&mut self) -> crate::graph::Changes {
+        self.graph.take_changes()
+    }
+
     /// The scene, for a layer that changes it and restores it before the replica next
     /// runs (the store's optimistic edits).
     pub(crate) fn graph_mut(&mut self) -> &mut SceneGraph {

@@ -223,12 +223,17 @@ impl Replica {
         if w.ops.is_empty() {
             return Ok(None);
         }
-        if w.client.is_empty() {
-            // The wire refuses a message without a client: no peer could take it.
+        // The wire refuses a message without a client or with a wall clock that is not
+        // a number: no peer could take it.
+        if w.client.is_empty() || !ts.is_finite() {
             return Err(RejectError::Invalid(DecodeError::Message {
                 index: 0,
                 id: None,
-                reason: "a writer needs a non-empty client name".into(),
+                reason: if w.client.is_empty() {
+                    "a writer needs a non-empty client name".into()
+                } else {
+                    format!("`ts` {ts} is not a finite number of seconds")
+                },
             }));
         }
         let client = self.graph.clients.intern(&w.client);
@@ -303,11 +308,5 @@ impl Replica {
             seq,
             report,
         }))
-    }
-
-    /// What changed in the scene since the last call (see [`crate::graph::Changes`]):
-    /// a renderer's once-per-frame read of the cells to redraw.
-    pub fn take_changes(&mut self) -> crate::graph::Changes {
-        self.graph.take_changes()
     }
 }
