@@ -224,9 +224,9 @@ type TelemetrySetup = (
 );
 
 fn telemetry_replica() -> TelemetrySetup {
-    let mut r = vuer_rtc::workload::Telemetry::standard().replica();
-    let keys = (0..10_000).map(|k| r.key_id(&format!("n{k}"))).collect();
-    let (pos, rot) = (r.path_id("position"), r.path_id("rotation"));
+    let t = vuer_rtc::workload::Telemetry::standard();
+    let mut r = t.replica();
+    let (keys, pos, rot) = t.handles(&mut r);
     (r, keys, pos, rot)
 }
 

@@ -197,6 +197,17 @@ fn a_bad_commit_applies_nothing_and_keeps_the_buffer() {
     let e = r.commit(&mut nameless, 0.0).unwrap_err();
     assert!(e.to_string().contains("non-empty client"), "{e}");
     assert_eq!(nameless.len(), 1);
+    // A non-finite payload of a kind with fields besides `value`.
+    w.clear();
+    let euler = vuer_rtc::replica::record::Body::Vector3ApplyEuler {
+        angles: [0.0, f32::INFINITY, 0.0],
+        order: Default::default(),
+        intrinsic: true,
+    };
+    assert!(w.push(n1, pos, euler).is_ok());
+    let e = r.commit(&mut w, 0.0).unwrap_err();
+    assert!(e.to_string().contains("not a finite number"), "{e}");
+    w.clear();
     // A wall clock the wire cannot carry.
     w.set_vec3(n1, pos, [2.0, 2.0, 2.0]);
     let e = r.commit(&mut w, f64::NAN).unwrap_err();

@@ -20,8 +20,7 @@ const TICKS: usize = 50;
 
 #[inline(never)]
 fn ticks(mut r: Replica, feed: bool) -> Replica {
-    let keys: Vec<_> = (0..10_000).map(|k| r.key_id(&format!("n{k}"))).collect();
-    let (pos, rot) = (r.path_id("position"), r.path_id("rotation"));
+    let (keys, pos, rot) = Telemetry::standard().handles(&mut r);
     let mut w = r.writer("author");
     for t in 1..=TICKS {
         Telemetry::fill(t, &keys, pos, rot, &mut w);

@@ -417,11 +417,16 @@ impl PropertyStore {
     /// Writes a cell with the given stamp, in the path's typed column when the kind
     /// matches and in the dynamic fallback otherwise.
     pub fn set(&mut self, path: PathId, row: Row, value: Value, stamp: Stamp) {
+        self.column_mut(path).set(row, value, stamp);
+    }
+
+    /// The column of `path`, made (with the columns before it) when missing.
+    fn column_mut(&mut self, path: PathId) -> &mut PathColumn {
         let i = path.index();
         if i >= self.paths.len() {
             self.paths.resize_with(i + 1, PathColumn::default);
         }
-        self.paths[i].set(row, value, stamp);
+        &mut self.paths[i]
     }
 
     /// [`PathColumn::set_lww`] of the cell at (`path`, `row`).
@@ -434,11 +439,7 @@ impl PropertyStore {
         stamp: Stamp,
         newer: impl Fn(Stamp) -> bool,
     ) -> bool {
-        let i = path.index();
-        if i >= self.paths.len() {
-            self.paths.resize_with(i + 1, PathColumn::default);
-        }
-        self.paths[i].set_lww(row, value, stamp, newer)
+        self.column_mut(path).set_lww(row, value, stamp, newer)
     }
 
     /// Removes a cell, returning it.

@@ -8,7 +8,7 @@
 //!
 //! Invariant: every cell whose value or stamp differs from what it was at the previous
 //! take is in its column's bitmap, and every node whose record changed is in `nodes`
-//! (tested against a diff of the whole state in `tests/replica.rs`).
+//! (tested against a diff of the whole state in `tests/writer.rs`).
 
 use crate::column::{Row, RowBits};
 use crate::ids::PathId;

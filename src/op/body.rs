@@ -86,7 +86,44 @@ bodies! {
     }
 }
 
+/// The payload of an inline body of the common shape (numbers, vectors, Euler angles,
+/// quaternions, booleans), as the wire's `value` carries it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Payload<'a> {
+    /// `number.*`.
+    Number(f64),
+    /// `vector3.*` (a quaternion for `applyQuaternion`), `euler.*`, `quaternion.*`.
+    Floats(&'a [f32]),
+    /// `boolean.*`.
+    Bool(bool),
+}
+
 impl Body {
+    /// The payload of a body of the common shape; `None` for the others (fields
+    /// besides `value`, or a whole op).
+    pub fn payload(&self) -> Option<Payload<'_>> {
+        Some(match self {
+            Body::NumberSet(x)
+            | Body::NumberAdd(x)
+            | Body::NumberMultiply(x)
+            | Body::NumberMin(x)
+            | Body::NumberMax(x) => Payload::Number(*x),
+            Body::Vector3Set(v)
+            | Body::Vector3Add(v)
+            | Body::Vector3Multiply(v)
+            | Body::EulerSet(v)
+            | Body::EulerAdd(v) => Payload::Floats(v),
+            Body::Vector3ApplyQuaternion(q)
+            | Body::QuaternionSet(q)
+            | Body::QuaternionMultiply(q) => Payload::Floats(q),
+            Body::BooleanSet(b)
+            | Body::BooleanOr(b)
+            | Body::BooleanAnd(b)
+            | Body::BooleanXor(b) => Payload::Bool(*b),
+            _ => return None,
+        })
+    }
+
     /// [`OpKind::is_lww`], without building the kind.
     pub fn is_lww(&self) -> bool {
         match self {

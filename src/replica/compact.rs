@@ -232,16 +232,7 @@ impl Replica {
                     // is the base (the recompute invariant; checked in debug builds).
                     let now = self.graph.cell(node, p).map(|(v, st)| (v.to_owned(), st));
                     debug_assert!(
-                        recompute::fold_cell(
-                            &self.graph,
-                            &self.journal,
-                            &self.index,
-                            node,
-                            p,
-                            h,
-                            None
-                        )
-                        .is_none_or(|(v, _)| v == now),
+                        self.fold(node, p, h).is_none_or(|v| v == now),
                         "a fully stable cell's value is the fold of its history"
                     );
                     return Some((p, now));
@@ -249,32 +240,21 @@ impl Replica {
                 let prefix = &h[..cut];
                 if alive && let Some(base) = self.last_set(node, p, prefix) {
                     debug_assert!(
-                        recompute::fold_cell(
-                            &self.graph,
-                            &self.journal,
-                            &self.index,
-                            node,
-                            p,
-                            prefix,
-                            None
-                        )
-                        .is_some_and(|(v, _)| v == base),
+                        self.fold(node, p, prefix).is_some_and(|v| v == base),
                         "a prefix ending in a counted set folds to that set"
                     );
                     return Some((p, base));
                 }
-                let (base, _) = recompute::fold_cell(
-                    &self.graph,
-                    &self.journal,
-                    &self.index,
-                    node,
-                    p,
-                    prefix,
-                    None,
-                )?;
-                Some((p, base))
+                Some((p, self.fold(node, p, prefix)?))
             })
             .collect()
+    }
+
+    /// The value of cell `p` of `node` folded from the history `refs` alone (`None`
+    /// when the history needs the general path).
+    fn fold(&self, node: NodeKey, p: PathId, refs: &[OpRef]) -> Option<Folded> {
+        recompute::fold_cell(&self.graph, &self.journal, &self.index, node, p, refs, None)
+            .map(|(v, _)| v)
     }
 
     /// The fold of the history prefix `refs` of cell `p` of the live `node`, read off

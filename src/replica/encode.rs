@@ -10,7 +10,7 @@
 //! rebuilt and encoded the general way.
 
 use super::Replica;
-use super::record::Body;
+use crate::op::body::Payload;
 use crate::op::number::f32_to_f64;
 use crate::wire::{self, Format};
 
@@ -36,37 +36,6 @@ fn text(out: &mut Vec<u8>, s: &str) {
     let _ = rmp::encode::write_str(out, s);
 }
 
-/// A common inline body's value.
-enum Value<'a> {
-    Num(f64),
-    Floats(&'a [f32]),
-    Bool(bool),
-}
-
-/// The `ot` and value of a common inline body; `None` for any other body.
-fn ot_and_value(body: &Body) -> Option<(&'static str, Value<'_>)> {
-    Some(match body {
-        Body::NumberSet(x) => ("number.set", Value::Num(*x)),
-        Body::NumberAdd(x) => ("number.add", Value::Num(*x)),
-        Body::NumberMultiply(x) => ("number.multiply", Value::Num(*x)),
-        Body::NumberMin(x) => ("number.min", Value::Num(*x)),
-        Body::NumberMax(x) => ("number.max", Value::Num(*x)),
-        Body::Vector3Set(v) => ("vector3.set", Value::Floats(v)),
-        Body::Vector3Add(v) => ("vector3.add", Value::Floats(v)),
-        Body::Vector3Multiply(v) => ("vector3.multiply", Value::Floats(v)),
-        Body::Vector3ApplyQuaternion(q) => ("vector3.applyQuaternion", Value::Floats(q)),
-        Body::EulerSet(v) => ("euler.set", Value::Floats(v)),
-        Body::EulerAdd(v) => ("euler.add", Value::Floats(v)),
-        Body::QuaternionSet(q) => ("quaternion.set", Value::Floats(q)),
-        Body::QuaternionMultiply(q) => ("quaternion.multiply", Value::Floats(q)),
-        Body::BooleanSet(b) => ("boolean.set", Value::Bool(*b)),
-        Body::BooleanOr(b) => ("boolean.or", Value::Bool(*b)),
-        Body::BooleanAnd(b) => ("boolean.and", Value::Bool(*b)),
-        Body::BooleanXor(b) => ("boolean.xor", Value::Bool(*b)),
-        _ => return None,
-    })
-}
-
 impl Replica {
     /// The journaled message with this id in `format`, exactly the bytes of
     /// [`wire::encode_message`] of [`Replica::journaled_message`]; MessagePack of a
@@ -76,8 +45,8 @@ impl Replica {
     pub fn encode_journaled(&self, id: &str, format: Format) -> Option<Vec<u8>> {
         let i = self.journal.slot(id)?;
         let entry = self.journal.entry(i);
-        let fast = format == Format::MessagePack
-            && entry.ops.iter().all(|r| ot_and_value(&r.body).is_some());
+        let fast =
+            format == Format::MessagePack && entry.ops.iter().all(|r| r.body.payload().is_some());
         if !fast {
             let m = self.journaled_message(id)?;
             return Some(wire::encode_message(&m, format));
@@ -103,21 +72,21 @@ impl Replica {
         text(&mut out, "ops");
         let _ = rmp::encode::write_array_len(&mut out, u32::try_from(entry.ops.len()).ok()?);
         for r in entry.ops.iter() {
-            let (ot, value) = ot_and_value(&r.body)?;
+            let value = r.body.payload()?;
             let _ = rmp::encode::write_map_len(&mut out, 4);
             text(&mut out, "ot");
-            text(&mut out, ot);
+            text(&mut out, r.body.kind().ot());
             text(&mut out, "key");
             text(&mut out, r.key(&self.graph.keys));
             text(&mut out, "path");
             text(&mut out, r.path(&self.graph.paths));
             text(&mut out, "value");
             match value {
-                Value::Num(x) => num(&mut out, x),
-                Value::Bool(b) => {
+                Payload::Number(x) => num(&mut out, x),
+                Payload::Bool(b) => {
                     let _ = rmp::encode::write_bool(&mut out, b);
                 }
-                Value::Floats(v) => {
+                Payload::Floats(v) => {
                     let _ = rmp::encode::write_array_len(&mut out, u32::try_from(v.len()).ok()?);
                     for &x in v {
                         num(&mut out, f32_to_f64(x));

@@ -34,6 +34,7 @@ use super::record::{Body, Rec};
 use super::{BatchReport, Replica};
 use crate::error::{DecodeError, OpError, RejectError};
 use crate::ids::{KeyId, MAX_SAFE_INT, PathId, Stamp};
+use crate::op::body::Payload;
 use crate::op::is_root_key;
 
 /// A buffer of typed property writes of one client (see the module doc).
@@ -92,10 +93,7 @@ impl Writer {
         if matches!(body, Body::Whole(_)) {
             return Err(body);
         }
-        self.ops.push(Rec {
-            ids: (key, path),
-            body,
-        });
+        self.put(key, path, body);
         Ok(())
     }
 
@@ -171,20 +169,10 @@ fn invalid(rec: &Rec, keys: usize, paths: usize) -> Option<OpError> {
             reason: format!("path id {} was not handed out by this replica", p.index()),
         });
     }
-    let finite = match rec.body {
-        Body::NumberSet(x)
-        | Body::NumberAdd(x)
-        | Body::NumberMultiply(x)
-        | Body::NumberMin(x)
-        | Body::NumberMax(x) => x.is_finite(),
-        Body::Vector3Set(v)
-        | Body::Vector3Add(v)
-        | Body::Vector3Multiply(v)
-        | Body::EulerSet(v)
-        | Body::EulerAdd(v) => v.iter().all(|x| x.is_finite()),
-        Body::Vector3ApplyQuaternion(q) | Body::QuaternionSet(q) | Body::QuaternionMultiply(q) => {
-            q.iter().all(|x| x.is_finite())
-        }
+    let finite = match (&rec.body, rec.body.payload()) {
+        (_, Some(Payload::Number(x))) => x.is_finite(),
+        (_, Some(Payload::Floats(v))) => v.iter().all(|x| x.is_finite()),
+        (Body::Vector3ApplyEuler { angles, .. }, _) => angles.iter().all(|x| x.is_finite()),
         _ => true,
     };
     (!finite).then(|| OpError::Invalid {

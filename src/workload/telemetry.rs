@@ -80,8 +80,8 @@ impl Telemetry {
         r
     }
 
-    /// Node handles `n0 …`, and the `position` and `rotation` path handles.
-    fn handles(&self, r: &mut Replica) -> (Vec<KeyId>, PathId, PathId) {
+    /// Node handles `n0 …`, and the `position` and `rotation` path handles, of `r`.
+    pub fn handles(&self, r: &mut Replica) -> (Vec<KeyId>, PathId, PathId) {
         let keys = (0..self.nodes)
             .map(|k| r.key_id(&format!("n{k}")))
             .collect();
